@@ -1,0 +1,122 @@
+package doc
+
+import "slices"
+
+// User is who an operation runs as.
+type User struct {
+	Name     string
+	Roles    []string
+	UserType string // "System User" or "Website User"
+}
+
+// Well-known users and roles.
+const (
+	Administrator = "Administrator"
+	Guest         = "Guest"
+	SystemManager = "System Manager"
+	RoleAll       = "All"
+	RoleGuest     = "Guest"
+	SystemUser    = "System User"
+	WebsiteUser   = "Website User"
+)
+
+// GuestUser is the user of requests that carry no session.
+var GuestUser = &User{Name: Guest, Roles: []string{RoleGuest}, UserType: WebsiteUser}
+
+// AdminUser is the Administrator, who may do anything.
+var AdminUser = &User{Name: Administrator, Roles: []string{"Administrator", SystemManager, RoleAll, RoleGuest}, UserType: SystemUser}
+
+// HasRole reports whether the user has role r.
+func (u *User) HasRole(r string) bool { return slices.Contains(u.Roles, r) }
+
+// IsAdmin reports whether the user is the Administrator.
+func (u *User) IsAdmin() bool { return u.Name == Administrator }
+
+// Permission types.
+const (
+	PermRead   = "read"
+	PermWrite  = "write"
+	PermCreate = "create"
+	PermDelete = "delete"
+	PermSubmit = "submit"
+	PermCancel = "cancel"
+)
+
+// grant tells what the user's roles give for one permission type: nothing, only documents the
+// user owns, or all documents.
+type grant int
+
+const (
+	grantNone grant = iota
+	grantOwn
+	grantAll
+)
+
+func (dt *DocType) grant(u *User, ptype string) grant {
+	if u.IsAdmin() {
+		return grantAll
+	}
+	g := grantNone
+	for _, p := range dt.Permissions {
+		if !u.HasRole(p.Role) || !p.allows(ptype) {
+			continue
+		}
+		if !p.IfOwner {
+			return grantAll
+		}
+		g = grantOwn
+	}
+	return g
+}
+
+func (p Perm) allows(ptype string) bool {
+	switch ptype {
+	case PermRead:
+		return p.Read
+	case PermWrite:
+		return p.Write
+	case PermCreate:
+		return p.Create
+	case PermDelete:
+		return p.Delete
+	case PermSubmit:
+		return p.Submit
+	case PermCancel:
+		return p.Cancel
+	}
+	return false
+}
+
+// Can reports whether user may do ptype on the document of dt owned by owner ("" for "any
+// document", as when asking whether a list may be shown at all).
+func (dt *DocType) Can(u *User, ptype, owner string) bool {
+	switch dt.grant(u, ptype) {
+	case grantAll:
+		return true
+	case grantOwn:
+		return owner == "" || owner == u.Name
+	}
+	return false
+}
+
+// check fails with a PermissionError unless the context's user may do ptype on d.
+func (c *Context) check(dt *DocType, ptype string, d Doc) error {
+	if c.sudo {
+		return nil
+	}
+	owner := d.String("owner")
+	if ptype == PermCreate {
+		owner = c.User.Name
+	}
+	if dt.grant(c.User, ptype) == grantOwn && owner == "" {
+		owner = "\x00" // an ownerless document is nobody's own
+	}
+	if !dt.Can(c.User, ptype, owner) {
+		what := dt.Name
+		if n := d.Name(); n != "" && ptype != PermCreate {
+			what += " " + n
+		}
+		return Errorf(PermissionError, "Not permitted: %s cannot %s %s", c.User.Name, ptype, what)
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ncruces/go-sqlite3"
+	_ "github.com/ncruces/go-sqlite3/driver" // registers "sqlite3"
+)
+
+// openSQLite opens path with one writer connection and a small reader pool, both in WAL mode.
+func openSQLite(ctx context.Context, path string) (*DB, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create data dir: %w", err)
+		}
+	}
+	// synchronous(normal) in WAL mode keeps every commit atomic and consistent; a power loss may
+	// lose the last commits but never corrupts the file. busy_timeout only matters for other
+	// processes: inside this one, writes already queue on the single writer connection.
+	pragmas := "&_pragma=journal_mode(wal)&_pragma=synchronous(normal)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)"
+	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_txlock="
+	write, err := sql.Open("sqlite3", base+"immediate"+pragmas)
+	if err != nil {
+		return nil, err
+	}
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxLifetime(0)
+	if err := write.PingContext(ctx); err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	read, err := sql.Open("sqlite3", base+"deferred"+pragmas)
+	if err != nil {
+		write.Close()
+		return nil, err
+	}
+	read.SetMaxOpenConns(4)
+	read.SetMaxIdleConns(4)
+	return &DB{write: write, read: read, dialect: sqliteDialect{}}, nil
+}
+
+type sqliteDialect struct{}
+
+func (sqliteDialect) Name() string              { return "sqlite" }
+func (sqliteDialect) Rebind(query string) string { return query }
+func (sqliteDialect) ForUpdate() string          { return "" } // the writer lock already serialises
+
+func (sqliteDialect) ColumnType(k ColumnKind) string {
+	switch k {
+	case Integer:
+		return "INTEGER"
+	case Real:
+		return "REAL"
+	default:
+		return "TEXT"
+	}
+}
+
+func (sqliteDialect) Columns(ctx context.Context, tx *Tx, table string) ([]Column, error) {
+	rows, err := tx.Query(ctx, "SELECT name, type FROM pragma_table_info(?) ORDER BY cid", table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cols []Column
+	for rows.Next() {
+		var c Column
+		var typ string
+		if err := rows.Scan(&c.Name, &typ); err != nil {
+			return nil, err
+		}
+		switch strings.ToUpper(typ) {
+		case "INTEGER":
+			c.Kind = Integer
+		case "REAL":
+			c.Kind = Real
+		}
+		cols = append(cols, c)
+	}
+	return cols, rows.Err()
+}
+
+// ChangeKinds rebuilds the table, since SQLite's ALTER TABLE cannot change a column's type: a new
+// table with every column (kept ones too), a copy with CAST, then the swap. Indexes go with the
+// old table; the caller recreates them.
+func (d sqliteDialect) ChangeKinds(ctx context.Context, tx *Tx, table, primary string, changed []Column) error {
+	have, err := d.Columns(ctx, tx, table)
+	if err != nil {
+		return err
+	}
+	want := map[string]ColumnKind{}
+	for _, c := range changed {
+		want[c.Name] = c.Kind
+	}
+	defs := make([]string, 0, len(have))
+	sels := make([]string, 0, len(have))
+	names := make([]string, 0, len(have))
+	for _, c := range have {
+		k := c.Kind
+		if nk, ok := want[c.Name]; ok {
+			k = nk
+		}
+		def := Quote(c.Name) + " " + d.ColumnType(k)
+		if c.Name == primary {
+			def += " PRIMARY KEY"
+		}
+		defs = append(defs, def)
+		names = append(names, Quote(c.Name))
+		sels = append(sels, fmt.Sprintf("CAST(%s AS %s)", Quote(c.Name), d.ColumnType(k)))
+	}
+	tmp := table + "__rebuild"
+	stmts := []string{
+		fmt.Sprintf("CREATE TABLE %s (%s)", Quote(tmp), strings.Join(defs, ", ")),
+		fmt.Sprintf("INSERT INTO %s (%s) SELECT %s FROM %s", Quote(tmp), strings.Join(names, ", "), strings.Join(sels, ", "), Quote(table)),
+		"DROP TABLE " + Quote(table),
+		fmt.Sprintf("ALTER TABLE %s RENAME TO %s", Quote(tmp), Quote(table)),
+	}
+	for _, q := range stmts {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("change column types of %s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+func (sqliteDialect) IsUniqueViolation(err error) bool {
+	return errors.Is(err, sqlite3.CONSTRAINT_UNIQUE) || errors.Is(err, sqlite3.CONSTRAINT_PRIMARYKEY)
+}

@@ -1,0 +1,205 @@
+// Package store owns the database: connections, transactions, schema changes and the SQL dialect
+// differences between SQLite (the embedded default) and PostgreSQL.
+//
+// Everything above it speaks SQL with `?` placeholders and double-quoted identifiers; the dialect
+// rewrites what must differ. Writes go through one transaction at a time on SQLite (BEGIN
+// IMMEDIATE on a single writer connection), so writers queue in Go instead of spinning on
+// SQLITE_BUSY, while readers use their own pool and never block the writer (WAL).
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// DB is an open database with a writer and a reader side.
+type DB struct {
+	write   *sql.DB
+	read    *sql.DB
+	dialect Dialect
+}
+
+// Open opens the database named by dsn: a SQLite file path (or "sqlite:PATH").
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	path := strings.TrimPrefix(dsn, "sqlite:")
+	return openSQLite(ctx, path)
+}
+
+// Dialect tells the SQL differences of one database engine.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// Close closes every connection.
+func (db *DB) Close() error {
+	return errors.Join(db.write.Close(), db.read.Close())
+}
+
+// Begin starts a transaction. A write transaction takes the writer (on SQLite: BEGIN IMMEDIATE, so
+// the write lock is held from the start and a later upgrade can never fail); a read transaction
+// sees one consistent snapshot and refuses writes.
+func (db *DB) Begin(ctx context.Context, write bool) (*Tx, error) {
+	var tx *sql.Tx
+	var err error
+	if write {
+		tx, err = db.write.BeginTx(ctx, nil)
+	} else {
+		tx, err = db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	}
+	if err != nil {
+		return nil, fmt.Errorf("begin transaction: %w", err)
+	}
+	return &Tx{tx: tx, d: db.dialect, write: write}, nil
+}
+
+// Tx is one transaction.
+type Tx struct {
+	tx    *sql.Tx
+	d     Dialect
+	write bool
+}
+
+// Writable reports whether the transaction may write.
+func (t *Tx) Writable() bool { return t.write }
+
+// Dialect of the transaction's database.
+func (t *Tx) Dialect() Dialect { return t.d }
+
+// Exec runs a statement with `?` placeholders.
+func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	return t.tx.ExecContext(ctx, t.d.Rebind(query), args...)
+}
+
+// Query runs a query with `?` placeholders.
+func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return t.tx.QueryContext(ctx, t.d.Rebind(query), args...)
+}
+
+// QueryRow runs a query expected to return at most one row.
+func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	return t.tx.QueryRowContext(ctx, t.d.Rebind(query), args...)
+}
+
+// Commit makes the transaction's writes durable.
+func (t *Tx) Commit() error { return t.tx.Commit() }
+
+// Rollback abandons the transaction; it is harmless after Commit.
+func (t *Tx) Rollback() error {
+	err := t.tx.Rollback()
+	if errors.Is(err, sql.ErrTxDone) {
+		return nil
+	}
+	return err
+}
+
+// ColumnKind is the storage class of a column, mapped to a type by the dialect.
+type ColumnKind int
+
+// Column kinds.
+const (
+	Text ColumnKind = iota
+	Integer
+	Real
+)
+
+// Column is one column of a table.
+type Column struct {
+	Name string
+	Kind ColumnKind
+}
+
+// Dialect is what differs between database engines.
+type Dialect interface {
+	Name() string
+	// Rebind turns `?` placeholders into the engine's own.
+	Rebind(query string) string
+	// ColumnType is the SQL type for a column kind.
+	ColumnType(k ColumnKind) string
+	// ForUpdate is the clause that locks the rows a SELECT reads until the transaction ends.
+	ForUpdate() string
+	// Columns lists the columns a table has now (none when it does not exist).
+	Columns(ctx context.Context, tx *Tx, table string) ([]Column, error)
+	// ChangeKinds changes the type of existing columns, converting their values.
+	ChangeKinds(ctx context.Context, tx *Tx, table, primary string, cols []Column) error
+	// IsUniqueViolation reports whether err is a unique or primary key violation.
+	IsUniqueViolation(err error) bool
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_ \-]{0,63}$`)
+
+// ValidIdent reports whether s may be used as a table or column name. Names are still quoted in
+// SQL; this check keeps quotes, NULs and control characters out of them altogether.
+func ValidIdent(s string) bool { return identRe.MatchString(s) }
+
+// Quote quotes an identifier for SQL. Callers pass only names that passed ValidIdent.
+func Quote(ident string) string {
+	return `"` + strings.ReplaceAll(ident, `"`, `""`) + `"`
+}
+
+// EnsureTable creates the table with its columns, adds the columns it lacks and changes the type of
+// those whose kind changed (the caller checks first that the stored values convert). Columns that
+// are no longer wanted stay: removing a field never drops its data.
+func EnsureTable(ctx context.Context, tx *Tx, table string, primary string, cols []Column) error {
+	have, err := tx.d.Columns(ctx, tx, table)
+	if err != nil {
+		return err
+	}
+	if len(have) == 0 {
+		defs := make([]string, 0, len(cols))
+		for _, c := range cols {
+			def := Quote(c.Name) + " " + tx.d.ColumnType(c.Kind)
+			if c.Name == primary {
+				def += " PRIMARY KEY"
+			}
+			defs = append(defs, def)
+		}
+		q := fmt.Sprintf("CREATE TABLE %s (%s)", Quote(table), strings.Join(defs, ", "))
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return fmt.Errorf("create table %s: %w", table, err)
+		}
+		return nil
+	}
+	kinds := make(map[string]ColumnKind, len(have))
+	for _, h := range have {
+		kinds[h.Name] = h.Kind
+	}
+	var changed []Column
+	for _, c := range cols {
+		k, exists := kinds[c.Name]
+		switch {
+		case !exists:
+			q := fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s", Quote(table), Quote(c.Name), tx.d.ColumnType(c.Kind))
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("add column %s.%s: %w", table, c.Name, err)
+			}
+		case k != c.Kind:
+			changed = append(changed, c)
+		}
+	}
+	if len(changed) > 0 {
+		return tx.d.ChangeKinds(ctx, tx, table, primary, changed)
+	}
+	return nil
+}
+
+// EnsureIndex creates or drops an index on one column of a table.
+func EnsureIndex(ctx context.Context, tx *Tx, table, column string, unique, want bool) error {
+	suffix := "_idx"
+	if unique {
+		suffix = "_unique"
+	}
+	name := Quote(table + "_" + column + suffix)
+	var q string
+	switch {
+	case want && unique:
+		q = fmt.Sprintf("CREATE UNIQUE INDEX IF NOT EXISTS %s ON %s (%s)", name, Quote(table), Quote(column))
+	case want:
+		q = fmt.Sprintf("CREATE INDEX IF NOT EXISTS %s ON %s (%s)", name, Quote(table), Quote(column))
+	default:
+		q = "DROP INDEX IF EXISTS " + name
+	}
+	_, err := tx.Exec(ctx, q)
+	return err
+}

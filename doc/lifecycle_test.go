@@ -476,21 +476,33 @@ func TestPermissions(t *testing.T) {
 	if !isType(err, doc.PermissionError) {
 		t.Fatalf("bob reads ann's invoice: %v", err)
 	}
-	err = e.Run(ctx, bob, true, func(c *doc.Context) error { _, err := c.Update("Invoice", annDoc, map[string]any{"amount": 1}); return err })
+	err = e.Run(ctx, bob, true, func(c *doc.Context) error {
+		_, err := c.Update("Invoice", annDoc, map[string]any{"amount": 1})
+		return err
+	})
 	if !isType(err, doc.PermissionError) {
 		t.Fatalf("bob writes ann's invoice: %v", err)
 	}
-	err = e.Run(ctx, ann, true, func(c *doc.Context) error { _, err := c.Update("Invoice", annDoc, map[string]any{"amount": 1}); return err })
+	err = e.Run(ctx, ann, true, func(c *doc.Context) error {
+		_, err := c.Update("Invoice", annDoc, map[string]any{"amount": 1})
+		return err
+	})
 	if err != nil {
 		t.Fatalf("ann writes her invoice: %v", err)
 	}
-	err = e.Run(ctx, ann, true, func(c *doc.Context) error { _, err := c.Update("Invoice", annDoc, map[string]any{"docstatus": 1}); return err })
+	err = e.Run(ctx, ann, true, func(c *doc.Context) error {
+		_, err := c.Update("Invoice", annDoc, map[string]any{"docstatus": 1})
+		return err
+	})
 	if !isType(err, doc.PermissionError) {
 		t.Fatalf("ann submits without submit permission: %v", err)
 	}
 	// Guest gets exactly what a Guest rule grants.
 	syncTypes(t, e, `{"name": "Notice", "fields": [{"fieldname": "title", "fieldtype": "Data"}], "permissions": [{"role": "Guest", "read": 1}]}`)
-	run(t, e, doc.AdminUser, func(c *doc.Context) error { _, err := c.Insert(doc.Doc{"doctype": "Notice", "title": "hi"}); return err })
+	run(t, e, doc.AdminUser, func(c *doc.Context) error {
+		_, err := c.Insert(doc.Doc{"doctype": "Notice", "title": "hi"})
+		return err
+	})
 	err = e.Run(ctx, doc.GuestUser, false, func(c *doc.Context) error {
 		got, err := c.List("Notice", doc.Query{Fields: []string{"title"}})
 		if err == nil && len(got) != 1 {

@@ -49,7 +49,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 
 type sqliteDialect struct{}
 
-func (sqliteDialect) Name() string              { return "sqlite" }
+func (sqliteDialect) Name() string               { return "sqlite" }
 func (sqliteDialect) Rebind(query string) string { return query }
 func (sqliteDialect) ForUpdate() string          { return "" } // the writer lock already serialises
 

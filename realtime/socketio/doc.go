@@ -1,0 +1,40 @@
+// Package socketio is a small Socket.IO v5 server over Engine.IO v4, written
+// for livedoc's realtime hub.
+//
+// It exists because the hub needs exactly the wire protocol that the stock
+// socket.io-client speaks, with tight control over memory and fan-out cost
+// (thousands of idle WebSocket connections, one encoded broadcast written to
+// many sockets), which a general-purpose library does not give.
+//
+// What it covers:
+//
+//   - Engine.IO v4 (EIO=4): the WebSocket and HTTP long-polling transports,
+//     the upgrade from polling to WebSocket (2probe/3probe, 5, pending poll
+//     answered with a noop), server pings with a pong deadline, maxPayload,
+//     several packets per polling payload (separator 0x1e) both ways, and the
+//     JSON error shape {"code":N,"message":"..."} for refused requests.
+//   - Socket.IO v5: CONNECT with an optional JSON auth payload, CONNECT_ERROR,
+//     EVENT, ACK (both directions), DISCONNECT, any number of namespaces
+//     multiplexed on one Engine.IO session, and the "pid" of connection-state
+//     recovery in the CONNECT answer.
+//   - A pre-encoded broadcast [Packet]: encoded once, its bytes (per
+//     namespace) shared by every socket it is sent to.
+//   - A bounded send queue per Engine.IO session: a client that does not keep
+//     up is disconnected ("slow consumer") instead of blocking the sender.
+//
+// What it refuses:
+//
+//   - Engine.IO v3 clients (EIO=3): HTTP 400, code 5.
+//   - Binary packets. A Socket.IO BINARY_EVENT or BINARY_ACK gets a
+//     CONNECT_ERROR {"message":"binary packets are not supported"} on its
+//     namespace and that socket is disconnected (socket.io-client then stops
+//     that socket for good rather than reconnecting in a loop). Engine.IO
+//     binary messages (the attachments) are dropped.
+//   - Malformed packets: the whole Engine.IO session is closed with reason
+//     "parse error". Nothing a client sends can make the server panic.
+//   - JSONP polling, WebTransport, per-message compression, and client
+//     pings (protocol v3 heartbeat direction).
+//
+// The server does not check Origin on its own (WebSocket Accept's origin check
+// is off); Options.CheckRequest is the place for it.
+package socketio

@@ -1,0 +1,271 @@
+package socketio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configures a Server. The zero value of each field means its default.
+type Options struct {
+	// PingInterval is how often the server pings each session (default 25s);
+	// PingTimeout is how long it then waits for the pong before closing the
+	// session with reason "ping timeout" (default 20s).
+	PingInterval, PingTimeout time.Duration
+
+	// MaxPayload bounds what a client may send at once, in bytes: one
+	// long-polling POST body (bigger: HTTP 413 and the session is closed) or
+	// one WebSocket message (bigger: the connection is closed). Default 1e6.
+	MaxPayload int
+
+	// SendQueueBytes bounds the bytes queued for one Engine.IO session (all
+	// its namespaces) and not yet written. A send that would overflow it
+	// fails with ErrSlowConsumer and closes the session: the client sees a
+	// transport close and reconnects, and OnDisconnect gets "slow consumer".
+	// Sending never blocks. Default 1 MiB.
+	SendQueueBytes int
+
+	// CheckRequest vets the request that opens a session (handshake) or
+	// upgrades it to WebSocket, e.g. its Origin. An error refuses it with
+	// HTTP 403 and {"code":4,"message":err.Error()}.
+	CheckRequest func(r *http.Request) error
+
+	// Connect authorises a namespace CONNECT. An error refuses it: its
+	// message goes to the client as CONNECT_ERROR {"message": ...} and
+	// surfaces there as a connect_error. When Connect is nil only the main
+	// namespace "/" is accepted. Connect runs on the session's reading
+	// goroutine: the session reads nothing else meanwhile.
+	Connect func(r *ConnectRequest) (*ConnectReply, error)
+
+	// OnConnect is called once the CONNECT answer is queued; whatever it
+	// sends goes out after that answer, in order.
+	OnConnect func(s *Socket)
+
+	// OnEvent is called for each EVENT, in the order the client sent them.
+	// ack is nil unless the client asked for an acknowledgement.
+	OnEvent func(s *Socket, event string, args []json.RawMessage, ack Ack)
+
+	// OnDisconnect is called once per connected socket with the reason:
+	// "client namespace disconnect", "server namespace disconnect",
+	// "transport close", "transport error", "ping timeout", "parse error",
+	// "slow consumer", "server shutting down", or
+	// "binary packets are not supported". It never runs inside Emit or Send;
+	// it may run inside Socket.Disconnect and Server.Close.
+	OnDisconnect func(s *Socket, reason string)
+}
+
+// ConnectRequest is a namespace CONNECT awaiting authorisation.
+type ConnectRequest struct {
+	// HTTP is the request that opened the Engine.IO session (its headers,
+	// cookies, URL and remote address; its body is gone).
+	HTTP *http.Request
+	// Namespace is the namespace asked for, "/" for the main one.
+	Namespace string
+	// Auth is the raw JSON object the client sent as auth, nil if none.
+	// socket.io-client adds "pid" and "offset" to it when it reconnects
+	// after a CONNECT answer that carried a PID.
+	Auth json.RawMessage
+}
+
+// ConnectReply accepts a namespace CONNECT.
+type ConnectReply struct {
+	// Data is attached to the socket, see Socket.Data.
+	Data any
+	// PID, if not empty, goes into the CONNECT answer as "pid"; the client
+	// then reports the last string argument of each event it receives as
+	// its offset, and both come back in Auth when it reconnects.
+	PID string
+}
+
+// Ack answers a client's acknowledgement request. It may be called once.
+type Ack func(args ...any) error
+
+// Errors returned when sending.
+var (
+	// ErrClosed: the socket is disconnected or its session is closed.
+	ErrClosed = errors.New("socketio: socket closed")
+	// ErrSlowConsumer: the send queue would overflow; the session is being
+	// closed.
+	ErrSlowConsumer = errors.New("socketio: slow consumer")
+	// ErrInvalidNamespace is what Connect may return for a namespace it
+	// does not serve; its message is the reference server's.
+	ErrInvalidNamespace = errors.New("Invalid namespace")
+)
+
+// Server is an http.Handler serving Engine.IO v4 / Socket.IO v5 clients.
+// Mount it where clients look for it, "/socket.io/" by default.
+type Server struct {
+	opts Options
+
+	mu       sync.Mutex
+	sessions map[string]*session
+	closed   bool
+}
+
+// NewServer returns a Server with o's zero fields set to their defaults.
+func NewServer(o Options) *Server {
+	if o.PingInterval <= 0 {
+		o.PingInterval = 25 * time.Second
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = 20 * time.Second
+	}
+	if o.MaxPayload <= 0 {
+		o.MaxPayload = 1e6
+	}
+	if o.SendQueueBytes <= 0 {
+		o.SendQueueBytes = 1 << 20
+	}
+	return &Server{opts: o, sessions: make(map[string]*session)}
+}
+
+// Engine.IO error codes, as in the reference server.
+const (
+	codeUnknownTransport    = 0
+	codeUnknownSID          = 1
+	codeBadHandshakeMethod  = 2
+	codeBadRequest          = 3
+	codeForbidden           = 4
+	codeUnsupportedProtocol = 5
+)
+
+// ServeHTTP routes an Engine.IO request: a handshake (no sid), a poll (GET),
+// a data POST, or a WebSocket upgrade of an existing session.
+func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if q.Get("EIO") != "4" {
+		writeError(w, http.StatusBadRequest, codeUnsupportedProtocol, "Unsupported protocol version")
+		return
+	}
+	transport := q.Get("transport")
+	if transport != transportPolling && transport != transportWebSocket {
+		writeError(w, http.StatusBadRequest, codeUnknownTransport, "Transport unknown")
+		return
+	}
+	isWS := transport == transportWebSocket
+	if isWS && !isWebSocketUpgrade(r) {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "Bad request")
+		return
+	}
+
+	sid := q.Get("sid")
+	if sid == "" || isWS {
+		if sid == "" && r.Method != http.MethodGet {
+			writeError(w, http.StatusBadRequest, codeBadHandshakeMethod, "Bad handshake method")
+			return
+		}
+		if check := srv.opts.CheckRequest; check != nil {
+			if err := check(r); err != nil {
+				writeError(w, http.StatusForbidden, codeForbidden, err.Error())
+				return
+			}
+		}
+	}
+
+	if sid == "" {
+		if isWS {
+			srv.serveWebSocketHandshake(w, r)
+		} else {
+			srv.servePollingHandshake(w, r)
+		}
+		return
+	}
+
+	s := srv.session(sid)
+	if s == nil {
+		writeError(w, http.StatusBadRequest, codeUnknownSID, "Session ID unknown")
+		return
+	}
+	if isWS {
+		s.serveUpgrade(w, r)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		s.servePoll(w, r)
+	case http.MethodPost:
+		s.servePost(w, r)
+	default:
+		writeError(w, http.StatusBadRequest, codeBadRequest, "Bad request")
+	}
+}
+
+// Close closes every session (reason "server shutting down") and refuses
+// new ones.
+func (srv *Server) Close() {
+	srv.mu.Lock()
+	srv.closed = true
+	all := make([]*session, 0, len(srv.sessions))
+	for _, s := range srv.sessions {
+		all = append(all, s)
+	}
+	srv.mu.Unlock()
+	for _, s := range all {
+		s.close("server shutting down")
+	}
+}
+
+// newSession registers a session for the handshake request r, or returns
+// nil when the server is closed.
+func (srv *Server) newSession(r *http.Request, transport string) *session {
+	s := newSession(srv, randomID(), r, transport)
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.closed {
+		return nil
+	}
+	srv.sessions[s.id] = s
+	return s
+}
+
+func (srv *Server) session(sid string) *session {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	return srv.sessions[sid]
+}
+
+func (srv *Server) removeSession(s *session) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if srv.sessions[s.id] == s {
+		delete(srv.sessions, s.id)
+	}
+}
+
+// writeError answers with Engine.IO's JSON error shape.
+func writeError(w http.ResponseWriter, status, code int, message string) {
+	body, _ := json.Marshal(struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}{code, message})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+func isWebSocketUpgrade(r *http.Request) bool {
+	return r.Method == http.MethodGet &&
+		strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+// detachRequest keeps what Connect may look at from a handshake request
+// (headers, cookies, URL, remote address) without its body or context.
+func detachRequest(r *http.Request) *http.Request {
+	d := r.WithContext(context.Background())
+	d.Body = http.NoBody
+	d.GetBody = nil
+	return d
+}
+
+// randomID returns 20 URL-safe characters of crypto randomness.
+func randomID() string {
+	var b [15]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}

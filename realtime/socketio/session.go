@@ -1,0 +1,375 @@
+package socketio
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+const (
+	transportPolling   = "polling"
+	transportWebSocket = "websocket"
+)
+
+// session is one Engine.IO connection and the Socket.IO sockets (one per
+// namespace) multiplexed on it.
+//
+// Outgoing packets wait in queue, each a complete Engine.IO packet. On
+// polling the pending GET takes the whole queue; on WebSocket a writer
+// goroutine runs only while the queue is not empty. One timer per session
+// drives the heartbeat.
+type session struct {
+	srv *Server
+	id  string
+	req *http.Request // the handshake request, detached
+
+	mu        sync.Mutex
+	transport string
+	closed    bool
+	ws        *websocket.Conn // the WebSocket transport, once there is one
+	probe     *websocket.Conn // a WebSocket being probed for upgrade
+	upgrading bool            // probe answered: polls return at once
+
+	queue   [][]byte
+	queued  int  // bytes in queue and in the writer's batch
+	writing bool // the WebSocket writer goroutine runs
+
+	poll      chan struct{} // closed to wake the waiting GET; nil if none
+	pollWoken bool
+	posting   bool // a POST is being handled
+
+	sockets []*Socket
+
+	timer        *time.Timer
+	due          time.Time // when the timer's current duty is due
+	awaitingPong bool
+}
+
+// newSession returns a session whose queue holds the handshake packet.
+func newSession(srv *Server, id string, r *http.Request, transport string) *session {
+	s := &session{srv: srv, id: id, req: detachRequest(r), transport: transport}
+	var upgrades []string
+	if transport == transportPolling {
+		upgrades = []string{transportWebSocket}
+	} else {
+		upgrades = []string{}
+	}
+	open := encodeOpen(id, upgrades, &srv.opts)
+	s.queue = append(s.queue, open)
+	s.queued = len(open)
+	return s
+}
+
+// startHeartbeat schedules the first ping.
+func (s *session) startHeartbeat() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.due = time.Now().Add(s.srv.opts.PingInterval)
+	s.timer = time.AfterFunc(s.srv.opts.PingInterval, s.onTimer)
+}
+
+// onTimer sends a ping, or closes the session when the pong is overdue.
+func (s *session) onTimer() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	if now.Before(s.due) { // rescheduled by a pong while this call was on its way
+		s.timer.Reset(s.due.Sub(now))
+		s.mu.Unlock()
+		return
+	}
+	if s.awaitingPong {
+		s.mu.Unlock()
+		s.close("ping timeout")
+		return
+	}
+	s.awaitingPong = true
+	s.due = now.Add(s.srv.opts.PingTimeout)
+	s.timer.Reset(s.srv.opts.PingTimeout)
+	s.enqueueLocked([]byte{eioPing})
+	s.mu.Unlock()
+}
+
+func (s *session) onPong() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || !s.awaitingPong {
+		return
+	}
+	s.awaitingPong = false
+	s.due = time.Now().Add(s.srv.opts.PingInterval)
+	s.timer.Reset(s.srv.opts.PingInterval)
+}
+
+func (s *session) transportName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.transport
+}
+
+// enqueueFor queues b on behalf of socket so, which must still be connected.
+func (s *session) enqueueFor(so *Socket, b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !so.connected {
+		return ErrClosed
+	}
+	return s.enqueueLocked(b)
+}
+
+func (s *session) enqueue(b []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.enqueueLocked(b)
+}
+
+// enqueueLocked queues one Engine.IO packet. It never blocks: on overflow
+// the session is marked closed here and torn down on another goroutine.
+func (s *session) enqueueLocked(b []byte) error {
+	if s.closed {
+		return ErrClosed
+	}
+	if s.queued+len(b) > s.srv.opts.SendQueueBytes {
+		s.markClosedLocked()
+		go s.teardown("slow consumer")
+		return ErrSlowConsumer
+	}
+	s.queue = append(s.queue, b)
+	s.queued += len(b)
+	if s.ws != nil {
+		if !s.writing {
+			s.writing = true
+			go s.writeLoop(s.ws)
+		}
+	} else {
+		s.wakePollLocked()
+	}
+	return nil
+}
+
+func (s *session) wakePollLocked() {
+	if s.poll != nil && !s.pollWoken {
+		close(s.poll)
+		s.pollWoken = true
+	}
+}
+
+// close closes the session once, whoever calls it first.
+func (s *session) close(reason string) {
+	s.mu.Lock()
+	first := s.markClosedLocked()
+	s.mu.Unlock()
+	if first {
+		s.teardown(reason)
+	}
+}
+
+// markClosedLocked stops all sending and reports whether the session was
+// open. The waiting GET, if any, wakes up and answers with a close packet.
+func (s *session) markClosedLocked() bool {
+	if s.closed {
+		return false
+	}
+	s.closed = true
+	s.wakePollLocked()
+	return true
+}
+
+// teardown releases a session marked closed and reports its sockets gone.
+func (s *session) teardown(reason string) {
+	s.srv.removeSession(s)
+	s.mu.Lock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	ws, probe, sockets := s.ws, s.probe, s.sockets
+	s.sockets, s.queue, s.queued = nil, nil, 0
+	for _, so := range sockets {
+		so.connected = false
+		so.acks = nil
+	}
+	s.mu.Unlock()
+	if ws != nil {
+		ws.CloseNow()
+	}
+	if probe != nil {
+		probe.CloseNow()
+	}
+	if on := s.srv.opts.OnDisconnect; on != nil {
+		for _, so := range sockets {
+			on(so, reason)
+		}
+	}
+}
+
+// handlePacket acts on one packet from the client and returns a reason to
+// close the session, or "".
+func (s *session) handlePacket(p eioPacket) string {
+	switch p.typ {
+	case eioPong:
+		s.onPong()
+	case eioMessage:
+		return s.handleMessage(p.data)
+	case eioClose:
+		return "transport close"
+	case eioNoop, eioBinary: // binary attachments are refused with their header
+	default: // open, ping, upgrade: not from a client on an open transport
+		return "parse error"
+	}
+	return ""
+}
+
+// handleMessage acts on one Socket.IO packet.
+func (s *session) handleMessage(data []byte) string {
+	p, err := decodeSIOPacket(data)
+	if errors.Is(err, errBinaryUnsupported) {
+		s.enqueue(encodeConnectError(p.nsp, errBinaryUnsupported.Error()))
+		if so := s.socket(p.nsp); so != nil {
+			s.disconnect(so, false, errBinaryUnsupported.Error())
+		}
+		return ""
+	}
+	if err != nil {
+		return "parse error"
+	}
+	switch p.typ {
+	case sioConnect:
+		s.connect(p.nsp, p.auth)
+	case sioDisconnect:
+		if so := s.socket(p.nsp); so != nil {
+			s.disconnect(so, false, "client namespace disconnect")
+		}
+	case sioEvent:
+		so := s.socket(p.nsp)
+		if so == nil || s.srv.opts.OnEvent == nil {
+			return "" // e.g. right after a server-side disconnect
+		}
+		var ack Ack
+		if p.id >= 0 {
+			ack = s.ackFunc(so, p.id)
+		}
+		s.srv.opts.OnEvent(so, p.event, p.args, ack)
+	case sioAck:
+		if so := s.socket(p.nsp); so != nil {
+			if reply := s.takeAck(so, p.id); reply != nil {
+				reply(p.args)
+			}
+		}
+	}
+	return ""
+}
+
+// connect handles a namespace CONNECT. A repeated CONNECT for a namespace
+// replaces its socket.
+func (s *session) connect(nsp string, auth json.RawMessage) {
+	if old := s.socket(nsp); old != nil {
+		s.disconnect(old, false, "client namespace disconnect")
+	}
+	reply, err := &ConnectReply{}, error(nil)
+	if connect := s.srv.opts.Connect; connect != nil {
+		reply, err = connect(&ConnectRequest{HTTP: s.req, Namespace: nsp, Auth: auth})
+	} else if nsp != "/" {
+		err = ErrInvalidNamespace
+	}
+	if err != nil {
+		s.enqueue(encodeConnectError(nsp, err.Error()))
+		return
+	}
+	if reply == nil {
+		reply = &ConnectReply{}
+	}
+	so := &Socket{id: randomID(), namespace: nsp, data: reply.Data, sess: s}
+	s.mu.Lock()
+	if s.enqueueLocked(encodeConnect(nsp, so.id, reply.PID)) != nil {
+		s.mu.Unlock()
+		return
+	}
+	so.connected = true
+	s.sockets = append(s.sockets, so)
+	s.mu.Unlock()
+	if on := s.srv.opts.OnConnect; on != nil {
+		on(so)
+	}
+}
+
+// disconnect forgets a connected socket, telling the client when notify.
+func (s *session) disconnect(so *Socket, notify bool, reason string) {
+	s.mu.Lock()
+	if !so.connected {
+		s.mu.Unlock()
+		return
+	}
+	so.connected = false
+	so.acks = nil
+	for i, x := range s.sockets {
+		if x == so {
+			s.sockets = append(s.sockets[:i], s.sockets[i+1:]...)
+			break
+		}
+	}
+	if notify {
+		s.enqueueLocked(encodeDisconnect(so.namespace))
+	}
+	s.mu.Unlock()
+	if on := s.srv.opts.OnDisconnect; on != nil {
+		on(so, reason)
+	}
+}
+
+func (s *session) socket(nsp string) *Socket {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, so := range s.sockets {
+		if so.namespace == nsp {
+			return so
+		}
+	}
+	return nil
+}
+
+// ackFunc answers the client's ack id once.
+func (s *session) ackFunc(so *Socket, id int64) Ack {
+	var used atomic.Bool
+	return func(args ...any) error {
+		b, err := encodeAck(so.namespace, id, args)
+		if err != nil {
+			return err
+		}
+		if !used.CompareAndSwap(false, true) {
+			return errors.New("socketio: ack already sent")
+		}
+		return s.enqueueFor(so, b)
+	}
+}
+
+// registerAck returns a new ack id for so, or -1 if so is disconnected.
+func (s *session) registerAck(so *Socket, reply func([]json.RawMessage)) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !so.connected {
+		return -1
+	}
+	id := so.nextAckID
+	so.nextAckID++
+	if so.acks == nil {
+		so.acks = make(map[int64]func([]json.RawMessage))
+	}
+	so.acks[id] = reply
+	return id
+}
+
+func (s *session) takeAck(so *Socket, id int64) func([]json.RawMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	reply := so.acks[id]
+	delete(so.acks, id)
+	return reply
+}

@@ -1,0 +1,184 @@
+package socketio
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// upgradeTimeout bounds the probe exchange of an upgrade to WebSocket.
+const upgradeTimeout = 10 * time.Second
+
+// acceptOptions: Origin is the business of Options.CheckRequest; every
+// message is small and many connections are idle, so no compression.
+var acceptOptions = &websocket.AcceptOptions{
+	InsecureSkipVerify: true,
+	CompressionMode:    websocket.CompressionDisabled,
+}
+
+func (srv *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
+	c, err := websocket.Accept(w, r, acceptOptions)
+	if err != nil {
+		return nil, err // Accept has answered the request
+	}
+	c.SetReadLimit(int64(srv.opts.MaxPayload))
+	return c, nil
+}
+
+// serveWebSocketHandshake opens a session directly on WebSocket and reads
+// from it until it ends.
+func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Request) {
+	c, err := srv.accept(w, r)
+	if err != nil {
+		return
+	}
+	s := srv.newSession(r, transportWebSocket)
+	if s == nil {
+		c.Close(websocket.StatusGoingAway, "server is closed")
+		return
+	}
+	s.mu.Lock()
+	s.ws = c
+	s.writing = true
+	go s.writeLoop(c) // the open packet is queued
+	s.mu.Unlock()
+	s.startHeartbeat()
+	s.readLoop(c)
+}
+
+// serveUpgrade probes a WebSocket for a polling session, switches the
+// session to it, and reads from it until it ends. A failed probe leaves the
+// session on polling.
+func (s *session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	ok := !s.closed && s.transport == transportPolling && s.probe == nil
+	s.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusBadRequest, codeBadRequest, "Bad request")
+		return
+	}
+	c, err := s.srv.accept(w, r)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	ok = !s.closed && s.probe == nil
+	if ok {
+		s.probe = c
+	}
+	s.mu.Unlock()
+	if ok && s.upgrade(c) {
+		s.readLoop(c)
+		return
+	}
+	s.mu.Lock()
+	if s.probe == c {
+		s.probe, s.upgrading = nil, false
+	}
+	s.mu.Unlock()
+	c.CloseNow()
+}
+
+// upgrade runs the probe exchange: 2probe / 3probe, the pending poll is
+// answered with a noop, then 5 switches the session to c.
+func (s *session) upgrade(c *websocket.Conn) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), upgradeTimeout)
+	defer cancel()
+	if !readText(ctx, c, "2probe") || c.Write(ctx, websocket.MessageText, []byte("3probe")) != nil {
+		return false
+	}
+	s.mu.Lock()
+	s.upgrading = true
+	s.wakePollLocked()
+	s.mu.Unlock()
+	if !readText(ctx, c, "5") {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.probe, s.upgrading = nil, false
+	s.ws, s.transport = c, transportWebSocket
+	s.wakePollLocked()
+	if len(s.queue) > 0 {
+		s.writing = true
+		go s.writeLoop(c)
+	}
+	return true
+}
+
+func readText(ctx context.Context, c *websocket.Conn, want string) bool {
+	typ, msg, err := c.Read(ctx)
+	return err == nil && typ == websocket.MessageText && string(msg) == want
+}
+
+// readLoop reads packets from the session's WebSocket until it ends. It is
+// the one goroutine an idle WebSocket session costs.
+func (s *session) readLoop(c *websocket.Conn) {
+	ctx := context.Background()
+	for {
+		typ, msg, err := c.Read(ctx)
+		if err != nil {
+			s.close(readErrorReason(err))
+			return
+		}
+		if typ != websocket.MessageText {
+			continue // binary attachments are refused with their header
+		}
+		p, err := decodeEIOPacket(msg)
+		if err != nil {
+			s.close("parse error")
+			return
+		}
+		if reason := s.handlePacket(p); reason != "" {
+			s.close(reason)
+			return
+		}
+	}
+}
+
+func readErrorReason(err error) string {
+	if websocket.CloseStatus(err) != -1 || errors.Is(err, io.EOF) {
+		return "transport close"
+	}
+	return "transport error"
+}
+
+// writeLoop writes the queue to c until it is empty, then exits.
+func (s *session) writeLoop(c *websocket.Conn) {
+	ctx := context.Background()
+	var spare [][]byte
+	written := 0
+	for {
+		s.mu.Lock()
+		s.queued -= written
+		if s.closed || len(s.queue) == 0 {
+			s.writing = false
+			if cap(s.queue) > 16 { // an idle session keeps no big buffer
+				s.queue = nil
+			}
+			s.mu.Unlock()
+			return
+		}
+		batch := s.queue
+		s.queue = spare
+		s.mu.Unlock()
+
+		written = 0
+		for _, b := range batch {
+			if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+				s.close("transport error")
+				return
+			}
+			written += len(b)
+		}
+		clear(batch)
+		spare = batch[:0]
+	}
+}

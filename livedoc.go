@@ -1,0 +1,173 @@
+// Package livedoc is a server for document-based business apps in which every user sees the latest
+// data the moment it changes. An App ties the parts together: the store, the document engine with
+// its hooks, authentication, and the HTTP API. Use it as a library to add DocTypes, hooks and
+// whitelisted methods from Go, or run cmd/livedoc.
+package livedoc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/livedoc/livedoc/api"
+	"github.com/livedoc/livedoc/auth"
+	"github.com/livedoc/livedoc/doc"
+	"github.com/livedoc/livedoc/store"
+)
+
+// Config configures an App.
+type Config struct {
+	Addr          string // listen address, default 127.0.0.1:8000
+	DataDir       string // where the SQLite database lives, default ./livedoc-data
+	AdminPassword string // the Administrator's password on first start; generated when empty
+	Logger        *slog.Logger
+}
+
+// App is one livedoc server.
+type App struct {
+	cfg    Config
+	log    *slog.Logger
+	db     *store.DB
+	Engine *doc.Engine
+	Auth   *auth.Service
+	API    *api.Server
+}
+
+// New opens the data directory and sets the App up; DocTypes, hooks and methods are added next.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "127.0.0.1:8000"
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = "livedoc-data"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	db, err := store.Open(ctx, filepath.Join(cfg.DataDir, "livedoc.db"))
+	if err != nil {
+		return nil, err
+	}
+	a := &App{cfg: cfg, log: cfg.Logger, db: db}
+	if err := a.setup(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+func (a *App) setup(ctx context.Context) error {
+	var err error
+	if a.Engine, err = doc.NewEngine(ctx, a.db, a.log); err != nil {
+		return err
+	}
+	if a.Auth, err = auth.New(ctx, a.Engine); err != nil {
+		return err
+	}
+	a.API = api.New(a.Engine, a.Auth, a.log)
+	generated, err := a.Auth.EnsureAdministrator(ctx, a.cfg.AdminPassword)
+	if err != nil {
+		return fmt.Errorf("create Administrator: %w", err)
+	}
+	if generated != "" {
+		// Shown once: only its hash is stored.
+		fmt.Fprintf(os.Stderr, "\nAdministrator created. Password (shown only this once): %s\n\n", generated)
+	}
+	return nil
+}
+
+// On registers a lifecycle hook for a DocType, or "*" for all.
+func (a *App) On(doctype, event string, h doc.Hook) { a.Engine.On(doctype, event, h) }
+
+// Whitelist exposes a method at /api/method/<name>.
+func (a *App) Whitelist(name string, fn api.Method, opts api.MethodOptions) {
+	a.API.Whitelist(name, fn, opts)
+}
+
+// DocTypes declares DocTypes from Go: new ones are created and changed ones migrated.
+func (a *App) DocTypes(ctx context.Context, dts ...*doc.DocType) error {
+	for _, dt := range dts {
+		if err := dt.Validate(); err != nil {
+			return err
+		}
+	}
+	return a.Engine.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error { return c.Sudo().Sync(dts...) })
+}
+
+// LoadApp declares the DocTypes of an app folder: every JSON file under its doctype/ folder.
+func (a *App) LoadApp(ctx context.Context, dir string) error {
+	return a.LoadAppFS(ctx, os.DirFS(dir))
+}
+
+// LoadAppFS is LoadApp for an embedded or virtual folder.
+func (a *App) LoadAppFS(ctx context.Context, fsys fs.FS) error {
+	var dts []*doc.DocType
+	err := fs.WalkDir(fsys, "doctype", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || path.Ext(p) != ".json" {
+			return err
+		}
+		b, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		dt, err := doc.ParseDocType(b)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		dts = append(dts, dt)
+		return nil
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return a.DocTypes(ctx, dts...)
+}
+
+// Handler is the App's HTTP handler.
+func (a *App) Handler() http.Handler {
+	mux := http.NewServeMux()
+	a.API.Routes(mux)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/app", http.StatusFound)
+	})
+	return mux
+}
+
+// Serve listens on the configured address until ctx ends, then shuts down gracefully: it stops
+// accepting, lets requests in flight finish (up to 10 s), and closes the database.
+func (a *App) Serve(ctx context.Context) error {
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	return a.ServeListener(ctx, ln)
+}
+
+// ServeListener is Serve on a listener the caller opened.
+func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	a.log.Info("livedoc listening", "addr", "http://"+ln.Addr().String(), "data", a.cfg.DataDir)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	return errors.Join(err, a.Close())
+}
+
+// Close closes the database.
+func (a *App) Close() error { return a.db.Close() }

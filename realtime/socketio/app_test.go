@@ -42,7 +42,7 @@ type disconnection struct {
 	reason string
 }
 
-func newTestApp(t *testing.T, tweak func(*Options)) *testApp {
+func newTestApp(t testing.TB, tweak func(*Options)) *testApp {
 	t.Helper()
 	app := &testApp{disconnects: make(chan disconnection, 1000), sockets: make(map[*Socket]bool)}
 	o := Options{

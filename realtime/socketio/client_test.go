@@ -25,7 +25,7 @@ type openPacket struct {
 	MaxPayload   int      `json:"maxPayload"`
 }
 
-func parseOpen(t *testing.T, packet string) openPacket {
+func parseOpen(t testing.TB, packet string) openPacket {
 	t.Helper()
 	var o openPacket
 	if !strings.HasPrefix(packet, "0") || json.Unmarshal([]byte(packet[1:]), &o) != nil || o.SID == "" {
@@ -113,11 +113,11 @@ func (c *pollClient) next() string {
 }
 
 type wsClient struct {
-	t *testing.T
+	t testing.TB
 	c *websocket.Conn
 }
 
-func dialWS(t *testing.T, url, sid string) *wsClient {
+func dialWS(t testing.TB, url, sid string) *wsClient {
 	t.Helper()
 	u := "ws" + strings.TrimPrefix(url, "http") + "?EIO=4&transport=websocket"
 	if sid != "" {
@@ -134,7 +134,7 @@ func dialWS(t *testing.T, url, sid string) *wsClient {
 	return &wsClient{t, c}
 }
 
-func wsHandshake(t *testing.T, url string) (*wsClient, openPacket) {
+func wsHandshake(t testing.TB, url string) (*wsClient, openPacket) {
 	t.Helper()
 	c := dialWS(t, url, "")
 	return c, parseOpen(t, c.read())
@@ -179,14 +179,14 @@ func (c *wsClient) expectClosed() {
 	}
 }
 
-func expectPrefix(t *testing.T, got, prefix string) {
+func expectPrefix(t testing.TB, got, prefix string) {
 	t.Helper()
 	if !strings.HasPrefix(got, prefix) {
 		t.Fatalf("got %q, want prefix %q", got, prefix)
 	}
 }
 
-func expectEqual(t *testing.T, got, want string) {
+func expectEqual(t testing.TB, got, want string) {
 	t.Helper()
 	if got != want {
 		t.Fatalf("got %q, want %q", got, want)

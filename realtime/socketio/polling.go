@@ -103,6 +103,11 @@ func (s *session) servePost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		writeError(w, http.StatusBadRequest, codeUnknownSID, "Session ID unknown")
+		return
+	}
 	if s.transport != transportPolling || s.posting {
 		overlap := s.posting
 		s.mu.Unlock()

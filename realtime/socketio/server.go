@@ -47,8 +47,11 @@ type Options struct {
 	// sends goes out after that answer, in order.
 	OnConnect func(s *Socket)
 
-	// OnEvent is called for each EVENT, in the order the client sent them.
-	// ack is nil unless the client asked for an acknowledgement.
+	// OnEvent is called for each EVENT, in the order the client sent them,
+	// on the session's reading goroutine: while it runs, that client is not
+	// read from (nor are its pongs), so hand slow work off. ack is nil
+	// unless the client asked for an acknowledgement. args belong to the
+	// callee.
 	OnEvent func(s *Socket, event string, args []json.RawMessage, ack Ack)
 
 	// OnDisconnect is called once per connected socket with the reason:
@@ -56,7 +59,8 @@ type Options struct {
 	// "transport close", "transport error", "ping timeout", "parse error",
 	// "slow consumer", "server shutting down", or
 	// "binary packets are not supported". It never runs inside Emit or Send;
-	// it may run inside Socket.Disconnect and Server.Close.
+	// it may run inside Socket.Disconnect and Server.Close. A session that
+	// closes while OnConnect runs may call it before OnConnect returns.
 	OnDisconnect func(s *Socket, reason string)
 }
 

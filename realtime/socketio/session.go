@@ -36,8 +36,9 @@ type session struct {
 	upgrading bool            // probe answered: polls return at once
 
 	queue   [][]byte
-	queued  int  // bytes in queue and in the writer's batch
-	writing bool // the WebSocket writer goroutine runs
+	spare   [][]byte // the writer's last batch, emptied, for reuse as queue
+	queued  int      // bytes in queue and in the writer's batch
+	writing bool     // the WebSocket writer goroutine runs
 
 	poll      chan struct{} // closed to wake the waiting GET; nil if none
 	pollWoken bool

@@ -150,24 +150,29 @@ func readErrorReason(err error) string {
 	return "transport error"
 }
 
-// writeLoop writes the queue to c until it is empty, then exits.
+// writeLoop writes the queue to c until it is empty, then exits. It swaps
+// the queue with an emptied batch, so that a steady stream of sends to an
+// idle session allocates nothing but this goroutine.
 func (s *session) writeLoop(c *websocket.Conn) {
 	ctx := context.Background()
-	var spare [][]byte
+	var batch [][]byte
 	written := 0
 	for {
 		s.mu.Lock()
 		s.queued -= written
+		if batch != nil && cap(batch) <= maxKeptBatch {
+			s.spare = batch[:0]
+		}
 		if s.closed || len(s.queue) == 0 {
-			s.writing = false
-			if cap(s.queue) > 16 { // an idle session keeps no big buffer
-				s.queue = nil
+			if s.queue == nil {
+				s.queue, s.spare = s.spare, nil
 			}
+			s.writing = false
 			s.mu.Unlock()
 			return
 		}
-		batch := s.queue
-		s.queue = spare
+		batch = s.queue
+		s.queue, s.spare = s.spare, nil
 		s.mu.Unlock()
 
 		written = 0
@@ -179,6 +184,8 @@ func (s *session) writeLoop(c *websocket.Conn) {
 			written += len(b)
 		}
 		clear(batch)
-		spare = batch[:0]
 	}
 }
+
+// maxKeptBatch bounds the queue capacity an idle session keeps.
+const maxKeptBatch = 8

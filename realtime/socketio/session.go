@@ -70,6 +70,9 @@ func newSession(srv *Server, id string, r *http.Request, transport string) *sess
 func (s *session) startHeartbeat() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
 	s.due = time.Now().Add(s.srv.opts.PingInterval)
 	s.timer = time.AfterFunc(s.srv.opts.PingInterval, s.onTimer)
 }

@@ -42,6 +42,11 @@ func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	s.mu.Lock()
+	if s.closed { // by Server.Close, before s.ws was there to close
+		s.mu.Unlock()
+		c.CloseNow()
+		return
+	}
 	s.ws = c
 	s.writing = true
 	go s.writeLoop(c) // the open packet is queued

@@ -156,8 +156,7 @@ func (s *Server) registerBuiltins() {
 		return c.Submit(d)
 	}, post)
 	s.Whitelist("frappe.client.cancel", func(c *doc.Context, a Args) (any, error) {
-		_, err := c.Cancel(a.String("doctype"), a.String("name"))
-		return nil, err
+		return c.Cancel(a.String("doctype"), a.String("name"))
 	}, post)
 	s.Whitelist("frappe.client.delete", func(c *doc.Context, a Args) (any, error) {
 		return nil, c.Delete(a.String("doctype"), a.String("name"))

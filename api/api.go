@@ -149,7 +149,7 @@ var statuses = map[string]int{
 	doc.ValidationError: 417, doc.MandatoryError: 417, doc.LinkValidationError: 417,
 	doc.TimestampMismatchError: 417, doc.DocstatusTransition: 417, doc.UpdateAfterSubmitError: 417,
 	doc.PermissionError: 403, doc.DoesNotExistError: 404, doc.DuplicateEntryError: 409,
-	doc.LinkExistsError: 417, doc.DataError: 400,
+	doc.LinkExistsError: 417, doc.DataError: 400, auth.AuthenticationError: 401,
 }
 
 // writeError answers in Frappe's error shape: exc_type, exception, and _server_messages (a JSON
@@ -166,8 +166,6 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 		status, typ, msg = http.StatusRequestEntityTooLarge, "RequestEntityTooLarge", fmt.Sprintf("Request body larger than %d bytes", mbe.Limit)
 	case errors.As(err, &te):
 		status, typ, msg = http.StatusTooManyRequests, "TooManyRequestsError", te.Error()
-	case errors.Is(err, auth.ErrBadCredentials), errors.Is(err, auth.ErrDisabled):
-		status, typ, msg = http.StatusUnauthorized, "AuthenticationError", err.Error()
 	default:
 		if de, ok := doc.AsError(err); ok {
 			typ, msg = de.Type, de.Message

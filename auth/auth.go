@@ -66,10 +66,13 @@ type cachedKey struct {
 	seen             time.Time
 }
 
-// Errors the API maps to HTTP statuses.
+// AuthenticationError is Frappe's exception class for failed logins and bad credentials (401).
+const AuthenticationError = "AuthenticationError"
+
+// Authentication failures, in Frappe's words.
 var (
-	ErrBadCredentials = errors.New("Invalid login credentials")
-	ErrDisabled       = errors.New("User disabled or missing")
+	ErrBadCredentials = &doc.Error{Type: AuthenticationError, Message: "Invalid login credentials"}
+	ErrDisabled       = &doc.Error{Type: AuthenticationError, Message: "User disabled or missing"}
 )
 
 // ThrottledError says a login was refused without checking the password.
@@ -330,8 +333,11 @@ func (s *Service) userByKey(ctx context.Context, key, secret string) (string, er
 	if !ok || time.Since(ck.seen) >= cacheTTL {
 		err := s.e.Run(ctx, doc.AdminUser, false, func(c *doc.Context) error {
 			rows, err := c.Sudo().List("User", doc.Query{Fields: []string{"name"}, Filters: []doc.Filter{{Field: "api_key", Op: "=", Value: key}}, Limit: 1})
-			if err != nil || len(rows) == 0 {
-				return errors.Join(err, ErrBadCredentials)
+			if err != nil {
+				return err
+			}
+			if len(rows) == 0 {
+				return ErrBadCredentials
 			}
 			h, err := c.Secret("User", rows[0].Name(), "api_secret")
 			ck = cachedKey{user: rows[0].Name(), secretHash: h, seen: time.Now()}

@@ -30,8 +30,10 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	write.SetMaxOpenConns(1)
-	write.SetMaxIdleConns(1)
+	// Two writer connections, but DB.writer lets only one transaction in at a time: the other
+	// connection stays free to prepare statements for the cache while a transaction runs.
+	write.SetMaxOpenConns(2)
+	write.SetMaxIdleConns(2)
 	write.SetConnMaxLifetime(0)
 	if err := write.PingContext(ctx); err != nil {
 		write.Close()
@@ -44,7 +46,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	read.SetMaxOpenConns(4)
 	read.SetMaxIdleConns(4)
-	return &DB{write: write, read: read, dialect: sqliteDialect{}}, nil
+	return &DB{write: write, read: read, dialect: sqliteDialect{}, writer: make(chan struct{}, 1)}, nil
 }
 
 type sqliteDialect struct{}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // DB is an open database with a writer and a reader side.
@@ -21,6 +22,53 @@ type DB struct {
 	write   *sql.DB
 	read    *sql.DB
 	dialect Dialect
+	wstmts  stmtCache
+	rstmts  stmtCache
+	// writer admits one write transaction at a time, in Go, so writers queue without SQLite's
+	// busy-wait and a cancelled request stops waiting.
+	writer chan struct{}
+}
+
+// stmtCache keeps prepared statements by query text. Preparing is a large share of a small
+// statement's cost on SQLite; database/sql keeps each statement prepared per connection, so with
+// one writer connection every cached statement is prepared exactly once.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+// maxCachedStmts bounds the cache: list queries with varying filters make new texts, and those
+// beyond the bound are simply prepared each time.
+const maxCachedStmts = 512
+
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if st, ok := c.m[query]; ok {
+		return st, nil
+	}
+	if len(c.m) >= maxCachedStmts {
+		return nil, nil
+	}
+	st, err := db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if c.m == nil {
+		c.m = map[string]*sql.Stmt{}
+	}
+	c.m[query] = st
+	return st, nil
+}
+
+// reset drops every cached statement; schema changes make SQLite re-prepare them anyway.
+func (c *stmtCache) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, st := range c.m {
+		st.Close()
+	}
+	c.m = nil
 }
 
 // Open opens the database named by dsn: a SQLite file path (or "sqlite:PATH").
@@ -34,6 +82,8 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	db.wstmts.reset()
+	db.rstmts.reset()
 	return errors.Join(db.write.Close(), db.read.Close())
 }
 
@@ -41,17 +91,24 @@ func (db *DB) Close() error {
 // the write lock is held from the start and a later upgrade can never fail); a read transaction
 // sees one consistent snapshot and refuses writes.
 func (db *DB) Begin(ctx context.Context, write bool) (*Tx, error) {
-	var tx *sql.Tx
-	var err error
-	if write {
-		tx, err = db.write.BeginTx(ctx, nil)
-	} else {
-		tx, err = db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if !write {
+		tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		if err != nil {
+			return nil, fmt.Errorf("begin transaction: %w", err)
+		}
+		return &Tx{tx: tx, d: db.dialect, db: db, stmts: &db.rstmts}, nil
 	}
+	select {
+	case db.writer <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
+		<-db.writer
 		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
-	return &Tx{tx: tx, d: db.dialect, write: write}, nil
+	return &Tx{tx: tx, d: db.dialect, write: true, db: db, stmts: &db.wstmts}, nil
 }
 
 // Tx is one transaction.
@@ -59,6 +116,36 @@ type Tx struct {
 	tx    *sql.Tx
 	d     Dialect
 	write bool
+	db    *DB
+	stmts *stmtCache
+	done  bool
+}
+
+// stmt returns the transaction's handle on the cached statement for query, or nil when it is not
+// cached (DDL, or the cache is full).
+func (t *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if !isDML(query) {
+		return nil
+	}
+	db := t.db.read
+	if t.write {
+		db = t.db.write
+	}
+	st, err := t.stmts.get(ctx, db, query)
+	if err != nil || st == nil {
+		return nil // let the plain call report the error
+	}
+	return t.tx.StmtContext(ctx, st)
+}
+
+func isDML(q string) bool {
+	q = strings.TrimSpace(q)
+	for _, p := range []string{"SELECT", "INSERT", "UPDATE", "DELETE"} {
+		if len(q) >= len(p) && strings.EqualFold(q[:len(p)], p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Writable reports whether the transaction may write.
@@ -67,31 +154,59 @@ func (t *Tx) Writable() bool { return t.write }
 // Dialect of the transaction's database.
 func (t *Tx) Dialect() Dialect { return t.d }
 
-// Exec runs a statement with `?` placeholders.
+// Exec runs a statement with `?` placeholders. DDL also drops the cached statements, since it
+// may change what they refer to.
 func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(ctx, t.d.Rebind(query), args...)
+	query = t.d.Rebind(query)
+	if st := t.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	if !isDML(query) {
+		t.db.wstmts.reset()
+		t.db.rstmts.reset()
+	}
+	return t.tx.ExecContext(ctx, query, args...)
 }
 
 // Query runs a query with `?` placeholders.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(ctx, t.d.Rebind(query), args...)
+	query = t.d.Rebind(query)
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return t.tx.QueryContext(ctx, query, args...)
 }
 
 // QueryRow runs a query expected to return at most one row.
 func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(ctx, t.d.Rebind(query), args...)
+	query = t.d.Rebind(query)
+	if st := t.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return t.tx.QueryRowContext(ctx, query, args...)
 }
 
 // Commit makes the transaction's writes durable.
-func (t *Tx) Commit() error { return t.tx.Commit() }
+func (t *Tx) Commit() error {
+	defer t.release()
+	return t.tx.Commit()
+}
 
 // Rollback abandons the transaction; it is harmless after Commit.
 func (t *Tx) Rollback() error {
+	defer t.release()
 	err := t.tx.Rollback()
 	if errors.Is(err, sql.ErrTxDone) {
 		return nil
 	}
 	return err
+}
+
+func (t *Tx) release() {
+	if t.write && !t.done {
+		<-t.db.writer
+	}
+	t.done = true
 }
 
 // ColumnKind is the storage class of a column, mapped to a type by the dialect.

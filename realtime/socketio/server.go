@@ -99,7 +99,8 @@ var (
 	ErrSlowConsumer = errors.New("socketio: slow consumer")
 	// ErrInvalidNamespace is what Connect may return for a namespace it
 	// does not serve; its message is the reference server's.
-	ErrInvalidNamespace = errors.New("Invalid namespace")
+	ErrInvalidNamespace = errors.New("Invalid namespace") //lint:ignore ST1005 clients match the reference server's text
+
 )
 
 // Server is an http.Handler serving Engine.IO v4 / Socket.IO v5 clients.

@@ -1,0 +1,42 @@
+# livedoc: `make run` serves the sample app; `make test` runs every test suite.
+GO ?= go
+STATICCHECK_VERSION ?= v0.8.2
+
+.PHONY: run test build deps lint gotest jstest bench fuzz clean
+
+run:
+	$(GO) run ./cmd/livedoc serve
+
+build:
+	$(GO) build -o bin/livedoc ./cmd/livedoc
+
+# Node peers for the tests (socket.io-client, frappe-js-sdk), pinned by package-lock.json.
+deps: tests/js/node_modules/.package-lock.json
+tests/js/node_modules/.package-lock.json: tests/js/package.json tests/js/package-lock.json
+	cd tests/js && npm ci --no-audit --no-fund
+
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+
+gotest: deps
+	$(GO) test -count=1 ./...
+
+jstest: deps build
+	cd tests/js && node --test *.test.mjs
+
+test: lint gotest jstest
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./doc/
+
+# A short run of each fuzz target (go test runs their seed corpora as plain tests anyway).
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParseFilters -fuzztime 30s ./doc/
+	$(GO) test -run '^$$' -fuzz FuzzParseDocType -fuzztime 30s ./doc/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeEngineIO -fuzztime 30s ./realtime/socketio/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeSocketIO -fuzztime 30s ./realtime/socketio/
+
+clean:
+	rm -rf bin livedoc-data

@@ -20,6 +20,7 @@ import (
 	"github.com/livedoc/livedoc/api"
 	"github.com/livedoc/livedoc/auth"
 	"github.com/livedoc/livedoc/doc"
+	"github.com/livedoc/livedoc/realtime"
 	"github.com/livedoc/livedoc/store"
 )
 
@@ -29,6 +30,11 @@ type Config struct {
 	DataDir       string // where the SQLite database lives, default ./livedoc-data
 	AdminPassword string // the Administrator's password on first start; generated when empty
 	Logger        *slog.Logger
+	// Realtime: the site name (Socket.IO namespace "/<Site>", Frappe's convention), browser
+	// Origins allowed on sockets (default: the request's own host), and the recovery window.
+	Site           string
+	AllowedOrigins []string
+	RecoveryWindow time.Duration
 }
 
 // App is one livedoc server.
@@ -36,9 +42,10 @@ type App struct {
 	cfg    Config
 	log    *slog.Logger
 	db     *store.DB
-	Engine *doc.Engine
-	Auth   *auth.Service
-	API    *api.Server
+	Engine   *doc.Engine
+	Auth     *auth.Service
+	API      *api.Server
+	Realtime *realtime.Hub
 }
 
 // New opens the data directory and sets the App up; DocTypes, hooks and methods are added next.
@@ -73,6 +80,11 @@ func (a *App) setup(ctx context.Context) error {
 		return err
 	}
 	a.API = api.New(a.Engine, a.Auth, a.log)
+	a.Realtime, err = realtime.New(ctx, a.Engine, a.Auth, realtime.Options{Site: a.cfg.Site,
+		AllowedOrigins: a.cfg.AllowedOrigins, RecoveryWindow: a.cfg.RecoveryWindow, Logger: a.log})
+	if err != nil {
+		return err
+	}
 	generated, err := a.Auth.EnsureAdministrator(ctx, a.cfg.AdminPassword)
 	if err != nil {
 		return fmt.Errorf("create Administrator: %w", err)
@@ -82,6 +94,13 @@ func (a *App) setup(ctx context.Context) error {
 		fmt.Fprintf(os.Stderr, "\nAdministrator created. Password (shown only this once): %s\n\n", generated)
 	}
 	return nil
+}
+
+// PublishRealtime is Frappe's publish_realtime: send event with message to the target's room. With
+// afterCommit it is sent only if c's transaction commits, and is logged for replay to clients that
+// reconnect; without, it is sent at once.
+func (a *App) PublishRealtime(c *doc.Context, event string, message any, target realtime.Target, afterCommit bool) error {
+	return a.Realtime.Publish(c, event, message, target, afterCommit)
 }
 
 // On registers a lifecycle hook for a DocType, or "*" for all.
@@ -135,6 +154,7 @@ func (a *App) LoadAppFS(ctx context.Context, fsys fs.FS) error {
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	a.API.Routes(mux)
+	a.Realtime.Routes(mux, a.API)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/app", http.StatusFound)
 	})
@@ -165,9 +185,15 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 	a.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	a.Realtime.Close() // sockets and SSE streams end, so Shutdown need not wait for them
 	err := srv.Shutdown(sctx)
 	return errors.Join(err, a.Close())
 }
 
-// Close closes the database.
-func (a *App) Close() error { return a.db.Close() }
+// Close stops the realtime hub and closes the database.
+func (a *App) Close() error {
+	if a.Realtime != nil {
+		a.Realtime.Close()
+	}
+	return a.db.Close()
+}

@@ -86,10 +86,21 @@ func (s *Server) Routes(mux *http.ServeMux) {
 // Identity resolves who a request is from; other HTTP layers (realtime, desk) use it too.
 func (s *Server) Identity(r *http.Request) (*auth.Identity, error) { return s.auth.Authenticate(r) }
 
-type handlerFunc func(w http.ResponseWriter, r *http.Request, id *auth.Identity) error
+// HandlerFunc is an API handler: it gets the caller's identity, and errors it returns are answered
+// in Frappe's shape.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request, id *auth.Identity) error
+
+// Handler wraps h the way every API endpoint is wrapped, for endpoints other packages serve.
+func (s *Server) Handler(h HandlerFunc) http.Handler { return s.handle(h) }
+
+// WriteJSON answers with a JSON body.
+func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
+
+// ReadArgs reads a request's arguments from its query string and JSON or form body.
+func ReadArgs(r *http.Request) (Args, error) { return readArgs(r) }
 
 // handle is every API request's way in: body limit, identity, CSRF, and errors in Frappe's shape.
-func (s *Server) handle(h handlerFunc) http.Handler {
+func (s *Server) handle(h HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if p := recover(); p != nil {

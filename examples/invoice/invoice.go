@@ -13,6 +13,7 @@ import (
 	"github.com/livedoc/livedoc"
 	"github.com/livedoc/livedoc/api"
 	"github.com/livedoc/livedoc/doc"
+	"github.com/livedoc/livedoc/realtime"
 )
 
 //go:embed doctype public
@@ -35,6 +36,19 @@ func Register(ctx context.Context, a *livedoc.App, log *slog.Logger) error {
 		})
 	}
 	a.On("Invoice", doc.Validate, computeTotals)
+	// Publish, then refuse: shows that an after-commit event dies with the rollback.
+	a.On("Invoice", doc.Validate, func(c *doc.Context, d doc.Doc) error {
+		if err := a.PublishRealtime(c, "invoice_validated", map[string]any{"name": d.Name(), "total": d["total"]},
+			realtime.Target{DocType: "Invoice", DocName: d.Name()}, true); err != nil {
+			return err
+		}
+		for _, row := range d.Children("items") {
+			if row.Int("qty") < 0 {
+				return doc.Errorf(doc.ValidationError, "Row %d: quantity cannot be negative", row.Int("idx")+1)
+			}
+		}
+		return nil
+	})
 	a.On("Invoice", doc.BeforeSubmit, func(c *doc.Context, d doc.Doc) error {
 		if d.String("status") == "" || d.String("status") == "Draft" {
 			d["status"] = "Unpaid"
@@ -45,7 +59,9 @@ func Register(ctx context.Context, a *livedoc.App, log *slog.Logger) error {
 		d["status"] = "Cancelled"
 		return nil
 	})
-	a.Whitelist("examples.status.refresh_status", RefreshStatus, api.MethodOptions{})
+	a.Whitelist("examples.status.refresh_status", func(c *doc.Context, args api.Args) (any, error) {
+		return RefreshStatus(c, a, args)
+	}, api.MethodOptions{})
 	return a.LoadAppFS(ctx, files)
 }
 
@@ -61,13 +77,18 @@ func computeTotals(c *doc.Context, d doc.Doc) error {
 	return nil
 }
 
-// RefreshStatus is the seed's refresh_status(doc_type, doc_name): it tells every page showing
-// documents of doc_type that one changed, as the event refresh_<doctype>.
-func RefreshStatus(c *doc.Context, args api.Args) (any, error) {
+// RefreshStatus is the seed's refresh_status(doc_type, doc_name): it publishes the global event
+// refresh_<doctype> with the document's name, so every page showing it reloads. The event goes out
+// when the method's transaction commits (methods commit on POST).
+func RefreshStatus(c *doc.Context, a *livedoc.App, args api.Args) (any, error) {
 	doctype, name := args.String("doc_type"), args.String("doc_name")
 	if _, err := c.Get(doctype, name); err != nil {
 		return nil, err
 	}
 	event := "refresh_" + strings.ReplaceAll(strings.ToLower(doctype), " ", "_")
-	return map[string]any{"event": event, "message": doctype + " status refreshed!", "doc_name": name}, nil
+	message := map[string]any{"message": doctype + " status refreshed!", "doc_name": name}
+	if err := a.PublishRealtime(c, event, message, realtime.Target{}, true); err != nil {
+		return nil, err
+	}
+	return map[string]any{"event": event, "message": message["message"], "doc_name": name}, nil
 }

@@ -1,0 +1,481 @@
+package realtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/livedoc/livedoc/auth"
+	"github.com/livedoc/livedoc/doc"
+	"github.com/livedoc/livedoc/realtime/socketio"
+)
+
+// session is what connection-state recovery restores: the user, the rooms with their reference
+// counts, and the documents open for presence. It outlives its socket by the recovery window.
+type session struct {
+	pid     string
+	user    *doc.User
+	ns      string
+	rooms   map[string]int  // room → how many subscriptions hold it (auto rooms: 1)
+	open    map[string]bool // open_doc rooms this session opened
+	start   int64           // the log position when the session began
+	conn    *conn           // nil while disconnected
+	leftAt  time.Time
+	restore *restore // set between a recovering CONNECT and its OnConnect
+}
+
+type restore struct {
+	after, upto int64
+	events      []Event
+}
+
+// conn is one connected socket.
+type conn struct {
+	h         *Hub
+	sock      *socketio.Socket
+	sess      *session
+	replaying bool        // recovery replay in progress: live events wait in pending
+	pending   []*outEvent // guarded by h.mu
+	gone      bool
+}
+
+func (c *conn) userName() string { return c.sess.user.Name }
+
+// deliver queues an event to the socket; it never blocks. Called with h.mu held.
+func (c *conn) deliver(ev *outEvent) {
+	if c.replaying {
+		c.pending = append(c.pending, ev)
+		return
+	}
+	c.send(ev)
+}
+
+func (c *conn) send(ev *outEvent) {
+	p, err := ev.packet()
+	if err == nil {
+		err = c.sock.Send(p)
+	}
+	if err != nil {
+		if errors.Is(err, socketio.ErrSlowConsumer) {
+			c.h.metrics.queueDrops.Inc()
+		}
+		return
+	}
+	c.h.metrics.delivered.Inc()
+}
+
+// connectData travels from Connect to OnConnect on the socket.
+type connectData struct {
+	sess    *session
+	fresh   bool
+	conn    *conn
+	dropped bool // disconnected before OnConnect registered it
+}
+
+// connect authorises a namespace CONNECT: who the user is (the handshake's cookie or
+// Authorization header, or a token in the auth payload), and whether a session can be recovered.
+func (h *Hub) connect(r *socketio.ConnectRequest) (*socketio.ConnectReply, error) {
+	if !h.namespaceOK(r.Namespace) {
+		return nil, socketio.ErrInvalidNamespace
+	}
+	var payload struct {
+		Token  string `json:"token"`
+		PID    string `json:"pid"`
+		Offset string `json:"offset"`
+	}
+	if len(r.Auth) > 0 {
+		if err := json.Unmarshal(r.Auth, &payload); err != nil {
+			return nil, errors.New("the auth payload must be a JSON object")
+		}
+	}
+	var id *auth.Identity
+	var err error
+	if payload.Token != "" {
+		id, err = h.auth.AuthenticateToken(r.HTTP.Context(), payload.Token)
+	} else {
+		id, err = h.auth.Authenticate(r.HTTP)
+	}
+	if err != nil {
+		if e, ok := doc.AsError(err); ok {
+			return nil, errors.New(e.Message)
+		}
+		return nil, errors.New("authentication failed")
+	}
+	if payload.PID != "" {
+		if sess := h.recoverable(r, id.User, payload.PID, payload.Offset); sess != nil {
+			data := &connectData{sess: sess}
+			return &socketio.ConnectReply{Data: data, PID: sess.pid}, nil
+		}
+	}
+	h.mu.Lock()
+	start := h.delivered
+	h.mu.Unlock()
+	sess := &session{pid: newPID(), user: id.User, ns: r.Namespace, rooms: map[string]int{}, open: map[string]bool{}, start: start}
+	if id.User.Name != doc.Guest {
+		sess.rooms["user:"+id.User.Name] = 1
+	}
+	sess.rooms["website"] = 1
+	if id.User.UserType == doc.SystemUser && id.User.Name != doc.Guest {
+		sess.rooms["all"] = 1
+	}
+	return &socketio.ConnectReply{Data: &connectData{sess: sess, fresh: true}, PID: sess.pid}, nil
+}
+
+// maxReplay bounds a recovery: a client that missed more reloads instead.
+const maxReplay = 10_000
+
+// recoverable returns the session to restore for a reconnect with pid and offset, with the missed
+// events already read from the log, or nil when it must start fresh: unknown or expired pid,
+// another user, or events no longer in the log.
+func (h *Hub) recoverable(r *socketio.ConnectRequest, user *doc.User, pid, offset string) *session {
+	h.mu.Lock()
+	sess := h.sessions[pid]
+	if sess == nil || sess.user.Name != user.Name || sess.ns != r.Namespace ||
+		(sess.conn == nil && time.Since(sess.leftAt) > h.opts.RecoveryWindow) {
+		h.mu.Unlock()
+		return nil
+	}
+	// Every event this hub sends carries an offset, so a client with none has received nothing
+	// since its session began: it resumes from there.
+	after := sess.start
+	if offset != "" {
+		var err error
+		if after, err = strconv.ParseInt(offset, 10, 64); err != nil || after < 0 {
+			h.mu.Unlock()
+			return nil
+		}
+	}
+	upto := h.delivered
+	rooms := sess.roomList()
+	h.mu.Unlock()
+	events, err := h.elog.since(r.HTTP.Context(), after, upto, rooms, maxReplay)
+	if err != nil {
+		h.metrics.recoveries.WithLabelValues("failed").Inc()
+		return nil
+	}
+	sess.user = user // roles may have changed since
+	h.mu.Lock()
+	sess.restore = &restore{after: after, upto: upto, events: events}
+	h.mu.Unlock()
+	return sess
+}
+
+func (s *session) roomList() []string {
+	out := make([]string, 0, len(s.rooms))
+	for r := range s.rooms {
+		out = append(out, r)
+	}
+	return out
+}
+
+// onConnect registers the socket in its session's rooms. A recovered socket first gets every event
+// it missed, in order; live events that arrive meanwhile wait and follow, so none is lost or sent
+// twice.
+func (h *Hub) onConnect(s *socketio.Socket) {
+	data := s.Data().(*connectData)
+	c := &conn{h: h, sock: s, sess: data.sess}
+	h.mu.Lock()
+	if data.dropped {
+		h.mu.Unlock()
+		return
+	}
+	data.conn = c
+	sess := data.sess
+	old := sess.conn
+	sess.conn = c
+	h.sessions[sess.pid] = sess
+	if old != nil {
+		h.leaveAllLocked(old) // the same client reconnected before its old transport was noticed gone
+		old.gone = true
+	}
+	rst := sess.restore
+	sess.restore = nil
+	if rst != nil {
+		c.replaying = true
+	}
+	for room := range sess.rooms {
+		h.joinIndexLocked(c, room)
+	}
+	upto := h.delivered
+	h.metrics.connections.Inc()
+	h.mu.Unlock()
+	if old != nil {
+		old.sock.Disconnect()
+	}
+	if rst == nil {
+		return
+	}
+	h.metrics.recoveries.WithLabelValues("recovered").Inc()
+	events := rst.events
+	if upto > rst.upto {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		more, err := h.elog.since(ctx, rst.upto, upto, sess.roomList(), maxReplay)
+		cancel()
+		if err != nil {
+			h.log.Warn("recovery: reading the log", "err", err)
+		}
+		events = append(events, more...)
+	}
+	for _, ev := range events {
+		c.send(&outEvent{Event: ev})
+	}
+	h.mu.Lock()
+	for _, ev := range c.pending {
+		c.send(ev)
+	}
+	c.pending, c.replaying = nil, false
+	rooms := openRooms(sess)
+	h.mu.Unlock()
+	for _, room := range rooms {
+		h.sendViewers(room)
+	}
+}
+
+func openRooms(sess *session) []string {
+	var out []string
+	for r := range sess.open {
+		out = append(out, r)
+	}
+	return out
+}
+
+func (h *Hub) onDisconnect(s *socketio.Socket, reason string) {
+	data, ok := s.Data().(*connectData)
+	if !ok {
+		return
+	}
+	h.mu.Lock()
+	c := data.conn
+	if c == nil {
+		data.dropped = true
+		h.mu.Unlock()
+		return
+	}
+	if c.gone {
+		h.mu.Unlock()
+		return
+	}
+	c.gone = true
+	h.leaveAllLocked(c)
+	sess := c.sess
+	if sess.conn == c {
+		sess.conn = nil
+		sess.leftAt = time.Now()
+	}
+	rooms := openRooms(sess)
+	h.metrics.connections.Dec()
+	h.mu.Unlock()
+	for _, room := range rooms {
+		h.sendViewers(room)
+	}
+}
+
+func (h *Hub) joinIndexLocked(sub subscriber, room string) {
+	set := h.rooms[room]
+	if set == nil {
+		set = map[subscriber]struct{}{}
+		h.rooms[room] = set
+		h.metrics.rooms.Inc()
+	}
+	set[sub] = struct{}{}
+}
+
+func (h *Hub) leaveIndexLocked(sub subscriber, room string) {
+	set := h.rooms[room]
+	if set == nil {
+		return
+	}
+	delete(set, sub)
+	if len(set) == 0 {
+		delete(h.rooms, room)
+		h.metrics.rooms.Dec()
+	}
+}
+
+func (h *Hub) leaveAllLocked(c *conn) {
+	for room := range c.sess.rooms {
+		h.leaveIndexLocked(c, room)
+	}
+}
+
+// onEvent handles Frappe's client events. Each subscription is checked against read permission
+// and answered: {"ok": true} or {"error": ...} when the client asked for an ack, and a denial is
+// also emitted as livedoc_error, so it is never silent.
+func (h *Hub) onEvent(s *socketio.Socket, event string, args []json.RawMessage, ack socketio.Ack) {
+	data, _ := s.Data().(*connectData)
+	if data == nil {
+		return
+	}
+	h.mu.Lock()
+	c := data.conn
+	h.mu.Unlock()
+	if c == nil {
+		return
+	}
+	if event == "ping" {
+		c.emit("pong")
+		if ack != nil {
+			_ = ack(map[string]any{"ok": true})
+		}
+		return
+	}
+	err := h.handleClientEvent(c, event, args)
+	if ack != nil {
+		if err != nil {
+			_ = ack(map[string]any{"error": err.Error()})
+		} else {
+			_ = ack(map[string]any{"ok": true})
+		}
+	}
+	if err != nil {
+		var raw []any
+		for _, a := range args {
+			raw = append(raw, a)
+		}
+		c.emit("livedoc_error", map[string]any{"event": event, "args": raw, "error": err.Error()})
+	}
+}
+
+func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) error {
+	str := func(i int) (string, error) {
+		if i >= len(args) {
+			return "", errors.New(event + ": missing argument " + strconv.Itoa(i+1))
+		}
+		var s string
+		if err := json.Unmarshal(args[i], &s); err != nil || s == "" {
+			return "", errors.New(event + ": argument " + strconv.Itoa(i+1) + " must be a non-empty string")
+		}
+		return s, nil
+	}
+	one := func(prefix string) (string, error) {
+		a, err := str(0)
+		return prefix + a, err
+	}
+	two := func(prefix string) (string, error) {
+		dt, err := str(0)
+		if err != nil {
+			return "", err
+		}
+		dn, err := str(1)
+		return prefix + dt + "/" + dn, err
+	}
+	var room string
+	var err error
+	switch event {
+	case "doctype_subscribe", "doctype_unsubscribe":
+		room, err = one("doctype:")
+	case "doc_subscribe", "doc_unsubscribe":
+		room, err = two("doc:")
+	case "doc_open", "doc_close":
+		room, err = two("open_doc:")
+	case "task_subscribe", "progress_subscribe", "task_unsubscribe":
+		room, err = one("task_progress:")
+	default:
+		return errors.New("unknown event " + event)
+	}
+	if err != nil {
+		return err
+	}
+	switch event {
+	case "doctype_unsubscribe", "doc_unsubscribe", "task_unsubscribe":
+		h.unsubscribe(c, room)
+		return nil
+	case "doc_close":
+		h.mu.Lock()
+		wasOpen := c.sess.open[room]
+		delete(c.sess.open, room)
+		h.mu.Unlock()
+		if wasOpen {
+			h.unsubscribe(c, room)
+			h.sendViewers(room)
+		}
+		return nil
+	}
+	if err := h.canJoin(c.sess.user, room); err != nil {
+		return err
+	}
+	h.mu.Lock()
+	if c.gone {
+		h.mu.Unlock()
+		return errors.New("disconnected")
+	}
+	if event == "doc_open" {
+		if c.sess.open[room] {
+			h.mu.Unlock()
+			return nil // open twice from one session: one viewer, one subscription
+		}
+		c.sess.open[room] = true
+	}
+	c.sess.rooms[room]++
+	if c.sess.rooms[room] == 1 {
+		h.joinIndexLocked(c, room)
+	}
+	h.mu.Unlock()
+	if event == "doc_open" {
+		h.sendViewers(room)
+	}
+	return nil
+}
+
+// unsubscribe drops one reference to room; the socket leaves it when none is left.
+func (h *Hub) unsubscribe(c *conn, room string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if isAutoRoom(room) || c.sess.rooms[room] == 0 {
+		return
+	}
+	c.sess.rooms[room]--
+	if c.sess.rooms[room] == 0 {
+		delete(c.sess.rooms, room)
+		h.leaveIndexLocked(c, room)
+	}
+}
+
+// emit sends an unlogged event to this socket, with the current offset as its last argument so a
+// client's recovery position stays a real log offset.
+func (c *conn) emit(event string, args ...any) {
+	c.h.mu.Lock()
+	off := c.h.delivered
+	c.h.mu.Unlock()
+	_ = c.sock.Emit(event, append(args, strconv.FormatInt(off, 10))...)
+}
+
+// sendViewers tells the viewers of an open_doc room who is viewing: the distinct users of the
+// sessions that opened it (two tabs count once). Every viewer is told, even one left alone, so an
+// avatar disappears when its user closes the form; clients leave themselves out when drawing.
+func (h *Hub) sendViewers(room string) {
+	doctype, docname, _ := strings.Cut(strings.TrimPrefix(room, "open_doc:"), "/")
+	h.mu.Lock()
+	var users []string
+	var targets []*conn
+	seen := map[string]bool{}
+	for sub := range h.rooms[room] {
+		c, ok := sub.(*conn)
+		if !ok || !c.sess.open[room] {
+			continue
+		}
+		targets = append(targets, c)
+		if !seen[c.userName()] {
+			seen[c.userName()] = true
+			users = append(users, c.userName())
+		}
+	}
+	h.mu.Unlock()
+	slices.Sort(users)
+	msg := map[string]any{"doctype": doctype, "docname": docname, "users": users}
+	for _, c := range targets {
+		c.emit("doc_viewers", msg)
+	}
+}
+
+func newPID() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,151 @@
+package realtime
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/livedoc/livedoc/realtime/socketio"
+)
+
+// subscriber is anything in a room: a socket, or a Server-Sent Events stream.
+type subscriber interface {
+	// deliver queues an event without blocking; called with the hub's lock held.
+	deliver(ev *outEvent)
+}
+
+// outEvent is an event on its way out, encoded at most once per wire format and shared by every
+// subscriber it goes to.
+type outEvent struct {
+	Event
+	offset int64 // recovery position it carries: its own offset, or the last logged one
+
+	once sync.Once
+	pkt  *socketio.Packet
+	err  error
+}
+
+func (ev *outEvent) position() int64 {
+	if ev.Offset != 0 {
+		return ev.Offset
+	}
+	return ev.offset
+}
+
+// packet is the Socket.IO form: [event, message, "<offset>"], the offset last as Socket.IO's
+// connection state recovery expects.
+func (ev *outEvent) packet() (*socketio.Packet, error) {
+	ev.once.Do(func() {
+		ev.pkt, ev.err = socketio.NewEvent(ev.Event.Event, ev.Message, strconv.FormatInt(ev.position(), 10))
+	})
+	return ev.pkt, ev.err
+}
+
+// gapWait is how long logged events wait for a missing earlier offset before the gap is filled
+// from the log. Within one node commits are handed over in order within microseconds; a longer
+// gap means a lost hand-over (a failed bus publish), which the log repairs.
+const gapWait = 250 * time.Millisecond
+
+type batch struct {
+	events []Event
+	at     time.Time
+}
+
+// fanoutLoop delivers committed events strictly in offset order.
+func (h *Hub) fanoutLoop() {
+	defer h.done.Done()
+	tick := time.NewTicker(gapWait / 2)
+	defer tick.Stop()
+	for {
+		select {
+		case b := <-h.queue:
+			h.process(b.events, b.at)
+		case <-tick.C:
+			h.fillGap()
+		case <-h.stop:
+			return
+		}
+	}
+}
+
+func (h *Hub) process(events []Event, at time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range events {
+		switch {
+		case ev.Offset == 0:
+			h.fanoutLocked(ev)
+		case ev.Offset > h.delivered:
+			h.held[ev.Offset] = ev
+		}
+	}
+	h.drainLocked()
+	h.metrics.fanoutSeconds.Observe(time.Since(at).Seconds())
+}
+
+// drainLocked delivers held events while they continue the sequence.
+func (h *Hub) drainLocked() {
+	for {
+		ev, ok := h.held[h.delivered+1]
+		if !ok {
+			break
+		}
+		delete(h.held, ev.Offset)
+		h.delivered = ev.Offset
+		h.fanoutLocked(ev)
+	}
+	switch {
+	case len(h.held) == 0:
+		h.heldSince = time.Time{}
+	case h.heldSince.IsZero():
+		h.heldSince = time.Now()
+	}
+}
+
+// fillGap reads events missing before the held ones from the log, once they waited gapWait.
+func (h *Hub) fillGap() {
+	h.mu.Lock()
+	if len(h.held) == 0 || time.Since(h.heldSince) < gapWait {
+		h.mu.Unlock()
+		return
+	}
+	from := h.delivered
+	first := int64(-1)
+	for off := range h.held {
+		if first < 0 || off < first {
+			first = off
+		}
+	}
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	missing, err := h.elog.since(ctx, from, first-1, nil, 1<<20)
+	if err != nil {
+		h.log.Error("realtime: filling a gap from the log", "from", from, "to", first-1, "err", err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ev := range missing {
+		if ev.Offset > h.delivered {
+			h.held[ev.Offset] = ev
+		}
+	}
+	if h.held[h.delivered+1].Offset == 0 && h.delivered < first-1 {
+		// Not in the log either: those offsets never committed (or are pruned). Move on.
+		h.delivered = first - 1
+	}
+	h.drainLocked()
+}
+
+// fanoutLocked queues one event to every subscriber of its room: encoded once, same bytes for all.
+func (h *Hub) fanoutLocked(ev Event) {
+	subs := h.rooms[ev.Room]
+	if len(subs) == 0 {
+		return
+	}
+	out := &outEvent{Event: ev, offset: h.delivered}
+	for s := range subs {
+		s.deliver(out)
+	}
+}

@@ -1,0 +1,175 @@
+package realtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/livedoc/livedoc/api"
+	"github.com/livedoc/livedoc/auth"
+	"github.com/livedoc/livedoc/doc"
+)
+
+// Routes serves the realtime endpoints: Socket.IO at /socket.io/, POST /api/realtime/publish,
+// GET /api/realtime/sse and the Prometheus metrics at /metrics.
+func (h *Hub) Routes(mux *http.ServeMux, a *api.Server) {
+	mux.Handle("/socket.io/", h.Handler())
+	mux.Handle("POST /api/realtime/publish", a.Handler(h.publishHTTP))
+	mux.Handle("GET /api/realtime/sse", a.Handler(h.sse))
+	mux.Handle("GET /metrics", h.MetricsHandler())
+}
+
+// publishHTTP is POST /api/realtime/publish for System Managers (by session or API key): body
+// {event, message, room | user | doctype + docname | task_id}, routed as Publish, after commit.
+func (h *Hub) publishHTTP(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	if !id.User.IsAdmin() && !id.User.HasRole(doc.SystemManager) {
+		return doc.Errorf(doc.PermissionError, "Not permitted: only a System Manager can publish")
+	}
+	args, err := api.ReadArgs(r)
+	if err != nil {
+		return err
+	}
+	message, err := args.JSON("message")
+	if err != nil {
+		return err
+	}
+	t := Target{Room: args.String("room"), User: args.String("user"), DocType: args.String("doctype"),
+		DocName: args.String("docname"), TaskID: args.String("task_id")}
+	err = h.e.Run(r.Context(), id.User, true, func(c *doc.Context) error {
+		return h.Publish(c, args.String("event"), message, t, true)
+	})
+	if err != nil {
+		return err
+	}
+	api.WriteJSON(w, http.StatusOK, map[string]any{"message": "ok"})
+	return nil
+}
+
+// sseStream is a Server-Sent Events subscriber.
+type sseStream struct {
+	ch        chan *outEvent
+	replaying bool
+	pending   []*outEvent
+	overflow  bool
+}
+
+const sseQueue = 1024
+
+func (s *sseStream) deliver(ev *outEvent) {
+	if s.replaying {
+		s.pending = append(s.pending, ev)
+		return
+	}
+	select {
+	case s.ch <- ev:
+	default:
+		s.overflow = true // the stream ends; the client resumes with Last-Event-ID
+	}
+}
+
+// sse is GET /api/realtime/sse?rooms=a,b: the rooms' events as Server-Sent Events, with the same
+// permission checks as subscriptions, resumable from the log with Last-Event-ID.
+func (h *Hub) sse(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	var rooms []string
+	for room := range strings.SplitSeq(r.URL.Query().Get("rooms"), ",") {
+		if room = strings.TrimSpace(room); room != "" {
+			if err := h.canJoin(id.User, room); err != nil {
+				return doc.Errorf(doc.PermissionError, "%s: %s", room, err.Error())
+			}
+			rooms = append(rooms, room)
+		}
+	}
+	if len(rooms) == 0 {
+		return doc.Errorf(doc.ValidationError, "rooms is required: a comma-separated list of rooms")
+	}
+	lastID := r.Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = r.URL.Query().Get("last_event_id")
+	}
+	var after int64 = -1
+	if lastID != "" {
+		n, err := strconv.ParseInt(lastID, 10, 64)
+		if err != nil || n < 0 {
+			return doc.Errorf(doc.ValidationError, "Last-Event-ID must be an event offset")
+		}
+		after = n
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return fmt.Errorf("streaming unsupported")
+	}
+	s := &sseStream{ch: make(chan *outEvent, sseQueue), replaying: after >= 0}
+	h.mu.Lock()
+	for _, room := range rooms {
+		h.joinIndexLocked(s, room)
+	}
+	upto := h.delivered
+	h.metrics.connections.Inc()
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		for _, room := range rooms {
+			h.leaveIndexLocked(s, room)
+		}
+		h.metrics.connections.Dec()
+		h.mu.Unlock()
+	}()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if after >= 0 {
+		missed, err := h.elog.since(r.Context(), after, upto, rooms, maxReplay)
+		if err != nil {
+			writeSSE(w, &outEvent{Event: Event{Event: "livedoc_error", Message: json.RawMessage(`{"error":"cannot resume: events missed are no longer in the log; reload"}`)}, offset: upto})
+		}
+		for _, ev := range missed {
+			writeSSE(w, &outEvent{Event: ev})
+		}
+		h.mu.Lock()
+		for _, ev := range s.pending {
+			writeSSE(w, ev)
+		}
+		s.pending, s.replaying = nil, false
+		h.mu.Unlock()
+	}
+	flusher.Flush()
+	keepalive := time.NewTicker(25 * time.Second)
+	defer keepalive.Stop()
+	for {
+		select {
+		case ev := <-s.ch:
+			writeSSE(w, ev)
+			for more := true; more; {
+				select {
+				case ev := <-s.ch:
+					writeSSE(w, ev)
+				default:
+					more = false
+				}
+			}
+			flusher.Flush()
+			h.mu.Lock()
+			over := s.overflow
+			h.mu.Unlock()
+			if over {
+				return nil
+			}
+		case <-keepalive.C:
+			fmt.Fprint(w, ": keepalive\n\n")
+			flusher.Flush()
+		case <-r.Context().Done():
+			return nil
+		case <-h.stop:
+			return nil
+		}
+	}
+}
+
+func writeSSE(w http.ResponseWriter, ev *outEvent) {
+	data, _ := json.Marshal(map[string]any{"room": ev.Room, "message": ev.Message})
+	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.position(), ev.Event.Event, data)
+}

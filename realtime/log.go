@@ -1,0 +1,152 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/livedoc/livedoc/doc"
+	"github.com/livedoc/livedoc/store"
+)
+
+// Event is one realtime message for the sockets in a room. Offset orders logged events (it is
+// their position in the event log); immediate events are not logged and have Offset 0.
+type Event struct {
+	Offset  int64           `json:"offset"`
+	Room    string          `json:"room"`
+	Event   string          `json:"event"`
+	Message json.RawMessage `json:"message"`
+}
+
+// Log is the durable event log: after-commit events are appended in the transaction of the change
+// that caused them, so they exist if and only if it commits, in commit order.
+type Log struct {
+	db *store.DB
+}
+
+// Log retention: events older than MaxAge, or beyond the newest MaxRows, are pruned. A client can
+// recover only events still in the log, so MaxAge must exceed the recovery window.
+const (
+	DefaultLogMaxAge  = 15 * time.Minute
+	DefaultLogMaxRows = 500_000
+)
+
+func newLog(ctx context.Context, e *doc.Engine) (*Log, error) {
+	err := e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
+		for _, q := range []string{
+			// AUTOINCREMENT: offsets are never reused, even after pruning every row.
+			`CREATE TABLE IF NOT EXISTS __events (offset INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL,
+				event TEXT NOT NULL, message TEXT NOT NULL, created TEXT NOT NULL)`,
+			`CREATE INDEX IF NOT EXISTS __events_created ON __events (created)`,
+		} {
+			if _, err := c.Tx.Exec(c, q); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("event log: %w", err)
+	}
+	return &Log{db: e.DB()}, nil
+}
+
+// append writes events in the caller's transaction and sets their offsets.
+func (l *Log) append(c *doc.Context, events []Event) error {
+	now := time.Now().UTC().Format(doc.DatetimeFormat)
+	for i := range events {
+		ev := &events[i]
+		err := c.Tx.QueryRow(c, `INSERT INTO __events (room, event, message, created) VALUES (?, ?, ?, ?) RETURNING offset`,
+			ev.Room, ev.Event, string(ev.Message), now).Scan(&ev.Offset)
+		if err != nil {
+			return fmt.Errorf("append to event log: %w", err)
+		}
+	}
+	return nil
+}
+
+// last returns the newest offset in the log (0 when empty).
+func (l *Log) last(ctx context.Context) (int64, error) {
+	tx, err := l.db.Begin(ctx, false)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	var n int64
+	err = tx.QueryRow(ctx, "SELECT COALESCE(MAX(offset), 0) FROM __events").Scan(&n)
+	if err == nil && n == 0 {
+		// An empty log still continues the sequence it had before pruning.
+		_ = tx.QueryRow(ctx, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '__events'), 0)").Scan(&n)
+	}
+	return n, err
+}
+
+// errTooOld says the log no longer holds what a client missed.
+var errTooOld = fmt.Errorf("the events after that offset are no longer in the log")
+
+// since returns the events with after < offset <= upto in the given rooms (all rooms when rooms
+// is nil), in order. It fails with errTooOld when events after `after` were pruned, and reads at
+// most limit events (a larger gap is not worth replaying: the client reloads instead).
+func (l *Log) since(ctx context.Context, after, upto int64, rooms []string, limit int) ([]Event, error) {
+	tx, err := l.db.Begin(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	var oldest int64
+	if err := tx.QueryRow(ctx, "SELECT COALESCE(MIN(offset), 0) FROM __events").Scan(&oldest); err != nil {
+		return nil, err
+	}
+	if oldest > after+1 || (oldest == 0 && upto > after) {
+		return nil, errTooOld
+	}
+	q := "SELECT offset, room, event, message FROM __events WHERE offset > ? AND offset <= ?"
+	args := []any{after, upto}
+	if rooms != nil {
+		if len(rooms) == 0 {
+			return nil, nil
+		}
+		q += " AND room IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(rooms)), ", ") + ")"
+		for _, r := range rooms {
+			args = append(args, r)
+		}
+	}
+	q += fmt.Sprintf(" ORDER BY offset LIMIT %d", limit+1)
+	rows, err := tx.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Event
+	for rows.Next() {
+		var ev Event
+		var msg string
+		if err := rows.Scan(&ev.Offset, &ev.Room, &ev.Event, &msg); err != nil {
+			return nil, err
+		}
+		ev.Message = json.RawMessage(msg)
+		out = append(out, ev)
+	}
+	if len(out) > limit {
+		return nil, errTooOld
+	}
+	return out, rows.Err()
+}
+
+// prune deletes events older than maxAge and all but the newest maxRows.
+func (l *Log) prune(ctx context.Context, maxAge time.Duration, maxRows int64) (int64, error) {
+	tx, err := l.db.Begin(ctx, true)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	cutoff := time.Now().UTC().Add(-maxAge).Format(doc.DatetimeFormat)
+	res, err := tx.Exec(ctx, `DELETE FROM __events WHERE created < ? OR offset <= (SELECT COALESCE(MAX(offset), 0) FROM __events) - ?`, cutoff, maxRows)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return n, tx.Commit()
+}

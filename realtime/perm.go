@@ -1,0 +1,195 @@
+package realtime
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/livedoc/livedoc/doc"
+)
+
+// canJoin checks, in this process, that user may be in room: read permission on the DocType or
+// the document, the user's own user: room, the task's owner for task_progress:.
+func (h *Hub) canJoin(user *doc.User, room string) error {
+	kind, rest, _ := strings.Cut(room, ":")
+	switch kind {
+	case "website":
+		return nil
+	case "all":
+		if user.UserType == doc.SystemUser && user.Name != doc.Guest {
+			return nil
+		}
+	case "user":
+		if rest == user.Name && user.Name != doc.Guest {
+			return nil
+		}
+	case "task_progress":
+		if h.tasks.owner(rest) == user.Name {
+			return nil
+		}
+		return errors.New("task " + rest + " is not yours")
+	case "doctype":
+		dt, err := h.e.Meta(rest)
+		if err != nil {
+			return err
+		}
+		if dt.IsTable || !dt.Can(user, doc.PermRead, "") {
+			return errors.New("Not permitted: " + user.Name + " cannot read " + rest)
+		}
+		return nil
+	case "doc", "open_doc":
+		doctype, name, ok := strings.Cut(rest, "/")
+		if !ok || doctype == "" || name == "" {
+			return errors.New("invalid room " + room)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return h.e.Run(ctx, user, false, func(c *doc.Context) error {
+			_, err := c.Get(doctype, name)
+			return err
+		})
+	}
+	return errors.New("Not permitted to join " + room)
+}
+
+// permissionsMayHaveChanged re-checks the rooms of sessions whose rights a commit may have
+// changed: a User saved (roles, enabled) or a DocType saved (its permission rules). Sessions that
+// lost read permission leave the rooms, and are told with livedoc_error.
+func (h *Hub) permissionsMayHaveChanged(changes []doc.Change) {
+	users := map[string]bool{}
+	doctypes := map[string]bool{}
+	for _, ch := range changes {
+		switch ch.DocType {
+		case "User":
+			users[ch.Name] = true
+		case "DocType":
+			doctypes[ch.Name] = true
+		}
+	}
+	if len(users) == 0 && len(doctypes) == 0 {
+		return
+	}
+	go h.recheck(func(s *session, room string) bool {
+		if users[s.user.Name] {
+			return true
+		}
+		_, rest, _ := strings.Cut(room, ":")
+		dt, _, _ := strings.Cut(rest, "/")
+		return doctypes[dt]
+	})
+}
+
+func (h *Hub) recheck(affects func(s *session, room string) bool) {
+	type check struct {
+		sess *session
+		room string
+	}
+	var checks []check
+	h.mu.Lock()
+	for _, s := range h.sessions {
+		for room := range s.rooms {
+			if affects(s, room) {
+				checks = append(checks, check{s, room})
+			}
+		}
+	}
+	h.mu.Unlock()
+	fresh := map[string]*doc.User{}
+	for _, ch := range checks {
+		u, ok := fresh[ch.sess.user.Name]
+		if !ok {
+			var err error
+			if u, err = h.auth.User(context.Background(), ch.sess.user.Name); err != nil {
+				u = doc.GuestUser // disabled or deleted: keeps only public rooms
+			}
+			fresh[ch.sess.user.Name] = u
+		}
+		err := h.canJoin(u, ch.room)
+		if err == nil {
+			continue
+		}
+		h.mu.Lock()
+		if _, still := ch.sess.rooms[ch.room]; still {
+			delete(ch.sess.rooms, ch.room)
+			delete(ch.sess.open, ch.room)
+			if c := ch.sess.conn; c != nil {
+				h.leaveIndexLocked(c, ch.room)
+			}
+		}
+		c := ch.sess.conn
+		h.mu.Unlock()
+		if c != nil {
+			c.emit("livedoc_error", map[string]any{"event": "unsubscribed", "room": ch.room, "error": err.Error()})
+		}
+	}
+}
+
+// taskRegistry remembers who started each background task, for task_subscribe.
+type taskRegistry struct {
+	mu    sync.Mutex
+	tasks map[string]taskEntry
+}
+
+type taskEntry struct {
+	user    string
+	started time.Time
+}
+
+const taskTTL = 24 * time.Hour
+
+func newTaskRegistry() *taskRegistry { return &taskRegistry{tasks: map[string]taskEntry{}} }
+
+func (t *taskRegistry) add(user string) string {
+	id := newPID()
+	t.mu.Lock()
+	t.tasks[id] = taskEntry{user: user, started: time.Now()}
+	t.mu.Unlock()
+	return id
+}
+
+func (t *taskRegistry) owner(id string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.tasks[id].user
+}
+
+func (t *taskRegistry) expire() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for id, e := range t.tasks {
+		if time.Since(e.started) > taskTTL {
+			delete(t.tasks, id)
+		}
+	}
+}
+
+// maintain prunes the event log and forgets sessions past the recovery window.
+func (h *Hub) maintain() {
+	defer h.done.Done()
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-tick.C:
+		}
+		h.mu.Lock()
+		for pid, s := range h.sessions {
+			if s.conn == nil && time.Since(s.leftAt) > h.opts.RecoveryWindow {
+				delete(h.sessions, pid)
+			}
+		}
+		h.mu.Unlock()
+		h.tasks.expire()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if n, err := h.elog.prune(ctx, h.opts.LogMaxAge, h.opts.LogMaxRows); err != nil {
+			h.log.Warn("realtime: pruning the event log", "err", err)
+		} else if n > 0 {
+			h.metrics.pruned.Add(float64(n))
+		}
+		cancel()
+	}
+}

@@ -1,0 +1,351 @@
+// Package realtime delivers events to browsers the moment data changes: Frappe's rooms and events
+// over Socket.IO (and Server-Sent Events), with publishing bound to the commit and nothing lost
+// across reconnects.
+//
+// The path of an event:
+//
+//	Publish (hook or method, in a transaction) → pending in the transaction
+//	  → before commit: appended to the event log, same transaction, gets its offset
+//	  → after commit: handed to the bus (in-process, or Redis across nodes)
+//	  → the hub's fan-out: in offset order, encoded once, the same bytes queued to every socket
+//	    in the room; the offset rides along as the last argument (Socket.IO's recovery offset)
+//
+// A socket that reconnects with its pid and last offset within the recovery window gets its rooms
+// back and every event it missed, from the log, before any live one.
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/livedoc/livedoc/auth"
+	"github.com/livedoc/livedoc/doc"
+	"github.com/livedoc/livedoc/realtime/socketio"
+)
+
+// Options configure a Hub.
+type Options struct {
+	Site           string        // the namespace "/<Site>" is served besides "/"; default "livedoc"
+	AllowedOrigins []string      // browser Origins allowed to connect; default: the request's own host
+	RecoveryWindow time.Duration // how long a disconnected session can be recovered; default 2 minutes
+	SendQueueBytes int           // per-connection send queue; default 1 MiB
+	LogMaxAge      time.Duration // default DefaultLogMaxAge
+	LogMaxRows     int64         // default DefaultLogMaxRows
+	Bus            Bus           // default: in-process
+	Logger         *slog.Logger
+}
+
+// Hub is the realtime server of one node.
+type Hub struct {
+	opts    Options
+	e       *doc.Engine
+	auth    *auth.Service
+	log     *slog.Logger
+	elog    *Log
+	bus     Bus
+	sio     *socketio.Server
+	metrics *metrics
+	tasks   *taskRegistry
+
+	queue chan batch // committed events waiting for fan-out, in commit order per sender
+
+	mu        sync.Mutex
+	rooms     map[string]map[subscriber]struct{}
+	delivered int64           // offset of the last logged event fanned out
+	held      map[int64]Event // logged events that arrived ahead of a missing offset
+	heldSince time.Time
+	sessions  map[string]*session // by pid: connected, or disconnected within the recovery window
+
+	stop chan struct{}
+	done sync.WaitGroup
+}
+
+// Target says where an event goes, as the arguments of Frappe's publish_realtime.
+type Target struct {
+	Room    string
+	User    string
+	DocType string
+	DocName string
+	TaskID  string
+}
+
+// New starts a hub on e: it creates the event log, plugs publishing into every write transaction,
+// and sends doc_update / list_update / doc_rename for every committed document change.
+func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hub, error) {
+	if opts.Site == "" {
+		opts.Site = "livedoc"
+	}
+	if opts.RecoveryWindow <= 0 {
+		opts.RecoveryWindow = 2 * time.Minute
+	}
+	if opts.LogMaxAge <= 0 {
+		opts.LogMaxAge = DefaultLogMaxAge
+	}
+	if opts.LogMaxAge < 2*opts.RecoveryWindow {
+		opts.LogMaxAge = 2 * opts.RecoveryWindow
+	}
+	if opts.LogMaxRows <= 0 {
+		opts.LogMaxRows = DefaultLogMaxRows
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	elog, err := newLog(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	last, err := elog.last(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h := &Hub{opts: opts, e: e, auth: a, log: opts.Logger, elog: elog, metrics: newMetrics(), tasks: newTaskRegistry(),
+		queue: make(chan batch, 4096), rooms: map[string]map[subscriber]struct{}{}, delivered: last,
+		held: map[int64]Event{}, sessions: map[string]*session{}, stop: make(chan struct{})}
+	h.bus = opts.Bus
+	if h.bus == nil {
+		h.bus = NewLocalBus()
+	}
+	h.bus.Subscribe(h.enqueue)
+	h.sio = socketio.NewServer(socketio.Options{
+		SendQueueBytes: opts.SendQueueBytes,
+		CheckRequest:   h.checkOrigin,
+		Connect:        h.connect,
+		OnConnect:      h.onConnect,
+		OnEvent:        h.onEvent,
+		OnDisconnect:   h.onDisconnect,
+	})
+	e.BeforeCommit(h.beforeCommit)
+	h.done.Add(2)
+	go h.fanoutLoop()
+	go h.maintain()
+	return h, nil
+}
+
+// Close stops the hub and disconnects every socket.
+func (h *Hub) Close() {
+	select {
+	case <-h.stop:
+		return
+	default:
+	}
+	close(h.stop)
+	h.sio.Close()
+	h.done.Wait()
+}
+
+// Publish is Frappe's publish_realtime. With afterCommit the event is sent once the transaction
+// commits (and never if it rolls back), identical events of one transaction once, and it is
+// logged for recovery; without, it is sent at once and not logged.
+func (h *Hub) Publish(c *doc.Context, event string, message any, t Target, afterCommit bool) error {
+	if event == "" || len(event) > 200 || strings.ContainsFunc(event, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return doc.Errorf(doc.ValidationError, "publish: the event name must be 1 to 200 printable characters")
+	}
+	room, message, immediate := h.route(c, event, message, t)
+	msg, err := json.Marshal(message)
+	if err != nil {
+		return doc.Errorf(doc.ValidationError, "publish %s: message is not JSON: %v", event, err)
+	}
+	ev := Event{Room: room, Event: event, Message: msg}
+	if immediate || !afterCommit {
+		return h.publishNow(c, ev)
+	}
+	if !c.Tx.Writable() {
+		return nil // a read-only transaction never commits: its after-commit events are dropped, as on rollback
+	}
+	p := pendingOf(c)
+	for _, q := range p.events {
+		if q.Event == ev.Event && q.Room == ev.Room && string(q.Message) == string(ev.Message) {
+			return nil
+		}
+	}
+	p.events = append(p.events, ev)
+	return nil
+}
+
+// Msgprint shows a message to a user (the session user when user is ""), after the commit.
+func (h *Hub) Msgprint(c *doc.Context, message, title, indicator, user string) error {
+	return h.Publish(c, "msgprint", map[string]any{"message": message, "title": title, "indicator": indicator, "alert": 1},
+		Target{User: user}, true)
+}
+
+// PublishProgress reports progress of a task (t.TaskID) or on a document (t.DocType, t.DocName).
+func (h *Hub) PublishProgress(c *doc.Context, percent float64, title, description string, t Target) error {
+	return h.Publish(c, "progress", map[string]any{"percent": percent, "title": title, "description": description}, t, false)
+}
+
+// NewTask registers a background task of the context's user and returns its id; only that user
+// may task_subscribe to it.
+func (h *Hub) NewTask(c *doc.Context) string { return h.tasks.add(c.User.Name) }
+
+// route applies Frappe's precedence: list_update → doctype:, docinfo_update → doc:, msgprint with
+// no user → the session user; then an explicit room, task_id (sent at once, task_id added to the
+// message), user, doctype+docname, and otherwise all.
+func (h *Hub) route(c *doc.Context, event string, message any, t Target) (room string, msg any, immediate bool) {
+	fromMsg := func(k string) string {
+		if m, ok := message.(map[string]any); ok {
+			if s, ok := m[k].(string); ok {
+				return s
+			}
+		}
+		return ""
+	}
+	switch {
+	case event == "list_update":
+		dt := t.DocType
+		if dt == "" {
+			dt = fromMsg("doctype")
+		}
+		return "doctype:" + dt, message, false
+	case event == "docinfo_update":
+		return docRoom(t.DocType, t.DocName), message, false
+	case event == "msgprint" && t.User == "" && t.Room == "":
+		return "user:" + c.User.Name, message, false
+	case t.Room != "":
+		return t.Room, message, false
+	case t.TaskID != "":
+		if m, ok := message.(map[string]any); ok {
+			cp := make(map[string]any, len(m)+1)
+			for k, v := range m {
+				cp[k] = v
+			}
+			cp["task_id"] = t.TaskID
+			message = cp
+		}
+		return "task_progress:" + t.TaskID, message, true
+	case t.User != "":
+		return "user:" + t.User, message, false
+	case t.DocType != "" && t.DocName != "":
+		return docRoom(t.DocType, t.DocName), message, false
+	}
+	return "all", message, false
+}
+
+func docRoom(doctype, name string) string { return "doc:" + doctype + "/" + name }
+
+// publishNow sends an immediate event through the bus. It is not logged: it carries the offset of
+// the last logged event, so a client that recovers from it still misses nothing that was logged.
+func (h *Hub) publishNow(ctx context.Context, ev Event) error {
+	if err := h.bus.Publish(ctx, []Event{ev}); err != nil {
+		h.metrics.publishErrors.Inc()
+		return fmt.Errorf("publish %s: %w", ev.Event, err)
+	}
+	h.metrics.published.Add(1)
+	return nil
+}
+
+type pendingKey struct{}
+
+type pending struct{ events []Event }
+
+func pendingOf(c *doc.Context) *pending {
+	if p, ok := c.Local(pendingKey{}).(*pending); ok {
+		return p
+	}
+	p := &pending{}
+	c.SetLocal(pendingKey{}, p)
+	return p
+}
+
+// beforeCommit runs inside every write transaction just before COMMIT: the automatic document
+// events and everything published after-commit go into the log, in this transaction; the bus gets
+// them only after the commit.
+func (h *Hub) beforeCommit(c *doc.Context) error {
+	p := pendingOf(c)
+	events := append(docEvents(c), p.events...)
+	if len(events) == 0 {
+		return nil
+	}
+	if err := h.elog.append(c, events); err != nil {
+		return err
+	}
+	changes := c.Changes()
+	c.AfterCommit(func() {
+		if err := h.bus.Publish(context.Background(), events); err != nil {
+			// Committed and logged: clients recover it from the log; the bus retries (Redis) or this
+			// node's fan-out fills the gap from the log.
+			h.metrics.publishErrors.Inc()
+			h.log.Error("realtime bus publish failed", "err", err, "events", len(events))
+		}
+		h.metrics.published.Add(float64(len(events)))
+		h.permissionsMayHaveChanged(changes)
+	})
+	return nil
+}
+
+// docEvents are Frappe's notify_update events for the transaction's committed document changes:
+// doc_update to doc:, list_update to doctype: (not for child or single DocTypes), doc_rename.
+func docEvents(c *doc.Context) []Event {
+	var out []Event
+	for _, ch := range c.Changes() {
+		if ch.IsTable {
+			continue
+		}
+		if ch.Action == "rename" {
+			msg, _ := json.Marshal(map[string]any{"doctype": ch.DocType, "old": ch.OldName, "new": ch.Name})
+			out = append(out, Event{Room: docRoom(ch.DocType, ch.OldName), Event: "doc_rename", Message: msg})
+			continue
+		}
+		msg, _ := json.Marshal(map[string]any{"doctype": ch.DocType, "name": ch.Name, "modified": ch.Modified})
+		out = append(out, Event{Room: docRoom(ch.DocType, ch.Name), Event: "doc_update", Message: msg})
+		if !ch.IsSingle {
+			msg, _ := json.Marshal(map[string]any{"doctype": ch.DocType, "name": ch.Name, "user": c.User.Name})
+			out = append(out, Event{Room: "doctype:" + ch.DocType, Event: "list_update", Message: msg})
+		}
+	}
+	return out
+}
+
+// enqueue is the bus's delivery into this node.
+func (h *Hub) enqueue(events []Event) {
+	select {
+	case h.queue <- batch{events: events, at: time.Now()}:
+	case <-h.stop:
+	}
+}
+
+// Handler serves Socket.IO at /socket.io/.
+func (h *Hub) Handler() http.Handler { return h.sio }
+
+// checkOrigin refuses browser connections from origins other than the allowed ones (default: the
+// request's own host). Requests without an Origin (non-browser clients) pass; they still need
+// credentials for anything but public rooms.
+func (h *Hub) checkOrigin(r *http.Request) error {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return nil
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return errors.New("origin not allowed: " + origin)
+	}
+	if len(h.opts.AllowedOrigins) == 0 {
+		if u.Host == r.Host {
+			return nil
+		}
+		return errors.New("origin not allowed: " + origin)
+	}
+	for _, a := range h.opts.AllowedOrigins {
+		if a == "*" || strings.EqualFold(strings.TrimSuffix(a, "/"), origin) {
+			return nil
+		}
+	}
+	return errors.New("origin not allowed: " + origin)
+}
+
+// namespaces served: "/" and "/<site>".
+func (h *Hub) namespaceOK(ns string) bool {
+	return ns == "/" || ns == "/"+h.opts.Site
+}
+
+var autoRooms = []string{"website", "all"}
+
+func isAutoRoom(room string) bool { return slices.Contains(autoRooms, room) || strings.HasPrefix(room, "user:") }

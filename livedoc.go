@@ -39,9 +39,9 @@ type Config struct {
 
 // App is one livedoc server.
 type App struct {
-	cfg    Config
-	log    *slog.Logger
-	db     *store.DB
+	cfg      Config
+	log      *slog.Logger
+	db       *store.DB
 	Engine   *doc.Engine
 	Auth     *auth.Service
 	API      *api.Server

@@ -348,4 +348,6 @@ func (h *Hub) namespaceOK(ns string) bool {
 
 var autoRooms = []string{"website", "all"}
 
-func isAutoRoom(room string) bool { return slices.Contains(autoRooms, room) || strings.HasPrefix(room, "user:") }
+func isAutoRoom(room string) bool {
+	return slices.Contains(autoRooms, room) || strings.HasPrefix(room, "user:")
+}

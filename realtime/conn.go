@@ -190,6 +190,7 @@ func (h *Hub) onConnect(s *socketio.Socket) {
 	old := sess.conn
 	sess.conn = c
 	h.sessions[sess.pid] = sess
+	h.markDirtyLocked(sess)
 	if old != nil {
 		h.leaveAllLocked(old) // the same client reconnected before its old transport was noticed gone
 		old.gone = true
@@ -267,6 +268,7 @@ func (h *Hub) onDisconnect(s *socketio.Socket, reason string) {
 	if sess.conn == c {
 		sess.conn = nil
 		sess.leftAt = time.Now()
+		h.markDirtyLocked(sess)
 	}
 	rooms := openRooms(sess)
 	h.metrics.connections.Dec()
@@ -390,6 +392,7 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) e
 		h.mu.Lock()
 		wasOpen := c.sess.open[room]
 		delete(c.sess.open, room)
+		h.markDirtyLocked(c.sess)
 		h.mu.Unlock()
 		if wasOpen {
 			h.unsubscribe(c, room)
@@ -415,6 +418,7 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) e
 	c.sess.rooms[room]++
 	if c.sess.rooms[room] == 1 {
 		h.joinIndexLocked(c, room)
+		h.markDirtyLocked(c.sess)
 	}
 	h.mu.Unlock()
 	if event == "doc_open" {
@@ -434,6 +438,7 @@ func (h *Hub) unsubscribe(c *conn, room string) {
 	if c.sess.rooms[room] == 0 {
 		delete(c.sess.rooms, room)
 		h.leaveIndexLocked(c, room)
+		h.markDirtyLocked(c.sess)
 	}
 }
 

@@ -114,6 +114,7 @@ func (h *Hub) recheck(affects func(s *session, room string) bool) {
 		if _, still := ch.sess.rooms[ch.room]; still {
 			delete(ch.sess.rooms, ch.room)
 			delete(ch.sess.open, ch.room)
+			h.markDirtyLocked(ch.sess)
 			if c := ch.sess.conn; c != nil {
 				h.leaveIndexLocked(c, ch.room)
 			}
@@ -165,26 +166,26 @@ func (t *taskRegistry) expire() {
 	}
 }
 
-// maintain prunes the event log and forgets sessions past the recovery window.
+// maintain saves changed recovery sessions every second; every 30 seconds it also prunes the event
+// log and forgets sessions past the recovery window.
 func (h *Hub) maintain() {
 	defer h.done.Done()
-	tick := time.NewTicker(30 * time.Second)
+	tick := time.NewTicker(sessionFlushEvery)
 	defer tick.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-h.stop:
 			return
 		case <-tick.C:
 		}
-		h.mu.Lock()
-		for pid, s := range h.sessions {
-			if s.conn == nil && time.Since(s.leftAt) > h.opts.RecoveryWindow {
-				delete(h.sessions, pid)
-			}
-		}
-		h.mu.Unlock()
-		h.tasks.expire()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		h.flushSessions(ctx)
+		if n%30 != 0 {
+			cancel()
+			continue
+		}
+		h.expireSessions(ctx)
+		h.tasks.expire()
 		if n, err := h.elog.prune(ctx, h.opts.LogMaxAge, h.opts.LogMaxRows); err != nil {
 			h.log.Warn("realtime: pruning the event log", "err", err)
 		} else if n > 0 {

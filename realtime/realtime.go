@@ -64,6 +64,7 @@ type Hub struct {
 	held      map[int64]Event // logged events that arrived ahead of a missing offset
 	heldSince time.Time
 	sessions  map[string]*session // by pid: connected, or disconnected within the recovery window
+	dirty     map[string]*session // sessions to write to __rt_sessions
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -110,6 +111,12 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 	h := &Hub{opts: opts, e: e, auth: a, log: opts.Logger, elog: elog, metrics: newMetrics(), tasks: newTaskRegistry(),
 		queue: make(chan batch, 4096), rooms: map[string]map[subscriber]struct{}{}, delivered: last,
 		held: map[int64]Event{}, sessions: map[string]*session{}, stop: make(chan struct{})}
+	if err := h.createSessionTable(ctx); err != nil {
+		return nil, err
+	}
+	if err := h.loadSessions(ctx); err != nil {
+		return nil, err
+	}
 	h.bus = opts.Bus
 	if h.bus == nil {
 		h.bus = NewLocalBus()
@@ -140,6 +147,9 @@ func (h *Hub) Close() {
 	close(h.stop)
 	h.sio.Close()
 	h.done.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h.flushSessions(ctx) // the sockets closed above can recover on the next start
 }
 
 // Publish is Frappe's publish_realtime. With afterCommit the event is sent once the transaction

@@ -1,0 +1,127 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/livedoc/livedoc/doc"
+)
+
+// Recovery sessions are kept in the database, not only in memory, so that a node that restarts
+// (or, with a shared database, another node) can still restore a reconnecting client and replay
+// what it missed from the log. Changes are written in batches once a second; a session changed in
+// the last second before a crash may be lost, and its client then starts fresh and reloads — it
+// never receives a wrong or partial replay.
+
+const sessionFlushEvery = time.Second
+
+func (h *Hub) createSessionTable(ctx context.Context) error {
+	return h.e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
+		_, err := c.Tx.Exec(c, `CREATE TABLE IF NOT EXISTS __rt_sessions (pid TEXT PRIMARY KEY, user TEXT NOT NULL,
+			ns TEXT NOT NULL, rooms TEXT NOT NULL, open TEXT NOT NULL, start INTEGER NOT NULL, left_at TEXT)`)
+		return err
+	})
+}
+
+// loadSessions restores the sessions a previous run left, as disconnected now.
+func (h *Hub) loadSessions(ctx context.Context) error {
+	now := time.Now()
+	return h.e.Run(ctx, doc.AdminUser, false, func(c *doc.Context) error {
+		rows, err := c.Tx.Query(c, "SELECT pid, user, ns, rooms, open, start, COALESCE(left_at, '') FROM __rt_sessions")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var pid, user, ns, rooms, open, leftAt string
+			var start int64
+			if err := rows.Scan(&pid, &user, &ns, &rooms, &open, &start, &leftAt); err != nil {
+				return err
+			}
+			s := &session{pid: pid, user: &doc.User{Name: user}, ns: ns, start: start, leftAt: now}
+			if t, err := time.Parse(doc.DatetimeFormat, leftAt); err == nil {
+				s.leftAt = t
+			}
+			if json.Unmarshal([]byte(rooms), &s.rooms) != nil || json.Unmarshal([]byte(open), &s.open) != nil {
+				continue // unreadable: that client starts fresh
+			}
+			if time.Since(s.leftAt) <= h.opts.RecoveryWindow {
+				h.sessions[pid] = s
+			}
+		}
+		return rows.Err()
+	})
+}
+
+// markDirtyLocked schedules a session to be written. Called with h.mu held.
+func (h *Hub) markDirtyLocked(s *session) {
+	if h.dirty == nil {
+		h.dirty = map[string]*session{}
+	}
+	h.dirty[s.pid] = s
+}
+
+type sessionRow struct {
+	pid, user, ns, rooms, open, leftAt string
+	start                              int64
+}
+
+// flushSessions writes the sessions changed since the last flush, in one transaction.
+func (h *Hub) flushSessions(ctx context.Context) {
+	h.mu.Lock()
+	if len(h.dirty) == 0 {
+		h.mu.Unlock()
+		return
+	}
+	rows := make([]sessionRow, 0, len(h.dirty))
+	for _, s := range h.dirty {
+		rooms, _ := json.Marshal(s.rooms)
+		open, _ := json.Marshal(s.open)
+		r := sessionRow{pid: s.pid, user: s.user.Name, ns: s.ns, rooms: string(rooms), open: string(open), start: s.start}
+		if s.conn == nil {
+			r.leftAt = s.leftAt.UTC().Format(doc.DatetimeFormat)
+		}
+		rows = append(rows, r)
+	}
+	h.dirty = nil
+	h.mu.Unlock()
+	err := h.e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
+		for _, r := range rows {
+			var leftAt any
+			if r.leftAt != "" {
+				leftAt = r.leftAt
+			}
+			_, err := c.Tx.Exec(c, `INSERT INTO __rt_sessions (pid, user, ns, rooms, open, start, left_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (pid) DO UPDATE SET user = excluded.user, rooms = excluded.rooms, open = excluded.open, left_at = excluded.left_at`,
+				r.pid, r.user, r.ns, r.rooms, r.open, r.start, leftAt)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		h.log.Warn("realtime: saving recovery sessions", "err", err, "sessions", len(rows))
+	}
+}
+
+// expireSessions forgets sessions disconnected for longer than the recovery window.
+func (h *Hub) expireSessions(ctx context.Context) {
+	h.mu.Lock()
+	for pid, s := range h.sessions {
+		if s.conn == nil && time.Since(s.leftAt) > h.opts.RecoveryWindow {
+			delete(h.sessions, pid)
+			delete(h.dirty, pid)
+		}
+	}
+	h.mu.Unlock()
+	cutoff := time.Now().Add(-h.opts.RecoveryWindow).UTC().Format(doc.DatetimeFormat)
+	err := h.e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
+		_, err := c.Tx.Exec(c, "DELETE FROM __rt_sessions WHERE left_at IS NOT NULL AND left_at < ?", cutoff)
+		return err
+	})
+	if err != nil {
+		h.log.Warn("realtime: expiring recovery sessions", "err", err)
+	}
+}

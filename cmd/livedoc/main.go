@@ -1,22 +1,27 @@
 // Command livedoc runs the livedoc server with the sample invoice app.
 //
 //	livedoc serve [--addr HOST:PORT] [--data DIR] [--apps DIR,...] [--sample=false]
+//	livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON] [--room R | --user U | --doctype D --docname N | --task-id T]
 //
 // Every flag can also be set as an environment variable: LIVEDOC_ADDR, LIVEDOC_DATA, LIVEDOC_APPS,
 // LIVEDOC_SAMPLE. LIVEDOC_ADMIN_PASSWORD sets the Administrator's password on first start.
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/livedoc/livedoc"
 	"github.com/livedoc/livedoc/examples/invoice"
@@ -31,6 +36,8 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		err = serve(os.Args[2:])
+	case "publish":
+		err = publish(os.Args[2:], os.Stdout)
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -46,7 +53,10 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, `usage: livedoc serve [--addr HOST:PORT] [--data DIR] [--apps DIR,...] [--sample=false]`)
+	fmt.Fprintln(os.Stderr, `usage:
+  livedoc serve [--addr HOST:PORT] [--data DIR] [--apps DIR,...] [--sample=false]
+  livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON]
+                  [--room R | --user U | --doctype D --docname N | --task-id T]`)
 }
 
 func serve(args []string) error {
@@ -101,4 +111,49 @@ func env(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// publish sends a realtime event through a running server's POST /api/realtime/publish.
+func publish(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
+	url := fs.String("url", env("LIVEDOC_URL", "http://127.0.0.1:8000"), "server URL")
+	token := fs.String("token", os.Getenv("LIVEDOC_TOKEN"), "API key and secret as KEY:SECRET (a System Manager's)")
+	event := fs.String("event", "", "event name")
+	message := fs.String("message", "null", "message as JSON")
+	room := fs.String("room", "", "room")
+	user := fs.String("user", "", "send to this user's room")
+	doctype := fs.String("doctype", "", "with --docname: send to the document's room")
+	docname := fs.String("docname", "", "document name")
+	task := fs.String("task-id", "", "send to the task's room")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	if *event == "" || *token == "" {
+		return errors.New("publish needs --event and --token")
+	}
+	if !json.Valid([]byte(*message)) {
+		return errors.New("--message must be JSON")
+	}
+	body, _ := json.Marshal(map[string]any{"event": *event, "message": json.RawMessage(*message), "room": *room,
+		"user": *user, "doctype": *doctype, "docname": *docname, "task_id": *task})
+	req, err := http.NewRequest(http.MethodPost, strings.TrimSuffix(*url, "/")+"/api/realtime/publish", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "token "+*token)
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("server answered %s: %s", resp.Status, answer)
+	}
+	fmt.Fprintf(out, "%s", answer)
+	return nil
 }

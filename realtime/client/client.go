@@ -144,6 +144,7 @@ type conn struct {
 	sid, pid string        // from the CONNECT answer
 	pingWait time.Duration // pingInterval + pingTimeout; 0: no ping timeout
 	timer    *time.Timer   // ping timeout
+	early    [][]byte      // EVENTs received before the CONNECT answer
 	reason   string        // guarded by Client.mu: why it is being closed
 }
 
@@ -193,6 +194,13 @@ func New(o Options) (*Client, error) {
 	}
 	if !strings.HasPrefix(o.Namespace, "/") || strings.ContainsAny(o.Namespace, ",?") {
 		return nil, fmt.Errorf("socket.io client: invalid namespace %q", o.Namespace)
+	}
+	if o.Auth != nil {
+		auth := make(map[string]any, len(o.Auth))
+		for k, v := range o.Auth {
+			auth[k] = v
+		}
+		o.Auth = auth
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = defaultTimeout
@@ -262,7 +270,7 @@ func (c *Client) Connect(ctx context.Context) error {
 		c.finish(ErrClosed)
 		return ErrClosed
 	}
-	c.fireConnect(recovered)
+	c.connected(cn, recovered)
 	go c.run(cn)
 	return nil
 }
@@ -271,7 +279,8 @@ func (c *Client) Connect(ctx context.Context) error {
 // sent them (with recovery on, the offset is the last one, as in
 // socket.io-client). Handlers run on the client's reader goroutine in
 // arrival order, OnAny handlers first: a handler must not block, nor wait
-// for an acknowledgement (EmitWithAck), which that goroutine delivers.
+// for an acknowledgement (EmitWithAck), which that goroutine delivers. args
+// are the handler's to keep (all handlers of an event share them).
 func (c *Client) On(event string, fn func(args []json.RawMessage)) {
 	c.update(func(h *handlers) { h.events[event] = append(h.events[event], eventHandler{fn: fn}) })
 }
@@ -290,8 +299,11 @@ func (c *Client) OnAny(fn func(event string, args []json.RawMessage)) {
 }
 
 // OnConnect registers fn for every accepted CONNECT: the first one (inside
-// Connect) and each reconnection (on the reader goroutine, before any
-// packet that follows the CONNECT answer). recovered is Recovered().
+// Connect) and each reconnection (on the reader goroutine). As in
+// socket.io-client, events that arrived before the CONNECT answer (a
+// recovered session's missed packets, which socket.io sends first) are
+// handled before fn runs, and any that follows the answer after it.
+// recovered is Recovered().
 func (c *Client) OnConnect(fn func(recovered bool)) {
 	c.update(func(h *handlers) { h.connect = append(h.connect, fn) })
 }
@@ -421,10 +433,11 @@ func (c *Client) Recovered() bool {
 	return c.recovered
 }
 
-// LastOffset is the offset recorded from the last event handled while a pid
-// was known: its last argument if that is a string (for an event without
-// arguments, socket.io-client records the event name; so does this client).
-// Events that ask for an acknowledgement are not recorded.
+// LastOffset is the offset recorded from the last event received while a
+// pid was known: its last argument if that is a string (for an event
+// without arguments, socket.io-client records the event name; so does this
+// client). Events that ask for an acknowledgement are not recorded. It is
+// recorded before the event's handlers run.
 func (c *Client) LastOffset() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -598,6 +611,10 @@ func (c *Client) open(ctx context.Context) (*conn, error) {
 			return nil, decodeConnectError(p.data)
 		case sioDisconnect:
 			return nil, &DisconnectError{Reason: "io server disconnect"}
+		case sioEvent:
+			// A recovered session's missed packets come first
+			// (socket.io 4.8 sends them before the CONNECT answer).
+			cn.early = append(cn.early, msg[1:])
 		}
 	}
 }
@@ -710,8 +727,22 @@ func (c *Client) run(cn *conn) {
 		if cn, recovered = c.reconnect(); cn == nil {
 			return
 		}
-		c.fireConnect(recovered)
+		c.connected(cn, recovered)
 	}
+}
+
+// connected handles what arrived before the CONNECT answer, then calls the
+// OnConnect handlers, in socket.io-client's order.
+func (c *Client) connected(cn *conn, recovered bool) {
+	var stopErr error
+	for _, msg := range cn.early {
+		if reason := c.handle(cn, msg, &stopErr); reason != "" {
+			c.drop(cn, reason)
+			break
+		}
+	}
+	cn.early = nil
+	c.fireConnect(recovered)
 }
 
 // reconnect dials until it succeeds, with backoff. It returns nil when the
@@ -840,6 +871,16 @@ func (c *Client) handle(cn *conn, b []byte, stopErr *error) string {
 // dispatch runs the handlers of an event; all holds the event name then its
 // arguments.
 func (c *Client) dispatch(cn *conn, id int64, event string, all []json.RawMessage) {
+	// socket.io-client: while a pid is known, a string last in [event,
+	// ...args] is the offset; an ack callback would be last instead. It is
+	// recorded before the handlers run, so that they see it.
+	if cn.pid != "" && id < 0 {
+		if offset, ok := jsonString(all[len(all)-1]); ok {
+			c.mu.Lock()
+			c.offset = offset
+			c.mu.Unlock()
+		}
+	}
 	args := all[1:]
 	h := c.handlers.Load()
 	for _, fn := range h.any {
@@ -857,15 +898,6 @@ func (c *Client) dispatch(cn *conn, id int64, event string, all []json.RawMessag
 			if b, err := encodeAck(c.opts.Namespace, id, res); err == nil {
 				cn.ws.Write(context.Background(), websocket.MessageText, b)
 			}
-		}
-	}
-	// socket.io-client: while a pid is known, a string last in [event,
-	// ...args] is the offset; an ack callback would be last instead.
-	if cn.pid != "" && id < 0 {
-		if offset, ok := jsonString(all[len(all)-1]); ok {
-			c.mu.Lock()
-			c.offset = offset
-			c.mu.Unlock()
 		}
 	}
 }

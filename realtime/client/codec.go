@@ -62,7 +62,6 @@ func decodePacket(b []byte) (packet, error) {
 	if len(b) > 0 && b[0] == '/' {
 		i := bytes.IndexByte(b, ',')
 		if i < 0 {
-			i = len(b)
 			p.nsp, b = b, nil
 		} else {
 			p.nsp, b = b[:i], b[i+1:]

@@ -400,7 +400,11 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) e
 		}
 		return nil
 	}
-	if err := h.canJoin(c.sess.user, room); err != nil {
+	user, err := h.currentUser(c.sess.user.Name)
+	if err != nil {
+		return err
+	}
+	if err := h.canJoin(user, room); err != nil {
 		return err
 	}
 	h.mu.Lock()
@@ -425,6 +429,21 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) e
 		h.sendViewers(room)
 	}
 	return nil
+}
+
+// currentUser returns the user with their current roles (a session keeps the roles it connected
+// with; rights are always checked against the current ones). A disabled or deleted user is Guest.
+func (h *Hub) currentUser(name string) (*doc.User, error) {
+	if name == doc.Guest {
+		return doc.GuestUser, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	u, err := h.auth.User(ctx, name)
+	if e, ok := doc.AsError(err); ok && e.Type == auth.AuthenticationError {
+		return doc.GuestUser, nil
+	}
+	return u, err
 }
 
 // unsubscribe drops one reference to room; the socket leaves it when none is left.

@@ -105,8 +105,9 @@ func (h *Hub) recheck(affects func(s *session, room string) bool) {
 		u, ok := fresh[ch.sess.user.Name]
 		if !ok {
 			var err error
-			if u, err = h.auth.User(context.Background(), ch.sess.user.Name); err != nil {
-				u = doc.GuestUser // disabled or deleted: keeps only public rooms
+			if u, err = h.currentUser(ch.sess.user.Name); err != nil {
+				h.log.Warn("realtime: re-checking rights", "user", ch.sess.user.Name, "err", err)
+				continue
 			}
 			fresh[ch.sess.user.Name] = u
 		}

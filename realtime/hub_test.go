@@ -1,0 +1,350 @@
+package realtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/livedoc/livedoc"
+	"github.com/livedoc/livedoc/doc"
+	"github.com/livedoc/livedoc/examples/invoice"
+	"github.com/livedoc/livedoc/realtime"
+	"github.com/livedoc/livedoc/realtime/client"
+)
+
+type node struct {
+	app *livedoc.App
+	srv *http.Server
+	url string
+}
+
+// startNode serves a livedoc App on addr ("" for a free port) over dir.
+func startNode(t *testing.T, dir, addr string) *node {
+	t.Helper()
+	ctx := context.Background()
+	app, err := livedoc.New(ctx, livedoc.Config{DataDir: dir, AdminPassword: "pw"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := invoice.Register(ctx, app, nil); err != nil {
+		t.Fatal(err)
+	}
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: app.Handler()}
+	go srv.Serve(ln)
+	return &node{app: app, srv: srv, url: "http://" + ln.Addr().String()}
+}
+
+// kill drops the node without a graceful shutdown: connections cut, nothing flushed.
+func (n *node) kill() { n.srv.Close() }
+
+func (n *node) token(t *testing.T, user string) string {
+	t.Helper()
+	var tok string
+	err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+		key, secret, err := n.app.Auth.GenerateKeys(c, user)
+		tok = key + ":" + secret
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func (n *node) insert(t *testing.T, d doc.Doc) doc.Doc {
+	t.Helper()
+	var out doc.Doc
+	err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+		var err error
+		out, err = c.Insert(d)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// collector gathers one event's messages from a client.
+type collector struct {
+	mu   sync.Mutex
+	msgs []map[string]any
+}
+
+func collect(c *client.Client, event string) *collector {
+	col := &collector{}
+	c.On(event, func(args []json.RawMessage) {
+		var m map[string]any
+		_ = json.Unmarshal(args[0], &m)
+		col.mu.Lock()
+		col.msgs = append(col.msgs, m)
+		col.mu.Unlock()
+	})
+	return col
+}
+
+func (col *collector) waitFor(t *testing.T, n int, within time.Duration) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		col.mu.Lock()
+		got := append([]map[string]any(nil), col.msgs...)
+		col.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("got %d events within %v, want %d", len(got), within, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func dial(t *testing.T, url, token string, reconnect bool) *client.Client {
+	t.Helper()
+	c, err := client.New(client.Options{URL: url, Namespace: "/livedoc", Auth: map[string]any{"token": token}, Reconnect: reconnect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func connect(t *testing.T, c *client.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := c.Connect(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func subscribe(t *testing.T, c *client.Client, event string, args ...any) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := c.EmitWithAck(ctx, event, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	_ = json.Unmarshal(res[0], &m)
+	return m
+}
+
+// A node stops delivering (its listener and sockets cut) and commits events its client never
+// receives; a new process over the same data restores the client's session from the database and
+// replays every one of them.
+func TestReplayAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	a := startNode(t, dir, "")
+	tok := a.token(t, doc.Administrator)
+	a.insert(t, doc.Doc{"doctype": "Customer", "customer_name": "ACME"})
+	c := dial(t, a.url, tok, true)
+	updates := collect(c, "list_update")
+	recovered := make(chan bool, 4)
+	c.OnConnect(func(r bool) { recovered <- r })
+	connect(t, c)
+	<-recovered
+	if ack := subscribe(t, c, "doctype_subscribe", "Invoice"); ack["ok"] != true {
+		t.Fatalf("subscribe: %v", ack)
+	}
+	a.insert(t, doc.Doc{"doctype": "Invoice", "customer": "ACME"})
+	updates.waitFor(t, 1, 2*time.Second)
+	waitSessionSaved(t, a, c.PID())
+
+	a.kill()               // no new connections
+	a.app.Realtime.Close() // and the open socket is cut: the client retries, refused, with backoff
+	var names []string
+	for range 5 {
+		names = append(names, a.insert(t, doc.Doc{"doctype": "Invoice", "customer": "ACME"}).Name())
+	}
+	addr := strings.TrimPrefix(a.url, "http://")
+	b := startNode(t, dir, addr) // a new process over the same data, on the same address
+	defer b.app.Close()
+	defer a.app.Close()
+	select {
+	case r := <-recovered:
+		if !r {
+			t.Fatal("the reconnect after the crash was not recovered")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the client did not reconnect")
+	}
+	got := updates.waitFor(t, 6, 3*time.Second)
+	for i, name := range names {
+		if got[i+1]["name"] != name {
+			t.Fatalf("replayed %v, want %v after the first", got, names)
+		}
+	}
+	// And live events flow again on the new node.
+	b.insert(t, doc.Doc{"doctype": "Invoice", "customer": "ACME"})
+	updates.waitFor(t, 7, 2*time.Second)
+}
+
+func waitSessionSaved(t *testing.T, n *node, pid string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		var count int
+		_ = n.app.Engine.Run(context.Background(), doc.AdminUser, false, func(c *doc.Context) error {
+			return c.Tx.QueryRow(c, "SELECT count(*) FROM __rt_sessions WHERE pid = ? AND rooms LIKE '%doctype:Invoice%'", pid).Scan(&count)
+		})
+		if count == 1 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("the session was not saved")
+}
+
+// Losing a role takes a user's sockets out of the rooms it gave access to.
+func TestLostPermissionLeavesRooms(t *testing.T) {
+	n := startNode(t, t.TempDir(), "")
+	defer n.app.Close()
+	defer n.kill()
+	err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+		_, err := c.Insert(doc.Doc{"doctype": "User", "email": "acc@example.com", "first_name": "Acc",
+			"roles": []any{map[string]any{"role": "Accounts User"}}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.insert(t, doc.Doc{"doctype": "Customer", "customer_name": "ACME"})
+	c := dial(t, n.url, n.token(t, "acc@example.com"), false)
+	updates := collect(c, "list_update")
+	errs := collect(c, "livedoc_error")
+	connect(t, c)
+	if ack := subscribe(t, c, "doctype_subscribe", "Invoice"); ack["ok"] != true {
+		t.Fatalf("subscribe: %v", ack)
+	}
+	n.insert(t, doc.Doc{"doctype": "Invoice", "customer": "ACME"})
+	updates.waitFor(t, 1, 2*time.Second)
+	err = n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+		_, err := c.Update("User", "acc@example.com", map[string]any{"roles": []any{}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := errs.waitFor(t, 1, 3*time.Second)
+	if got[0]["event"] != "unsubscribed" || got[0]["room"] != "doctype:Invoice" {
+		t.Fatalf("livedoc_error %v", got[0])
+	}
+	// No more list_update: prove it with a later event the client does get.
+	n.insert(t, doc.Doc{"doctype": "Invoice", "customer": "ACME"})
+	err = n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+		return n.app.PublishRealtime(c, "marker", map[string]any{}, realtime.Target{User: "acc@example.com"}, true)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	collect(c, "marker").waitFor(t, 1, 2*time.Second)
+	if len(updates.waitFor(t, 1, 0)) != 1 {
+		t.Fatal("list_update delivered after the role was removed")
+	}
+	// A new subscription is now denied.
+	if ack := subscribe(t, c, "doctype_subscribe", "Invoice"); ack["error"] == nil {
+		t.Fatalf("subscribe without the role: %v", ack)
+	}
+}
+
+// A socket that stops reading is disconnected once its queue is full, and the others get every
+// event meanwhile.
+func TestSlowConsumerDoesNotSlowOthers(t *testing.T) {
+	n := startNode(t, t.TempDir(), "")
+	defer n.app.Close()
+	defer n.kill()
+	tok := n.token(t, doc.Administrator)
+
+	// The slow one: a raw WebSocket that connects to the namespace and then never reads.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	hdr := http.Header{"Authorization": {"token " + tok}}
+	ws, _, err := websocket.Dial(ctx, strings.Replace(n.url, "http", "ws", 1)+"/socket.io/?EIO=4&transport=websocket", &websocket.DialOptions{HTTPHeader: hdr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	if _, _, err := ws.Read(ctx); err != nil { // the Engine.IO open packet
+		t.Fatal(err)
+	}
+	if err := ws.Write(ctx, websocket.MessageText, []byte("40/livedoc,")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ws.Read(ctx); err != nil { // the CONNECT answer; from here on it never reads
+		t.Fatal(err)
+	}
+
+	fast := dial(t, n.url, tok, false)
+	got := collect(fast, "bulk")
+	connect(t, fast)
+	big := strings.Repeat("x", 4<<10)
+	// 3,000 × 4 KiB ≈ 12 MiB: past the slow socket's 1 MiB queue plus what loopback TCP buffers
+	// absorb, while a reading client's queue (256 such events) never fills.
+	const total = 3000
+	for i := range total {
+		err := n.app.Engine.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
+			return n.app.PublishRealtime(c, "bulk", map[string]any{"i": i, "pad": big}, realtime.Target{Room: "all"}, true)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := got.waitFor(t, total, 10*time.Second)
+	for i, m := range msgs {
+		if m["i"] != float64(i) {
+			t.Fatalf("fast client got event %v at position %d", m["i"], i)
+		}
+	}
+	if drops := metric(t, n.url, "livedoc_realtime_queue_drops_total"); drops < 1 {
+		t.Fatalf("queue drops %v: the slow socket was never cut off", drops)
+	}
+}
+
+func metric(t *testing.T, url, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(body)
+	if m == nil {
+		t.Fatalf("metric %s not found", name)
+	}
+	v, _ := strconv.ParseFloat(string(m[1]), 64)
+	return v
+}
+
+// The metrics endpoint exists for operators even on an idle node.
+func TestMetricsEndpoint(t *testing.T) {
+	n := startNode(t, t.TempDir(), "")
+	defer n.app.Close()
+	defer n.kill()
+	srv := httptest.NewServer(n.app.Handler())
+	defer srv.Close()
+	for _, name := range []string{"livedoc_realtime_connections", "livedoc_realtime_rooms", "livedoc_realtime_events_published_total",
+		"livedoc_realtime_events_delivered_total", "livedoc_realtime_queue_drops_total"} {
+		metric(t, srv.URL, name)
+	}
+}

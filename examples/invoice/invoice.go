@@ -59,9 +59,10 @@ func Register(ctx context.Context, a *livedoc.App, log *slog.Logger) error {
 		d["status"] = "Cancelled"
 		return nil
 	})
-	a.Whitelist("examples.status.refresh_status", func(c *doc.Context, args api.Args) (any, error) {
-		return RefreshStatus(c, a, args)
-	}, api.MethodOptions{})
+	refresh := func(c *doc.Context, args api.Args) (any, error) { return RefreshStatus(c, a, args) }
+	a.Whitelist("examples.status.refresh_status", refresh, api.MethodOptions{})
+	// The seed's client code calls it by this name; it runs unchanged.
+	a.Whitelist("your_app.utils.refresh_status", refresh, api.MethodOptions{})
 	return a.LoadAppFS(ctx, files)
 }
 

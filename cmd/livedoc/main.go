@@ -1,10 +1,12 @@
 // Command livedoc runs the livedoc server with the sample invoice app.
 //
 //	livedoc serve [--addr HOST:PORT] [--data DIR] [--apps DIR,...] [--sample=false]
+//	              [--site NAME] [--allowed-origins URL,...] [--recovery-window 2m] [--log-level info]
 //	livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON] [--room R | --user U | --doctype D --docname N | --task-id T]
 //
 // Every flag can also be set as an environment variable: LIVEDOC_ADDR, LIVEDOC_DATA, LIVEDOC_APPS,
-// LIVEDOC_SAMPLE. LIVEDOC_ADMIN_PASSWORD sets the Administrator's password on first start.
+// LIVEDOC_SAMPLE, LIVEDOC_SITE, LIVEDOC_ALLOWED_ORIGINS, LIVEDOC_RECOVERY_WINDOW, LIVEDOC_LOG_LEVEL.
+// LIVEDOC_ADMIN_PASSWORD sets the Administrator's password on first start.
 package main
 
 import (
@@ -55,6 +57,7 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage:
   livedoc serve [--addr HOST:PORT] [--data DIR] [--apps DIR,...] [--sample=false]
+                [--site NAME] [--allowed-origins URL,...] [--recovery-window 2m] [--log-level info]
   livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON]
                   [--room R | --user U | --doctype D --docname N | --task-id T]`)
 }
@@ -66,6 +69,9 @@ func serve(args []string) error {
 	apps := fs.String("apps", env("LIVEDOC_APPS", ""), "comma-separated app folders whose doctype/*.json to load")
 	sample := fs.Bool("sample", env("LIVEDOC_SAMPLE", "true") == "true", "serve the sample invoice app")
 	logLevel := fs.String("log-level", env("LIVEDOC_LOG_LEVEL", "info"), "debug, info, warn or error")
+	site := fs.String("site", env("LIVEDOC_SITE", "livedoc"), "site name: the Socket.IO namespace /<site> served besides /")
+	origins := fs.String("allowed-origins", env("LIVEDOC_ALLOWED_ORIGINS", ""), "comma-separated browser Origins allowed on sockets (default: the request's own host)")
+	recovery := fs.Duration("recovery-window", envDuration("LIVEDOC_RECOVERY_WINDOW", 2*time.Minute), "how long a disconnected client can recover its session and missed events")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -80,8 +86,15 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	var allowed []string
+	for o := range strings.SplitSeq(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			allowed = append(allowed, o)
+		}
+	}
 	app, err := livedoc.New(ctx, livedoc.Config{Addr: *addr, DataDir: *data,
-		AdminPassword: os.Getenv("LIVEDOC_ADMIN_PASSWORD"), Logger: log})
+		AdminPassword: os.Getenv("LIVEDOC_ADMIN_PASSWORD"), Logger: log,
+		Site: *site, AllowedOrigins: allowed, RecoveryWindow: *recovery})
 	if err != nil {
 		return err
 	}
@@ -104,6 +117,15 @@ func serve(args []string) error {
 		return err
 	}
 	return nil
+}
+
+func envDuration(key string, def time.Duration) time.Duration {
+	if v, ok := os.LookupEnv(key); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			return d
+		}
+	}
+	return def
 }
 
 func env(key, def string) string {

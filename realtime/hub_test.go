@@ -348,3 +348,112 @@ func TestMetricsEndpoint(t *testing.T) {
 		metric(t, srv.URL, name)
 	}
 }
+
+// Two subscriptions of one document on one socket: one unsubscribe keeps the room, the second
+// leaves it.
+func TestSubscriptionsAreReferenceCounted(t *testing.T) {
+	n := startNode(t, t.TempDir(), "")
+	defer n.app.Close()
+	defer n.kill()
+	n.insert(t, doc.Doc{"doctype": "Customer", "customer_name": "ACME"})
+	a := n.insert(t, doc.Doc{"doctype": "Invoice", "customer": "ACME"}).Name()
+	b := n.insert(t, doc.Doc{"doctype": "Invoice", "customer": "ACME"}).Name()
+	c := dial(t, n.url, n.token(t, doc.Administrator), false)
+	updates := collect(c, "doc_update")
+	connect(t, c)
+	for _, name := range []string{a, a, b} {
+		if ack := subscribe(t, c, "doc_subscribe", "Invoice", name); ack["ok"] != true {
+			t.Fatalf("subscribe: %v", ack)
+		}
+	}
+	save := func(name string) {
+		t.Helper()
+		err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+			_, err := c.Update("Invoice", name, map[string]any{"remarks": time.Now().String()})
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	subscribe(t, c, "doc_unsubscribe", "Invoice", a)
+	save(a)
+	if got := updates.waitFor(t, 1, 2*time.Second); got[0]["name"] != a {
+		t.Fatalf("after one of two unsubscribes: %v", got)
+	}
+	subscribe(t, c, "doc_unsubscribe", "Invoice", a)
+	save(a)
+	save(b) // b's event follows a's in commit order: once it is here, a's would have been too
+	got := updates.waitFor(t, 2, 2*time.Second)
+	if len(got) != 2 || got[1]["name"] != b {
+		t.Fatalf("after the last unsubscribe: %v", got)
+	}
+}
+
+// Viewers: distinct users of the sessions that opened a document, two tabs counting once; the
+// list shrinks on close and on disconnect.
+func TestPresence(t *testing.T) {
+	n := startNode(t, t.TempDir(), "")
+	defer n.app.Close()
+	defer n.kill()
+	err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+		_, err := c.Insert(doc.Doc{"doctype": "User", "email": "b@example.com", "first_name": "B",
+			"roles": []any{map[string]any{"role": "Accounts User"}}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.insert(t, doc.Doc{"doctype": "Customer", "customer_name": "ACME"})
+	inv := n.insert(t, doc.Doc{"doctype": "Invoice", "customer": "ACME"}).Name()
+	adminTok, bTok := n.token(t, doc.Administrator), n.token(t, "b@example.com")
+	a1 := dial(t, n.url, adminTok, false)
+	viewers := collect(a1, "doc_viewers")
+	connect(t, a1)
+	users := func(m map[string]any) string {
+		var out []string
+		for _, u := range m["users"].([]any) {
+			out = append(out, u.(string))
+		}
+		return strings.Join(out, ",")
+	}
+	waitUsers := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for time.Now().Before(deadline) {
+			viewers.mu.Lock()
+			last := ""
+			if len(viewers.msgs) > 0 {
+				last = users(viewers.msgs[len(viewers.msgs)-1])
+			}
+			viewers.mu.Unlock()
+			if last == want {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		t.Fatalf("viewers never became %q: %v", want, viewers.msgs)
+	}
+	subscribe(t, a1, "doc_open", "Invoice", inv)
+	waitUsers("Administrator")
+	a2 := dial(t, n.url, adminTok, false) // a second tab of the same user
+	connect(t, a2)
+	subscribe(t, a2, "doc_open", "Invoice", inv)
+	b := dial(t, n.url, bTok, false)
+	connect(t, b)
+	subscribe(t, b, "doc_open", "Invoice", inv)
+	waitUsers("Administrator,b@example.com")
+	subscribe(t, b, "doc_close", "Invoice", inv)
+	waitUsers("Administrator")
+	subscribe(t, b, "doc_open", "Invoice", inv)
+	waitUsers("Administrator,b@example.com")
+	b.Close()
+	waitUsers("Administrator")
+	viewers.mu.Lock()
+	before := len(viewers.msgs)
+	viewers.mu.Unlock()
+	a2.Close() // the second tab goes: a new list comes, and the first tab still counts
+	if got := viewers.waitFor(t, before+1, 3*time.Second); users(got[len(got)-1]) != "Administrator" {
+		t.Fatalf("after one of two tabs closed: %v", got[len(got)-1])
+	}
+}

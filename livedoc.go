@@ -28,6 +28,7 @@ import (
 type Config struct {
 	Addr          string // listen address, default 127.0.0.1:8000
 	DataDir       string // where the SQLite database lives, default ./livedoc-data
+	Database      string // a postgres:// URL to use PostgreSQL instead of SQLite in DataDir
 	AdminPassword string // the Administrator's password on first start; generated when empty
 	Logger        *slog.Logger
 	// Realtime: the site name (Socket.IO namespace "/<Site>", Frappe's convention), browser
@@ -59,7 +60,11 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	db, err := store.Open(ctx, filepath.Join(cfg.DataDir, "livedoc.db"))
+	dsn := cfg.Database
+	if dsn == "" {
+		dsn = filepath.Join(cfg.DataDir, "livedoc.db")
+	}
+	db, err := store.Open(ctx, dsn)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/livedoc/livedoc/api"
 	"github.com/livedoc/livedoc/doc"
 	"github.com/livedoc/livedoc/examples/invoice"
+	"github.com/livedoc/livedoc/store/storetest"
 )
 
 const adminPW = "admin-test-pw"
@@ -28,7 +29,7 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
-	app, err := livedoc.New(ctx, livedoc.Config{DataDir: t.TempDir(), AdminPassword: adminPW})
+	app, err := livedoc.New(ctx, livedoc.Config{DataDir: t.TempDir(), Database: storetest.DSN(t), AdminPassword: adminPW})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,7 +87,7 @@ func New(ctx context.Context, e *doc.Engine) (*Service, error) {
 	s := &Service{e: e, throttle: newThrottle(), sessions: map[string]cachedSession{},
 		users: map[string]cachedUser{}, keys: map[string]cachedKey{}}
 	err := e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
-		_, err := c.Tx.Exec(c, `CREATE TABLE IF NOT EXISTS __sessions (sid TEXT PRIMARY KEY, user TEXT NOT NULL,
+		_, err := c.Tx.Exec(c, `CREATE TABLE IF NOT EXISTS __sessions (sid TEXT PRIMARY KEY, user_name TEXT NOT NULL,
 			csrf TEXT NOT NULL, expires TEXT NOT NULL)`)
 		return err
 	})
@@ -99,7 +99,7 @@ func New(ctx context.Context, e *doc.Engine) (*Service, error) {
 		if d.Name() == doc.Administrator || d.Name() == doc.Guest {
 			return doc.Errorf(doc.PermissionError, "%s cannot be deleted", d.Name())
 		}
-		_, err := c.Tx.Exec(c, "DELETE FROM __sessions WHERE user = ?", d.Name())
+		_, err := c.Tx.Exec(c, "DELETE FROM __sessions WHERE user_name = ?", d.Name())
 		return err
 	})
 	forget := func(c *doc.Context, d doc.Doc) error {
@@ -161,7 +161,7 @@ func (s *Service) Login(ctx context.Context, usr, pwd, ip string) (sid string, s
 		}
 		sid = randomToken(32)
 		sess = &Session{User: u.Name, CSRF: randomToken(24), Expires: time.Now().Add(SessionLifetime)}
-		_, err = c.Tx.Exec(c, "INSERT INTO __sessions (sid, user, csrf, expires) VALUES (?, ?, ?, ?)",
+		_, err = c.Tx.Exec(c, "INSERT INTO __sessions (sid, user_name, csrf, expires) VALUES (?, ?, ?, ?)",
 			hashToken(sid), sess.User, sess.CSRF, sess.Expires.UTC().Format(time.RFC3339))
 		return err
 	})
@@ -365,7 +365,7 @@ func (s *Service) session(ctx context.Context, sid string) (*Session, error) {
 		var found *Session
 		err := s.e.Run(ctx, doc.AdminUser, false, func(c *doc.Context) error {
 			var user, csrf, expires string
-			err := c.Tx.QueryRow(c, "SELECT user, csrf, expires FROM __sessions WHERE sid = ?", h).Scan(&user, &csrf, &expires)
+			err := c.Tx.QueryRow(c, "SELECT user_name, csrf, expires FROM __sessions WHERE sid = ?", h).Scan(&user, &csrf, &expires)
 			if err != nil {
 				return nil // no such session
 			}

@@ -3,25 +3,18 @@ package doc_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/livedoc/livedoc/doc"
-	"github.com/livedoc/livedoc/store"
+	"github.com/livedoc/livedoc/store/storetest"
 )
 
 func newEngine(t testing.TB) *doc.Engine {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "test.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	e, err := doc.NewEngine(ctx, db, nil)
+	e, err := doc.NewEngine(context.Background(), storetest.Open(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/livedoc/livedoc/examples/invoice"
 	"github.com/livedoc/livedoc/realtime"
 	"github.com/livedoc/livedoc/realtime/client"
+	"github.com/livedoc/livedoc/store/storetest"
 )
 
 type node struct {
@@ -28,11 +29,11 @@ type node struct {
 	url string
 }
 
-// startNode serves a livedoc App on addr ("" for a free port) over dir.
-func startNode(t *testing.T, dir, addr string) *node {
+// startNode serves a livedoc App on addr ("" for a free port) over the database dsn.
+func startNode(t *testing.T, dsn, addr string) *node {
 	t.Helper()
 	ctx := context.Background()
-	app, err := livedoc.New(ctx, livedoc.Config{DataDir: dir, AdminPassword: "pw"})
+	app, err := livedoc.New(ctx, livedoc.Config{DataDir: t.TempDir(), Database: dsn, AdminPassword: "pw"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,8 +154,8 @@ func subscribe(t *testing.T, c *client.Client, event string, args ...any) map[st
 // receives; a new process over the same data restores the client's session from the database and
 // replays every one of them.
 func TestReplayAfterCrash(t *testing.T) {
-	dir := t.TempDir()
-	a := startNode(t, dir, "")
+	dsn := storetest.DSN(t)
+	a := startNode(t, dsn, "")
 	tok := a.token(t, doc.Administrator)
 	a.insert(t, doc.Doc{"doctype": "Customer", "customer_name": "ACME"})
 	c := dial(t, a.url, tok, true)
@@ -177,7 +178,7 @@ func TestReplayAfterCrash(t *testing.T) {
 		names = append(names, a.insert(t, doc.Doc{"doctype": "Invoice", "customer": "ACME"}).Name())
 	}
 	addr := strings.TrimPrefix(a.url, "http://")
-	b := startNode(t, dir, addr) // a new process over the same data, on the same address
+	b := startNode(t, dsn, addr) // a new process over the same data, on the same address
 	defer b.app.Close()
 	defer a.app.Close()
 	select {
@@ -217,7 +218,7 @@ func waitSessionSaved(t *testing.T, n *node, pid string) {
 
 // Losing a role takes a user's sockets out of the rooms it gave access to.
 func TestLostPermissionLeavesRooms(t *testing.T) {
-	n := startNode(t, t.TempDir(), "")
+	n := startNode(t, storetest.DSN(t), "")
 	defer n.app.Close()
 	defer n.kill()
 	err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
@@ -270,7 +271,7 @@ func TestLostPermissionLeavesRooms(t *testing.T) {
 // A socket that stops reading is disconnected once its queue is full, and the others get every
 // event meanwhile.
 func TestSlowConsumerDoesNotSlowOthers(t *testing.T) {
-	n := startNode(t, t.TempDir(), "")
+	n := startNode(t, storetest.DSN(t), "")
 	defer n.app.Close()
 	defer n.kill()
 	tok := n.token(t, doc.Administrator)
@@ -338,7 +339,7 @@ func metric(t *testing.T, url, name string) float64 {
 
 // The metrics endpoint exists for operators even on an idle node.
 func TestMetricsEndpoint(t *testing.T) {
-	n := startNode(t, t.TempDir(), "")
+	n := startNode(t, storetest.DSN(t), "")
 	defer n.app.Close()
 	defer n.kill()
 	srv := httptest.NewServer(n.app.Handler())
@@ -352,7 +353,7 @@ func TestMetricsEndpoint(t *testing.T) {
 // Two subscriptions of one document on one socket: one unsubscribe keeps the room, the second
 // leaves it.
 func TestSubscriptionsAreReferenceCounted(t *testing.T) {
-	n := startNode(t, t.TempDir(), "")
+	n := startNode(t, storetest.DSN(t), "")
 	defer n.app.Close()
 	defer n.kill()
 	n.insert(t, doc.Doc{"doctype": "Customer", "customer_name": "ACME"})
@@ -393,7 +394,7 @@ func TestSubscriptionsAreReferenceCounted(t *testing.T) {
 // Viewers: distinct users of the sessions that opened a document, two tabs counting once; the
 // list shrinks on close and on disconnect.
 func TestPresence(t *testing.T) {
-	n := startNode(t, t.TempDir(), "")
+	n := startNode(t, storetest.DSN(t), "")
 	defer n.app.Close()
 	defer n.kill()
 	err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {

@@ -36,8 +36,8 @@ const (
 func newLog(ctx context.Context, e *doc.Engine) (*Log, error) {
 	err := e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
 		for _, q := range []string{
-			// AUTOINCREMENT: offsets are never reused, even after pruning every row.
-			`CREATE TABLE IF NOT EXISTS __events (offset INTEGER PRIMARY KEY AUTOINCREMENT, room TEXT NOT NULL,
+			// seq is the offset; pruning always keeps the newest row, so it is never reused.
+			`CREATE TABLE IF NOT EXISTS __events (seq ` + c.Tx.Dialect().SerialPrimaryKey() + `, room TEXT NOT NULL,
 				event TEXT NOT NULL, message TEXT NOT NULL, created TEXT NOT NULL)`,
 			`CREATE INDEX IF NOT EXISTS __events_created ON __events (created)`,
 		} {
@@ -58,7 +58,7 @@ func (l *Log) append(c *doc.Context, events []Event) error {
 	now := time.Now().UTC().Format(doc.DatetimeFormat)
 	for i := range events {
 		ev := &events[i]
-		err := c.Tx.QueryRow(c, `INSERT INTO __events (room, event, message, created) VALUES (?, ?, ?, ?) RETURNING offset`,
+		err := c.Tx.QueryRow(c, `INSERT INTO __events (room, event, message, created) VALUES (?, ?, ?, ?) RETURNING seq`,
 			ev.Room, ev.Event, string(ev.Message), now).Scan(&ev.Offset)
 		if err != nil {
 			return fmt.Errorf("append to event log: %w", err)
@@ -75,11 +75,7 @@ func (l *Log) last(ctx context.Context) (int64, error) {
 	}
 	defer tx.Rollback()
 	var n int64
-	err = tx.QueryRow(ctx, "SELECT COALESCE(MAX(offset), 0) FROM __events").Scan(&n)
-	if err == nil && n == 0 {
-		// An empty log still continues the sequence it had before pruning.
-		_ = tx.QueryRow(ctx, "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '__events'), 0)").Scan(&n)
-	}
+	err = tx.QueryRow(ctx, "SELECT COALESCE(MAX(seq), 0) FROM __events").Scan(&n)
 	return n, err
 }
 
@@ -96,13 +92,13 @@ func (l *Log) since(ctx context.Context, after, upto int64, rooms []string, limi
 	}
 	defer tx.Rollback()
 	var oldest int64
-	if err := tx.QueryRow(ctx, "SELECT COALESCE(MIN(offset), 0) FROM __events").Scan(&oldest); err != nil {
+	if err := tx.QueryRow(ctx, "SELECT COALESCE(MIN(seq), 0) FROM __events").Scan(&oldest); err != nil {
 		return nil, err
 	}
 	if oldest > after+1 || (oldest == 0 && upto > after) {
 		return nil, errTooOld
 	}
-	q := "SELECT offset, room, event, message FROM __events WHERE offset > ? AND offset <= ?"
+	q := "SELECT seq, room, event, message FROM __events WHERE seq > ? AND seq <= ?"
 	args := []any{after, upto}
 	if rooms != nil {
 		if len(rooms) == 0 {
@@ -113,7 +109,7 @@ func (l *Log) since(ctx context.Context, after, upto int64, rooms []string, limi
 			args = append(args, r)
 		}
 	}
-	q += fmt.Sprintf(" ORDER BY offset LIMIT %d", limit+1)
+	q += fmt.Sprintf(" ORDER BY seq LIMIT %d", limit+1)
 	rows, err := tx.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -135,7 +131,8 @@ func (l *Log) since(ctx context.Context, after, upto int64, rooms []string, limi
 	return out, rows.Err()
 }
 
-// prune deletes events older than maxAge and all but the newest maxRows.
+// prune deletes events older than maxAge and all but the newest maxRows, but never the newest
+// event: it holds the log's position across restarts.
 func (l *Log) prune(ctx context.Context, maxAge time.Duration, maxRows int64) (int64, error) {
 	tx, err := l.db.Begin(ctx, true)
 	if err != nil {
@@ -143,7 +140,8 @@ func (l *Log) prune(ctx context.Context, maxAge time.Duration, maxRows int64) (i
 	}
 	defer tx.Rollback()
 	cutoff := time.Now().UTC().Add(-maxAge).Format(doc.DatetimeFormat)
-	res, err := tx.Exec(ctx, `DELETE FROM __events WHERE created < ? OR offset <= (SELECT COALESCE(MAX(offset), 0) FROM __events) - ?`, cutoff, maxRows)
+	res, err := tx.Exec(ctx, `DELETE FROM __events WHERE seq < (SELECT MAX(seq) FROM __events)
+		AND (created < ? OR seq <= (SELECT MAX(seq) FROM __events) - ?)`, cutoff, maxRows)
 	if err != nil {
 		return 0, err
 	}

@@ -18,7 +18,7 @@ const sessionFlushEvery = time.Second
 
 func (h *Hub) createSessionTable(ctx context.Context) error {
 	return h.e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
-		_, err := c.Tx.Exec(c, `CREATE TABLE IF NOT EXISTS __rt_sessions (pid TEXT PRIMARY KEY, user TEXT NOT NULL,
+		_, err := c.Tx.Exec(c, `CREATE TABLE IF NOT EXISTS __rt_sessions (pid TEXT PRIMARY KEY, user_name TEXT NOT NULL,
 			ns TEXT NOT NULL, rooms TEXT NOT NULL, open TEXT NOT NULL, start INTEGER NOT NULL, left_at TEXT)`)
 		return err
 	})
@@ -28,7 +28,7 @@ func (h *Hub) createSessionTable(ctx context.Context) error {
 func (h *Hub) loadSessions(ctx context.Context) error {
 	now := time.Now()
 	return h.e.Run(ctx, doc.AdminUser, false, func(c *doc.Context) error {
-		rows, err := c.Tx.Query(c, "SELECT pid, user, ns, rooms, open, start, COALESCE(left_at, '') FROM __rt_sessions")
+		rows, err := c.Tx.Query(c, "SELECT pid, user_name, ns, rooms, open, start, COALESCE(left_at, '') FROM __rt_sessions")
 		if err != nil {
 			return err
 		}
@@ -92,8 +92,8 @@ func (h *Hub) flushSessions(ctx context.Context) {
 			if r.leftAt != "" {
 				leftAt = r.leftAt
 			}
-			_, err := c.Tx.Exec(c, `INSERT INTO __rt_sessions (pid, user, ns, rooms, open, start, left_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (pid) DO UPDATE SET user = excluded.user, rooms = excluded.rooms, open = excluded.open, left_at = excluded.left_at`,
+			_, err := c.Tx.Exec(c, `INSERT INTO __rt_sessions (pid, user_name, ns, rooms, open, start, left_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (pid) DO UPDATE SET user_name = excluded.user_name, rooms = excluded.rooms, open = excluded.open, left_at = excluded.left_at`,
 				r.pid, r.user, r.ns, r.rooms, r.open, r.start, leftAt)
 			if err != nil {
 				return err

@@ -54,6 +54,7 @@ type sqliteDialect struct{}
 func (sqliteDialect) Name() string               { return "sqlite" }
 func (sqliteDialect) Rebind(query string) string { return query }
 func (sqliteDialect) ForUpdate() string          { return "" } // the writer lock already serialises
+func (sqliteDialect) SerialPrimaryKey() string   { return "INTEGER PRIMARY KEY AUTOINCREMENT" }
 
 func (sqliteDialect) ColumnType(k ColumnKind) string {
 	switch k {

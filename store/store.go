@@ -25,7 +25,7 @@ type DB struct {
 	wstmts  stmtCache
 	rstmts  stmtCache
 	// writer admits one write transaction at a time, in Go, so writers queue without SQLite's
-	// busy-wait and a cancelled request stops waiting.
+	// busy-wait and a cancelled request stops waiting. Nil for PostgreSQL.
 	writer chan struct{}
 }
 
@@ -71,10 +71,13 @@ func (c *stmtCache) reset() {
 	c.m = nil
 }
 
-// Open opens the database named by dsn: a SQLite file path (or "sqlite:PATH").
+// Open opens the database named by dsn: postgres://... for PostgreSQL, otherwise a SQLite file
+// path (or "sqlite:PATH").
 func Open(ctx context.Context, dsn string) (*DB, error) {
-	path := strings.TrimPrefix(dsn, "sqlite:")
-	return openSQLite(ctx, path)
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		return openPostgres(ctx, dsn)
+	}
+	return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"))
 }
 
 // Dialect tells the SQL differences of one database engine.
@@ -84,6 +87,9 @@ func (db *DB) Dialect() Dialect { return db.dialect }
 func (db *DB) Close() error {
 	db.wstmts.reset()
 	db.rstmts.reset()
+	if db.read == db.write {
+		return db.write.Close()
+	}
 	return errors.Join(db.write.Close(), db.read.Close())
 }
 
@@ -98,14 +104,18 @@ func (db *DB) Begin(ctx context.Context, write bool) (*Tx, error) {
 		}
 		return &Tx{tx: tx, d: db.dialect, db: db, stmts: &db.rstmts}, nil
 	}
-	select {
-	case db.writer <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	if db.writer != nil {
+		select {
+		case db.writer <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		<-db.writer
+		if db.writer != nil {
+			<-db.writer
+		}
 		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
 	return &Tx{tx: tx, d: db.dialect, write: true, db: db, stmts: &db.wstmts}, nil
@@ -203,7 +213,7 @@ func (t *Tx) Rollback() error {
 }
 
 func (t *Tx) release() {
-	if t.write && !t.done {
+	if t.write && !t.done && t.db.writer != nil {
 		<-t.db.writer
 	}
 	t.done = true
@@ -240,6 +250,8 @@ type Dialect interface {
 	ChangeKinds(ctx context.Context, tx *Tx, table, primary string, cols []Column) error
 	// IsUniqueViolation reports whether err is a unique or primary key violation.
 	IsUniqueViolation(err error) bool
+	// SerialPrimaryKey is the column definition of an ever-increasing integer primary key.
+	SerialPrimaryKey() string
 }
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_ \-]{0,63}$`)

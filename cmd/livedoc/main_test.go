@@ -12,6 +12,7 @@ import (
 
 	"github.com/livedoc/livedoc"
 	"github.com/livedoc/livedoc/doc"
+	"github.com/livedoc/livedoc/store/storetest"
 )
 
 // sseEvent is one Server-Sent Event.
@@ -78,7 +79,7 @@ func openSSE(t *testing.T, url, token, lastID string) (<-chan sseEvent, func()) 
 
 func TestPublishCommandAndSSEResume(t *testing.T) {
 	ctx := context.Background()
-	app, err := livedoc.New(ctx, livedoc.Config{DataDir: t.TempDir(), AdminPassword: "pw"})
+	app, err := livedoc.New(ctx, livedoc.Config{DataDir: t.TempDir(), Database: storetest.DSN(t), AdminPassword: "pw"})
 	if err != nil {
 		t.Fatal(err)
 	}

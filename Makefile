@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: run test build deps lint gotest jstest bench fuzz clean
+.PHONY: run test build deps lint gotest gotest-pg jstest bench fuzz clean
 
 run:
 	$(GO) run ./cmd/livedoc serve
@@ -23,10 +23,16 @@ lint:
 gotest: deps
 	$(GO) test -count=1 ./...
 
+# The same Go suite against PostgreSQL (each test in its own schema); LIVEDOC_TEST_PG overrides
+# the default postgres://postgres@127.0.0.1:5432/test.
+gotest-pg: deps
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not answering on 127.0.0.1:5432 (set LIVEDOC_TEST_PG)"; exit 1; }
+	LIVEDOC_TEST_STORE=postgres $(GO) test -count=1 ./doc/ ./api/ ./realtime/ ./cmd/...
+
 jstest: deps build
 	cd tests/js && node --test *.test.mjs
 
-test: lint gotest jstest
+test: lint gotest gotest-pg jstest
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./doc/

@@ -248,3 +248,47 @@ func TestLogBoundsAndPruning(t *testing.T) {
 		t.Fatalf("last after pruning everything: %d %v", last, err)
 	}
 }
+
+// A transaction that appended to the log first but commits late (longer than the fan-out waits
+// for a gap) must still be delivered, before the one that appended after it.
+func TestLateCommitIsNotPassedOver(t *testing.T) {
+	h, e, _ := newTestHub(t, Options{})
+	ctx := context.Background()
+	rec := h.listen("all")
+	hold := make(chan struct{})
+	held := make(chan struct{})
+	type slowKey struct{}
+	// Runs after the hub's append (registered later): the slow transaction waits here, between
+	// taking its offset and committing.
+	e.BeforeCommit(func(c *doc.Context) error {
+		if c.Local(slowKey{}) != nil {
+			close(held)
+			<-hold
+		}
+		return nil
+	})
+	slow := make(chan error, 1)
+	go func() {
+		slow <- e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
+			c.SetLocal(slowKey{}, true)
+			return h.Publish(c, "first", 1, Target{}, true)
+		})
+	}()
+	<-held
+	fast := make(chan error, 1)
+	go func() {
+		fast <- e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error { return h.Publish(c, "second", 2, Target{}, true) })
+	}()
+	time.Sleep(2 * gapWait) // the race itself: longer than the fan-out waits for a missing offset
+	close(hold)
+	if err := <-slow; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-fast; err != nil {
+		t.Fatal(err)
+	}
+	got := rec.wait(t, 2)
+	if got[0].Event.Event != "first" || got[1].Event.Event != "second" || got[1].Offset <= got[0].Offset {
+		t.Fatalf("delivered %s@%d then %s@%d", got[0].Event.Event, got[0].Offset, got[1].Event.Event, got[1].Offset)
+	}
+}

@@ -53,8 +53,16 @@ func newLog(ctx context.Context, e *doc.Engine) (*Log, error) {
 	return &Log{db: e.DB()}, nil
 }
 
-// append writes events in the caller's transaction and sets their offsets.
+// append writes events in the caller's transaction and sets their offsets. It first takes the
+// commit-order lock, held until the transaction ends: where transactions commit concurrently
+// (PostgreSQL), offsets must still follow commit order, or the fan-out would see a later offset
+// commit first and could pass over an earlier one that commits late.
 func (l *Log) append(c *doc.Context, events []Event) error {
+	if q := c.Tx.Dialect().CommitOrderLock(); q != "" {
+		if _, err := c.Tx.Exec(c, q); err != nil {
+			return fmt.Errorf("event log lock: %w", err)
+		}
+	}
 	now := time.Now().UTC().Format(doc.DatetimeFormat)
 	for i := range events {
 		ev := &events[i]

@@ -252,6 +252,10 @@ type Dialect interface {
 	IsUniqueViolation(err error) bool
 	// SerialPrimaryKey is the column definition of an ever-increasing integer primary key.
 	SerialPrimaryKey() string
+	// CommitOrderLock is a statement that, run in a transaction, makes every other transaction
+	// that runs it wait until this one ends ("" when transactions commit one at a time anyway).
+	// Values taken from a sequence after it follow commit order.
+	CommitOrderLock() string
 }
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_ \-]{0,63}$`)

@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: run test build deps lint gotest gotest-pg jstest bench fuzz clean
+.PHONY: run test build deps lint gotest gotest-pg jstest chromium bench fuzz clean
 
 run:
 	$(GO) run ./cmd/livedoc serve
@@ -29,7 +29,11 @@ gotest-pg: deps
 	@pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not answering on 127.0.0.1:5432 (set LIVEDOC_TEST_PG)"; exit 1; }
 	LIVEDOC_TEST_STORE=postgres $(GO) test -count=1 ./doc/ ./api/ ./realtime/ ./cmd/...
 
-jstest: deps build
+# The desk's browser tests drive Debian's Chromium (playwright-core); install it when missing.
+chromium:
+	command -v chromium || (apt-get update && apt-get install -y chromium)
+
+jstest: deps build chromium
 	cd tests/js && node --test *.test.mjs
 
 test: lint gotest gotest-pg jstest

@@ -19,6 +19,7 @@ import (
 
 	"github.com/livedoc/livedoc/api"
 	"github.com/livedoc/livedoc/auth"
+	"github.com/livedoc/livedoc/desk"
 	"github.com/livedoc/livedoc/doc"
 	"github.com/livedoc/livedoc/realtime"
 	"github.com/livedoc/livedoc/store"
@@ -47,6 +48,7 @@ type App struct {
 	Auth     *auth.Service
 	API      *api.Server
 	Realtime *realtime.Hub
+	Desk     *desk.Desk
 }
 
 // New opens the data directory and sets the App up; DocTypes, hooks and methods are added next.
@@ -90,6 +92,11 @@ func (a *App) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	site := a.cfg.Site
+	if site == "" {
+		site = "livedoc"
+	}
+	a.Desk = desk.New(a.Engine, a.API, desk.Options{Site: site, Logger: a.log})
 	generated, err := a.Auth.EnsureAdministrator(ctx, a.cfg.AdminPassword)
 	if err != nil {
 		return fmt.Errorf("create Administrator: %w", err)
@@ -126,7 +133,8 @@ func (a *App) DocTypes(ctx context.Context, dts ...*doc.DocType) error {
 	return a.Engine.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error { return c.Sudo().Sync(dts...) })
 }
 
-// LoadApp declares the DocTypes of an app folder: every JSON file under its doctype/ folder.
+// LoadApp declares the DocTypes of an app folder: every JSON file under its doctype/ folder. Its
+// public/*.js files are the DocTypes' client scripts in the desk (public/invoice.js → Invoice).
 func (a *App) LoadApp(ctx context.Context, dir string) error {
 	return a.LoadAppFS(ctx, os.DirFS(dir))
 }
@@ -152,7 +160,10 @@ func (a *App) LoadAppFS(ctx context.Context, fsys fs.FS) error {
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	return a.DocTypes(ctx, dts...)
+	if err := a.DocTypes(ctx, dts...); err != nil {
+		return err
+	}
+	return a.Desk.AddClientScripts(fsys)
 }
 
 // Handler is the App's HTTP handler.
@@ -160,6 +171,7 @@ func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	a.API.Routes(mux)
 	a.Realtime.Routes(mux, a.API)
+	a.Desk.Routes(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/app", http.StatusFound)
 	})

@@ -1,0 +1,603 @@
+// The form view of one document: its fields, the actions its state and the user's permissions
+// allow, and its live behaviour (reload on others' saves, the "Changed by" bar, viewers,
+// renames). The FormView is also the `frm` that client scripts get (window.cur_frm).
+
+import { h, debounce, toast, confirmDialog, errorText, avatar, timeAgo, localTime, docURL, routeOf, docstatusLabel } from './ui.js';
+import { makeControl } from './controls.js';
+import { problem } from './list.js';
+
+const RELOAD_DEBOUNCE_MS = 150;
+
+export class FormView {
+  constructor(desk, route, name) {
+    this.desk = desk;
+    this.route = route;
+    this.docname = name; // null for a new document
+    this.doctype = null;
+    this.doc = null;
+    this.dirty = false;
+    this.mounted = false;
+    this.controls = new Map();
+    this.saving = null;
+    this.subscribedAs = null;
+    this.loadedOnce = false;
+
+    this.reloadSoon = debounce(() => this.remoteChanged(), RELOAD_DEBOUNCE_MS);
+    this.onDocUpdate = async (msg) => {
+      if (!this.mounted || !msg || msg.doctype !== this.doctype || msg.name !== this.docname) return;
+      if (this.saving) await this.saving.catch(() => {});
+      // The echo of our own save, or something we already have.
+      if (msg.modified && this.doc?.modified && msg.modified <= this.doc.modified) return;
+      this.reloadSoon();
+    };
+    this.onViewers = (msg) => {
+      if (!this.mounted || !msg || msg.doctype !== this.doctype || msg.docname !== this.docname) return;
+      this.renderViewers(msg.users || []);
+    };
+    this.onRename = (msg) => {
+      if (!this.mounted || !msg || msg.doctype !== this.doctype || msg.old !== this.docname) return;
+      this.followRename(msg.new);
+    };
+  }
+
+  // ---- frm: the client script API ------------------------------------------------------------
+
+  is_new() {
+    return !this.docname;
+  }
+
+  is_dirty() {
+    return this.dirty;
+  }
+
+  /** Reloads the document from the server; unsaved edits are dropped. */
+  reload_doc() {
+    if (!this.mounted || !this.docname) return Promise.resolve();
+    return this.load({ force: true });
+  }
+
+  /** Sets a field's value as if the user had typed it: the form becomes dirty. */
+  async set_value(field, value) {
+    if (field && typeof field === 'object') {
+      for (const [k, v] of Object.entries(field)) await this.set_value(k, v);
+      return;
+    }
+    if (!this.doc) return;
+    this.doc[field] = value;
+    this.controls.get(field)?.set(value);
+    this.markDirty();
+    await this.trigger(field);
+  }
+
+  /** Re-shows the document's values and runs the refresh handlers. */
+  refresh() {
+    if (!this.doc) return Promise.resolve();
+    this.renderValues();
+    this.renderState();
+    return this.trigger('refresh');
+  }
+
+  save(action) {
+    if (action === 'Submit') return this.submit();
+    if (action === 'Cancel') return this.cancel();
+    return this.doSave();
+  }
+
+  get fields_dict() {
+    return Object.fromEntries([...this.controls].map(([k, c]) => [k, c]));
+  }
+
+  // ---- mounting ---------------------------------------------------------------------------------
+
+  async mount(el) {
+    this.el = el;
+    this.mounted = true;
+    this.desk.setCrumbs([{ label: this.route }]);
+    let info;
+    try {
+      info = await this.desk.getMeta(this.route);
+    } catch (err) {
+      if (this.mounted) {
+        this.desk.setTitle('Not permitted');
+        problem(el, err, { what: `“${this.route}”` });
+      }
+      return;
+    }
+    if (!this.mounted) return;
+    this.info = info;
+    this.meta = info.meta;
+    this.doctype = this.meta.name;
+    this.children = info.children;
+    if (this.meta.issingle) this.docname = this.doctype;
+    this.desk.setCrumbs([{ label: this.doctype, href: `/app/${routeOf(this.doctype)}` }, { label: this.docname || `New ${this.doctype}` }]);
+    // The document loads while the client script does (handlers are registered before it is shown).
+    this.prefetch = this.docname ? this.desk.ld.db.get(this.doctype, this.docname) : null;
+    this.prefetch?.catch(() => {});
+    await this.desk.loadClientScript(this.doctype);
+    if (!this.mounted) return;
+    this.renderSkeleton();
+    window.cur_frm = this;
+    for (const [ev, fn] of [['doc_update', this.onDocUpdate], ['doc_viewers', this.onViewers], ['doc_rename', this.onRename]]) {
+      this.desk.ld.realtime.on(ev, fn);
+    }
+    await this.trigger('setup');
+    if (this.docname) {
+      this.subscribe(this.docname);
+      await this.load({ first: true });
+    } else {
+      this.setDoc(this.newDoc(), { dirty: true });
+      this.trigger('onload');
+      this.controls.values().next().value?.focus();
+    }
+  }
+
+  unmount() {
+    this.mounted = false;
+    this.reloadSoon.cancel();
+    for (const [ev, fn] of [['doc_update', this.onDocUpdate], ['doc_viewers', this.onViewers], ['doc_rename', this.onRename]]) {
+      this.desk.ld.realtime.off(ev, fn);
+    }
+    this.unsubscribe();
+    this.changedBar?.remove();
+    // cur_frm stays (as in Frappe), but reload_doc() on a closed form does nothing.
+  }
+
+  /** After a resync (events may have been missed): show the latest version. */
+  reload() {
+    if (!this.docname || !this.doc) return;
+    this.remoteChanged();
+  }
+
+  /** Joins the document's rooms; the page gets data-live="1" once the server confirmed both. */
+  subscribe(name) {
+    const rt = this.desk.ld.realtime;
+    this.subscribedAs = name;
+    const page = this.el.querySelector('.form-page');
+    Promise.all([rt.doc_subscribe(this.doctype, name), rt.doc_open(this.doctype, name)]).then(
+      () => {
+        if (this.subscribedAs === name && page) page.dataset.live = '1';
+      },
+      (err) => {
+        if (this.subscribedAs === name) this.showMessage(`Live updates are off for this document: ${errorText(err)}`, 'orange');
+      });
+  }
+
+  unsubscribe() {
+    const name = this.subscribedAs;
+    if (!name) return;
+    this.subscribedAs = null;
+    const page = this.el?.querySelector('.form-page');
+    if (page) page.dataset.live = '0';
+    const rt = this.desk.ld.realtime;
+    rt.doc_close(this.doctype, name).catch(() => {});
+    rt.doc_unsubscribe(this.doctype, name).catch(() => {});
+  }
+
+  newDoc() {
+    const d = { doctype: this.doctype, docstatus: 0, __islocal: 1 };
+    const today = new Date();
+    const pad = (n) => String(n).padStart(2, '0');
+    for (const f of this.meta.fields) {
+      if (f.fieldtype === 'Table') {
+        d[f.fieldname] = [];
+        continue;
+      }
+      if (f.default === undefined || f.default === '') continue;
+      let v = f.default;
+      const lower = String(v).toLowerCase();
+      if (lower === 'today') v = `${today.getFullYear()}-${pad(today.getMonth() + 1)}-${pad(today.getDate())}`;
+      else if (lower === 'now') v = null;
+      else if (lower === '__user') v = this.desk.user;
+      else if (['Int', 'Check'].includes(f.fieldtype)) v = parseInt(v, 10);
+      else if (['Float', 'Currency'].includes(f.fieldtype)) v = parseFloat(v);
+      if (v !== null) d[f.fieldname] = v;
+    }
+    return d;
+  }
+
+  /** Loads the stored document. Unless forced, edits the user started meanwhile are kept. */
+  async load({ first = false, force = false } = {}) {
+    const name = this.docname;
+    let doc;
+    try {
+      const pre = first ? this.prefetch : null;
+      this.prefetch = null;
+      doc = await (pre ?? this.desk.ld.db.get(this.doctype, name));
+    } catch (err) {
+      if (!this.mounted || name !== this.docname) return;
+      if (first) {
+        this.unsubscribe();
+        this.desk.setTitle('Not found');
+        return problem(this.el, err, { what: `${this.doctype} ${name}` });
+      }
+      this.showMessage(`Could not reload: ${errorText(err)}`, 'red');
+      return;
+    }
+    if (!this.mounted || name !== this.docname) return;
+    if (!first && !force && this.dirty) {
+      if (doc.modified > this.doc.modified) this.showChangedBar(doc);
+      return;
+    }
+    this.setDoc(doc);
+    if (first || !this.loadedOnce) {
+      this.loadedOnce = true;
+      await this.trigger('onload');
+    }
+    await this.trigger('refresh');
+  }
+
+  /** Shows doc as the form's document: no unsaved edits afterwards (unless dirty). */
+  setDoc(doc, { dirty = false } = {}) {
+    this.doc = doc;
+    this.dirty = dirty;
+    this.hideChangedBar();
+    this.clearErrors();
+    this.renderValues();
+    this.renderState();
+  }
+
+  // ---- rendering --------------------------------------------------------------------------------
+
+  renderSkeleton() {
+    this.titleEl = h('h1', { class: 'page-title form-title' });
+    this.subtitleEl = h('span', { class: 'form-subtitle muted' });
+    this.statusEl = h('span', { class: 'pill', 'data-status': '' });
+    this.viewersEl = h('div', { class: 'viewers', 'aria-label': 'Also viewing', role: 'group' });
+    this.actionsEl = h('div', { class: 'actions' });
+    this.messageEl = h('div', { class: 'form-message', role: 'alert', hidden: true });
+    this.metaEl = h('p', { class: 'form-meta muted' });
+    this.form = h('form', { class: 'form-body card', novalidate: true, onsubmit: (e) => { e.preventDefault(); this.doSave(); } });
+    const grid = h('div', { class: 'form-grid' });
+    this.controls.clear();
+    for (const f of this.meta.fields) {
+      if (f.hidden) continue;
+      const ctl = makeControl(f, {
+        desk: this.desk,
+        childMeta: f.fieldtype === 'Table' ? this.children[f.options] : null,
+        onInput: (v) => {
+          if (!this.doc) return;
+          this.doc[f.fieldname] = v;
+          ctl.setError('');
+          this.markDirty();
+        },
+        onChange: (v, info) => {
+          if (!this.doc) return;
+          this.doc[f.fieldname] = v;
+          if (info?.cdt) this.trigger(info.fieldname || `${f.fieldname}_${info.added ? 'add' : info.removed ? 'remove' : 'change'}`, info.cdt, info.cdn);
+          else this.trigger(f.fieldname);
+        },
+      });
+      this.controls.set(f.fieldname, ctl);
+      grid.append(ctl.el);
+    }
+    this.form.append(grid, h('button', { type: 'submit', hidden: true, tabindex: -1 }, 'Save'));
+    this.changedBar = h('div', { class: 'changed-bar', role: 'status', hidden: true });
+    this.el.replaceChildren(h('div', { class: 'page form-page', 'data-doctype': this.doctype },
+      h('div', { class: 'page-head form-head' },
+        h('div', { class: 'title-area' }, this.titleEl, this.statusEl, this.subtitleEl),
+        this.viewersEl,
+        this.actionsEl),
+      this.messageEl,
+      this.form,
+      this.metaEl));
+    document.body.append(this.changedBar);
+  }
+
+  renderValues() {
+    for (const [fname, ctl] of this.controls) {
+      ctl.set(this.doc[fname]);
+    }
+  }
+
+  canDo(ptype) {
+    const p = this.info.perms;
+    if (!p[ptype]) return false;
+    if (this.info.owner_only.includes(ptype) && this.doc && !this.is_new()) return this.doc.owner === this.desk.user;
+    return true;
+  }
+
+  renderState() {
+    const d = this.doc;
+    const ds = Number(d.docstatus) || 0;
+    const isNew = this.is_new();
+    const submittable = !!this.meta.is_submittable;
+    this.titleEl.textContent = isNew ? `New ${this.doctype}` : this.docname;
+    const tf = this.meta.title_field;
+    this.subtitleEl.textContent = !isNew && tf && d[tf] && d[tf] !== this.docname ? String(d[tf]) : '';
+    let status = isNew || this.dirty ? 'Not Saved' : submittable ? docstatusLabel(ds) : '';
+    this.statusEl.textContent = status;
+    this.statusEl.dataset.status = status;
+    this.statusEl.className = `pill ${status === 'Not Saved' ? 'pill-dirty' : `pill-ds${ds}`}`;
+    this.statusEl.hidden = !status;
+    this.desk.setTitle(isNew ? `New ${this.doctype}` : `${this.docname} · ${this.doctype}`);
+    this.metaEl.textContent = isNew ? '' : `Created by ${d.owner} · ${localTime(d.creation)} — last saved by ${d.modified_by} · ${timeAgo(d.modified)}`;
+    this.metaEl.title = isNew ? '' : `Last saved ${localTime(d.modified)}`;
+
+    // Which fields can be edited now.
+    const canWrite = isNew ? this.canDo('create') : this.canDo('write');
+    for (const [fname, ctl] of this.controls) {
+      const f = this.meta.fields.find((x) => x.fieldname === fname);
+      const ro = !!f.read_only || !canWrite || ds === 2 || (ds === 1 && !f.allow_on_submit);
+      ctl.setReadOnly(ro);
+    }
+
+    // The actions the state and the permissions allow.
+    const btns = [];
+    const btn = (label, action, cls, fn, extra = {}) => h('button', { type: 'button', class: `btn ${cls}`, 'data-action': action, onclick: fn, ...extra }, label);
+    const hasAllowOnSubmit = this.meta.fields.some((f) => f.allow_on_submit && !f.read_only);
+    if (ds === 0 && canWrite) {
+      const primarySave = isNew || this.dirty || !submittable || !this.canDo('submit');
+      btns.push(btn('Save', 'save', primarySave ? 'btn-primary' : '', () => this.doSave(), { title: 'Save (Ctrl+S)', 'aria-keyshortcuts': 'Control+S Meta+S' }));
+    }
+    if (ds === 0 && submittable && !isNew && !this.dirty && this.canDo('submit')) btns.push(btn('Submit', 'submit', 'btn-primary', () => this.submit()));
+    if (ds === 1 && hasAllowOnSubmit && this.canDo('write') && this.dirty) btns.push(btn('Update', 'save', 'btn-primary', () => this.doSave(), { title: 'Update (Ctrl+S)' }));
+    if (ds === 1 && this.canDo('cancel')) btns.push(btn('Cancel', 'cancel', 'btn-danger-outline', () => this.cancel()));
+    if (!isNew && ds !== 1 && this.canDo('delete') && !this.meta.issingle) btns.push(btn('Delete', 'delete', 'btn-ghost-danger', () => this.remove()));
+    this.actionsEl.replaceChildren(...btns);
+  }
+
+  renderViewers(users) {
+    const others = [...new Set(users)].filter((u) => u && u !== this.desk.user);
+    const shown = others.slice(0, 5).map((u) => avatar(u));
+    if (others.length > 5) shown.push(h('span', { class: 'avatar avatar-more', title: others.slice(5).join(', ') }, `+${others.length - 5}`));
+    this.viewersEl.replaceChildren(...shown);
+    this.viewersEl.title = others.length ? `Also viewing: ${others.join(', ')}` : '';
+    this.viewersEl.dataset.count = String(others.length);
+  }
+
+  markDirty() {
+    if (this.dirty) return;
+    this.dirty = true;
+    this.renderState();
+  }
+
+  clearErrors() {
+    for (const ctl of this.controls.values()) ctl.setError('');
+    this.showMessage('');
+  }
+
+  showMessage(text, indicator = 'red', ...extra) {
+    if (!this.messageEl) return;
+    this.messageEl.replaceChildren(...(text ? [h('span', { class: 'form-message-text' }, text), ...extra] : []));
+    this.messageEl.className = `form-message form-message-${indicator}`;
+    this.messageEl.hidden = !text;
+  }
+
+  // ---- live behaviour ---------------------------------------------------------------------------
+
+  /**
+   * Someone else changed the document (or we may have missed it): a form without unsaved edits
+   * shows the new version; one with edits keeps them and shows who changed it, with a Reload.
+   */
+  async remoteChanged() {
+    if (!this.mounted || !this.docname) return;
+    if (this.saving) await this.saving.catch(() => {});
+    if (!this.dirty) return this.load();
+    const name = this.docname;
+    let latest;
+    try {
+      latest = await this.desk.ld.db.get(this.doctype, name);
+    } catch (err) {
+      if (err?.excType === 'DoesNotExistError' && this.mounted && name === this.docname) {
+        this.showChangedBar(null, 'This document was deleted by someone else.');
+      }
+      return;
+    }
+    if (!this.mounted || name !== this.docname) return;
+    if (!this.dirty) return this.setDoc(latest);
+    if (latest.modified > this.doc.modified) this.showChangedBar(latest);
+  }
+
+  showChangedBar(latest, text) {
+    const bar = this.changedBar;
+    const who = latest ? h('strong', { class: 'changed-by' }, latest.modified_by) : null;
+    const when = latest ? h('time', { datetime: latest.modified, title: localTime(latest.modified) }, timeAgo(latest.modified)) : null;
+    bar.replaceChildren(
+      h('span', { class: 'changed-text' }, ...(latest ? ['Changed by ', who, ' ', when] : [text])),
+      latest ? h('span', { class: 'changed-sep', 'aria-hidden': 'true' }, ' — ') : null,
+      latest ? h('button', { type: 'button', class: 'btn btn-sm btn-primary', 'data-action': 'reload', onclick: () => this.reload_doc() }, 'Reload') : null,
+      h('span', { class: 'changed-note muted' }, latest ? 'your unsaved edits are kept until you reload' : ''));
+    bar.hidden = false;
+    bar.dataset.modifiedBy = latest?.modified_by ?? '';
+  }
+
+  hideChangedBar() {
+    if (this.changedBar) this.changedBar.hidden = true;
+  }
+
+  followRename(newName) {
+    const old = this.docname;
+    this.unsubscribe();
+    this.docname = newName;
+    if (this.doc) this.doc.name = newName;
+    history.replaceState(history.state, '', docURL(this.doctype, newName));
+    this.desk.setCrumbs([{ label: this.doctype, href: `/app/${routeOf(this.doctype)}` }, { label: newName }]);
+    this.subscribe(newName);
+    toast(`${this.doctype} ${old} was renamed to ${newName}`, { indicator: 'blue' });
+    if (this.dirty) {
+      this.renderState();
+      this.remoteChanged();
+    } else {
+      this.load();
+    }
+  }
+
+  // ---- actions ----------------------------------------------------------------------------------
+
+  async trigger(event, cdt, cdn) {
+    const doctype = cdt || this.doctype;
+    const fns = handlersFor(doctype, event);
+    for (const fn of fns) {
+      try {
+        await fn(this, doctype, cdn || this.docname);
+      } catch (err) {
+        if (event === 'validate' || event === 'before_save') throw err;
+        console.error(`livedoc: ${doctype} ${event} handler failed`, err);
+        toast(`${doctype} script (${event}): ${errorText(err)}`, { indicator: 'red' });
+      }
+    }
+  }
+
+  payload() {
+    const d = structuredClone(this.doc);
+    for (const f of this.meta.fields) {
+      if (f.fieldtype === 'Password' && !d[f.fieldname]) delete d[f.fieldname];
+    }
+    d.doctype = this.doctype;
+    return d;
+  }
+
+  doSave() {
+    if (this.saving) return this.saving;
+    const run = async () => {
+      if (!this.doc) return;
+      this.clearErrors();
+      const frappe = window.frappe;
+      try {
+        if (frappe) frappe.validated = true;
+        await this.trigger('validate');
+        await this.trigger('before_save');
+        if (frappe && frappe.validated === false) return false;
+      } catch (err) {
+        this.showMessage(errorText(err), 'red');
+        return false;
+      }
+      const wasNew = this.is_new();
+      this.setBusy(true);
+      let saved;
+      try {
+        saved = wasNew ? await this.desk.ld.db.insert(this.payload()) : await this.desk.ld.db.save(this.payload());
+      } catch (err) {
+        this.showSaveError(err);
+        return false;
+      } finally {
+        this.setBusy(false);
+      }
+      if (!this.mounted) return saved;
+      if (wasNew) {
+        this.docname = saved.name;
+        history.replaceState(history.state, '', docURL(this.doctype, saved.name));
+        this.desk.setCrumbs([{ label: this.doctype, href: `/app/${routeOf(this.doctype)}` }, { label: saved.name }]);
+        this.subscribe(saved.name);
+      }
+      this.setDoc(saved);
+      toast(`Saved ${this.doctype} ${saved.name}`, { indicator: 'green', timeout: 2500 });
+      await this.trigger('refresh');
+      await this.trigger('after_save');
+      return saved;
+    };
+    this.saving = run().finally(() => {
+      this.saving = null;
+    });
+    return this.saving;
+  }
+
+  setBusy(b) {
+    this.form?.classList.toggle('busy', b);
+    for (const btn of this.actionsEl?.querySelectorAll('button') ?? []) btn.disabled = b;
+  }
+
+  /** Shows a failed save where the user can act on it: at the fields, or as the form's message. */
+  showSaveError(err) {
+    const type = err?.excType || '';
+    const msg = errorText(err);
+    if (type === 'TimestampMismatchError') {
+      this.showMessage(`Not saved — conflict (TimestampMismatchError): someone else saved this ${this.doctype} after you opened it. ${msg}`, 'red',
+        h('button', { type: 'button', class: 'btn btn-sm', 'data-action': 'reload', onclick: () => this.reload_doc() }, 'Reload their version'));
+      this.remoteChanged();
+      return;
+    }
+    if (type === 'MandatoryError') {
+      const labels = msg.slice(msg.lastIndexOf(': ') + 2).split(', ').map((s) => s.trim()).filter(Boolean);
+      let first = null;
+      for (const label of labels) {
+        const f = this.meta.fields.find((x) => x.label === label);
+        const ctl = f && this.controls.get(f.fieldname);
+        if (ctl) {
+          ctl.setError(`${label} is required`);
+          first ||= ctl;
+        }
+      }
+      this.showMessage(`Missing values: ${labels.join(', ')}`, 'red');
+      first?.focus();
+      return;
+    }
+    // "Label: ..." messages belong to that field.
+    const f = this.meta.fields.find((x) => x.label && msg.startsWith(`${x.label}:`));
+    if (f && this.controls.get(f.fieldname)) {
+      this.controls.get(f.fieldname).setError(msg.slice(f.label.length + 1).trim());
+      this.controls.get(f.fieldname).focus();
+    }
+    this.showMessage(`${type ? type.replace(/Error$/, ' error') + ': ' : ''}${msg}`, 'red');
+  }
+
+  async submit() {
+    if (this.dirty) {
+      const saved = await this.doSave();
+      if (!saved) return;
+    }
+    if (!(await confirmDialog(`Permanently submit ${this.doctype} ${this.docname}? A submitted document can only be cancelled.`, { ok: 'Submit', title: 'Submit' }))) return;
+    this.clearErrors();
+    this.setBusy(true);
+    try {
+      const saving = this.desk.ld.db.submit(this.payload());
+      this.saving = saving.catch(() => {});
+      this.setDoc(await saving);
+      toast(`Submitted ${this.docname}`, { indicator: 'green', timeout: 2500 });
+      await this.trigger('refresh');
+      await this.trigger('on_submit');
+    } catch (err) {
+      this.showSaveError(err);
+    } finally {
+      this.saving = null;
+      this.setBusy(false);
+    }
+  }
+
+  async cancel() {
+    if (!(await confirmDialog(`Cancel ${this.doctype} ${this.docname}? This cannot be undone.`, { ok: 'Cancel document', cancel: 'Keep', danger: true, title: 'Cancel' }))) return;
+    this.clearErrors();
+    this.setBusy(true);
+    try {
+      const saving = this.desk.ld.db.cancel(this.doctype, this.docname);
+      this.saving = saving.catch(() => {});
+      await saving;
+      this.saving = null;
+      await this.load();
+      toast(`Cancelled ${this.docname}`, { indicator: 'orange', timeout: 2500 });
+      await this.trigger('after_cancel');
+    } catch (err) {
+      this.showSaveError(err);
+    } finally {
+      this.saving = null;
+      this.setBusy(false);
+    }
+  }
+
+  async remove() {
+    if (!(await confirmDialog(`Delete ${this.doctype} ${this.docname} permanently?`, { ok: 'Delete', danger: true, title: 'Delete' }))) return;
+    try {
+      await this.desk.ld.db.delete(this.doctype, this.docname);
+    } catch (err) {
+      this.showSaveError(err);
+      return;
+    }
+    toast(`Deleted ${this.doctype} ${this.docname}`, { indicator: 'orange', timeout: 2500 });
+    this.dirty = false;
+    this.desk.navigate(`/app/${routeOf(this.doctype)}`);
+  }
+}
+
+/** The client script handlers for event on doctype (frappe.ui.form.on), in registration order. */
+function handlersFor(doctype, event) {
+  const all = window.frappe?.ui?.form?.handlers?.[doctype];
+  if (!all) return [];
+  const out = [];
+  const add = (x) => {
+    if (typeof x === 'function') out.push(x);
+    else if (Array.isArray(x)) x.forEach(add);
+  };
+  if (Array.isArray(all)) all.forEach((hs) => add(hs?.[event]));
+  else add(all[event]);
+  return out;
+}

@@ -1,0 +1,364 @@
+// The home page (DocTypes the user may read) and the list view of one DocType.
+
+import { h, debounce, errorText, formatValue, docURL, docstatusLabel, timeAgo, localTime, routeOf } from './ui.js';
+import { selectOptions } from './controls.js';
+
+/** A clear message in place of a view: for denied permissions, missing DocTypes, failures. */
+export function problem(el, err, { what = '' } = {}) {
+  const type = err?.excType || '';
+  const denied = type === 'PermissionError' || err?.status === 403;
+  const missing = type === 'DoesNotExistError' || err?.status === 404;
+  const title = denied ? 'Not permitted' : missing ? 'Not found' : 'Something went wrong';
+  const hint = denied
+    ? 'Your roles do not allow you to see this. Ask a System Manager if you need access.'
+    : missing ? `${what || 'This page'} does not exist, or was deleted or renamed.` : 'Try again in a moment.';
+  el.replaceChildren(h('section', { class: 'empty-state', role: 'alert', 'data-problem': denied ? 'forbidden' : missing ? 'missing' : 'error' },
+    h('h1', { class: 'empty-title' }, title),
+    h('p', { class: 'empty-text' }, errorText(err)),
+    h('p', { class: 'muted' }, hint),
+    h('a', { class: 'btn', href: '/app', 'data-link': true }, 'Back to home')));
+}
+
+export class HomeView {
+  constructor(desk) {
+    this.desk = desk;
+  }
+
+  async mount(el) {
+    this.el = el;
+    this.desk.setCrumbs([]);
+    this.desk.setTitle('Home');
+    await this.reload();
+  }
+
+  async reload() {
+    let list;
+    try {
+      list = await this.desk.getDocTypes(true);
+    } catch (err) {
+      return problem(this.el, err);
+    }
+    const modules = new Map();
+    for (const dt of list) {
+      const m = dt.module || 'Other';
+      if (!modules.has(m)) modules.set(m, []);
+      modules.get(m).push(dt);
+    }
+    const sorted = [...modules.keys()].sort((a, b) => (a === 'Core') - (b === 'Core') || a.localeCompare(b));
+    this.el.replaceChildren(h('div', { class: 'page' },
+      h('div', { class: 'page-head' }, h('h1', { class: 'page-title' }, 'Home')),
+      list.length
+        ? h('div', { class: 'modules' }, sorted.map((m) => h('section', { class: 'module card' },
+          h('h2', { class: 'module-title' }, m),
+          h('ul', { class: 'module-list' }, modules.get(m).map((dt) => h('li', { 'data-doctype': dt.name },
+            h('a', { href: `/app/${dt.route}`, 'data-link': true }, dt.name),
+            dt.can_create && !dt.issingle ? h('a', { class: 'module-new', href: `/app/${dt.route}/new`, 'data-link': true, title: `New ${dt.name}`, 'aria-label': `New ${dt.name}` }, '+') : null))))))
+        : h('section', { class: 'empty-state', role: 'status', 'data-problem': 'nothing' },
+          h('h1', { class: 'empty-title' }, 'Nothing to show'),
+          h('p', { class: 'empty-text' }, 'Your roles do not let you read any document type yet. Ask a System Manager for access.'))));
+  }
+
+  unmount() {}
+}
+
+const PAGE_SIZES = [20, 50, 100];
+const FILTERABLE = new Set(['Data', 'Link', 'Select', 'Small Text', 'Text', 'Int', 'Float', 'Currency', 'Check', 'Date', 'Datetime']);
+
+export class ListView {
+  constructor(desk, route) {
+    this.desk = desk;
+    this.route = route;
+    this.mounted = false;
+    this.rows = [];
+    this.flash = new Set();
+    this.seq = 0;
+    this.refreshSoon = debounce(() => this.refresh(), 300);
+    this.onListUpdate = (msg) => {
+      if (!this.mounted || !msg || msg.doctype !== this.doctype) return;
+      if (msg.name) this.flash.add(msg.name);
+      if (document.hidden) {
+        this.stale = true; // refreshed when the tab is visible again
+        return;
+      }
+      this.refreshSoon();
+    };
+    this.onVisible = () => {
+      if (!document.hidden && this.stale) {
+        this.stale = false;
+        this.refreshSoon();
+      }
+    };
+  }
+
+  async mount(el) {
+    this.el = el;
+    this.mounted = true;
+    this.desk.setCrumbs([{ label: this.route }]);
+    let info;
+    try {
+      info = await this.desk.getMeta(this.route);
+    } catch (err) {
+      if (this.mounted) {
+        this.desk.setCrumbs([{ label: this.route }]);
+        this.desk.setTitle('Not permitted');
+        problem(el, err, { what: `The list “${this.route}”` });
+      }
+      return;
+    }
+    if (!this.mounted) return;
+    this.info = info;
+    this.meta = info.meta;
+    this.doctype = this.meta.name;
+    if (routeOf(this.doctype) !== this.route && this.route !== this.doctype) {
+      history.replaceState(history.state, '', `/app/${routeOf(this.doctype)}${location.search}`);
+    }
+    this.desk.setCrumbs([{ label: this.doctype, href: `/app/${routeOf(this.doctype)}` }]);
+    this.desk.setTitle(this.doctype);
+    if (this.meta.issingle) {
+      this.desk.navigate(docURL(this.doctype, this.doctype), { replace: true });
+      return;
+    }
+    this.readState();
+    this.render();
+    this.desk.ld.realtime.on('list_update', this.onListUpdate);
+    document.addEventListener('visibilitychange', this.onVisible);
+    this.desk.ld.realtime.doctype_subscribe(this.doctype).then(
+      () => {
+        const page = this.el.querySelector('.list-page');
+        if (this.mounted && page) page.dataset.live = '1';
+      },
+      (err) => this.setNote(`Live updates are off: ${errorText(err)}`));
+    this.subscribed = true;
+    await this.refresh();
+  }
+
+  unmount() {
+    this.mounted = false;
+    this.refreshSoon.cancel();
+    this.desk.ld.realtime.off('list_update', this.onListUpdate);
+    document.removeEventListener('visibilitychange', this.onVisible);
+    if (this.subscribed) this.desk.ld.realtime.doctype_unsubscribe(this.doctype).catch(() => {});
+  }
+
+  reload() {
+    return this.refresh();
+  }
+
+  // A docstatus column for submittable DocTypes, unless a Status field is listed already.
+  get showDocstatus() {
+    return !!this.meta.is_submittable && !this.columns.some((f) => f.fieldname === 'status');
+  }
+
+  // Columns: the name, then the in_list_view fields.
+  get columns() {
+    return this.meta.fields.filter((f) => f.in_list_view && !f.hidden && !['Table', 'Password', 'JSON'].includes(f.fieldtype));
+  }
+
+  readState() {
+    const q = new URLSearchParams(location.search);
+    const sortable = new Set(['name', 'modified', 'creation', ...this.columns.map((f) => f.fieldname)]);
+    const defSort = this.meta.sort_field || 'modified';
+    this.state = {
+      search: q.get('name') || '',
+      field: '',
+      value: '',
+      sort: sortable.has(q.get('_sort')) ? q.get('_sort') : defSort,
+      order: (q.get('_order') || this.meta.sort_order || 'desc').toLowerCase() === 'asc' ? 'asc' : 'desc',
+      start: Math.max(0, parseInt(q.get('_start') || '0', 10) || 0),
+      len: PAGE_SIZES.includes(+q.get('_len')) ? +q.get('_len') : 20,
+    };
+    for (const f of this.filterFields()) {
+      if (q.has(f.fieldname)) {
+        this.state.field = f.fieldname;
+        this.state.value = q.get(f.fieldname);
+        break;
+      }
+    }
+  }
+
+  writeState() {
+    const q = new URLSearchParams();
+    const s = this.state;
+    if (s.search) q.set('name', s.search);
+    if (s.field && s.value !== '') q.set(s.field, s.value);
+    if (s.sort !== (this.meta.sort_field || 'modified')) q.set('_sort', s.sort);
+    if (s.order !== (this.meta.sort_order || 'desc').toLowerCase()) q.set('_order', s.order);
+    if (s.start) q.set('_start', s.start);
+    if (s.len !== 20) q.set('_len', s.len);
+    const qs = q.toString();
+    history.replaceState(history.state, '', `/app/${routeOf(this.doctype)}${qs ? '?' + qs : ''}`);
+  }
+
+  filterFields() {
+    return this.meta.fields.filter((f) => FILTERABLE.has(f.fieldtype) && !f.hidden);
+  }
+
+  filters() {
+    const s = this.state;
+    const out = [];
+    if (s.search) out.push(['name', 'like', `%${s.search}%`]);
+    const f = this.meta.fields.find((x) => x.fieldname === s.field);
+    if (f && s.value !== '') {
+      if (['Data', 'Link', 'Small Text', 'Text'].includes(f.fieldtype)) out.push([f.fieldname, 'like', `%${s.value}%`]);
+      else if (['Int', 'Float', 'Currency', 'Check'].includes(f.fieldtype)) out.push([f.fieldname, '=', Number(s.value)]);
+      else if (f.fieldtype === 'Datetime') out.push([f.fieldname, 'like', `${s.value}%`]);
+      else out.push([f.fieldname, '=', s.value]);
+    }
+    return out;
+  }
+
+  render() {
+    const s = this.state;
+    const dt = this.doctype;
+    const canCreate = this.info.perms.create;
+    const changed = () => {
+      s.start = 0;
+      this.writeState();
+      this.refreshSoon();
+    };
+
+    const search = h('input', { class: 'input', type: 'search', placeholder: 'ID', 'aria-label': `Filter ${dt} by ID`, value: s.search, 'data-filter': 'name',
+      oninput: (e) => { s.search = e.target.value.trim(); changed(); } });
+    const fieldSel = h('select', { class: 'input', 'aria-label': 'Filter field', 'data-filter': 'field',
+      onchange: (e) => { s.field = e.target.value; s.value = ''; this.renderValueInput(); changed(); } },
+    h('option', { value: '' }, 'Filter by…'),
+    this.filterFields().map((f) => h('option', { value: f.fieldname, selected: f.fieldname === s.field }, f.label)));
+    this.valueSlot = h('span', { class: 'filter-value' });
+    const sortSel = h('select', { class: 'input', 'aria-label': 'Sort by', 'data-sort': 'field',
+      onchange: (e) => { s.sort = e.target.value; this.writeState(); this.refresh(); } },
+    [['modified', 'Last updated'], ['creation', 'Created'], ['name', 'ID'], ...this.columns.map((f) => [f.fieldname, f.label])]
+      .map(([v, l]) => h('option', { value: v, selected: v === s.sort }, l)));
+    this.orderBtn = h('button', { class: 'btn btn-icon', type: 'button', 'data-sort': 'order',
+      onclick: () => { s.order = s.order === 'asc' ? 'desc' : 'asc'; this.writeState(); this.updateOrderBtn(); this.refresh(); } });
+    this.updateOrderBtn();
+
+    this.tbody = h('tbody');
+    this.table = h('table', { class: 'list-table', 'data-doctype': dt },
+      h('thead', {}, h('tr', {},
+        h('th', { scope: 'col' }, 'ID'),
+        this.columns.map((f) => h('th', { scope: 'col', class: isNum(f) ? 'num' : '' }, f.label)),
+        this.showDocstatus ? h('th', { scope: 'col' }, 'Status') : null,
+        h('th', { scope: 'col', class: 'list-modified' }, 'Updated'))),
+      this.tbody);
+    this.emptyEl = h('div', { class: 'list-empty', hidden: true });
+    this.countEl = h('span', { class: 'list-count muted', 'aria-live': 'polite' });
+    this.prevBtn = h('button', { class: 'btn btn-sm', type: 'button', onclick: () => { s.start = Math.max(0, s.start - s.len); this.writeState(); this.refresh(); } }, '‹ Prev');
+    this.nextBtn = h('button', { class: 'btn btn-sm', type: 'button', onclick: () => { s.start += s.len; this.writeState(); this.refresh(); } }, 'Next ›');
+    const sizeSel = h('select', { class: 'input input-sm', 'aria-label': 'Rows per page', onchange: (e) => { s.len = +e.target.value; s.start = 0; this.writeState(); this.refresh(); } },
+      PAGE_SIZES.map((n) => h('option', { value: n, selected: n === s.len }, `${n} / page`)));
+    this.noteEl = h('p', { class: 'note', hidden: true, role: 'status' });
+
+    this.el.replaceChildren(h('div', { class: 'page list-page' },
+      h('div', { class: 'page-head' },
+        h('h1', { class: 'page-title' }, dt),
+        h('div', { class: 'actions' }, canCreate ? h('a', { class: 'btn btn-primary', href: `/app/${routeOf(dt)}/new`, 'data-link': true, 'data-action': 'new', 'aria-keyshortcuts': 'Alt+N' }, `+ New ${dt}`) : null)),
+      this.noteEl,
+      h('div', { class: 'card list-card' },
+        h('div', { class: 'list-toolbar' },
+          h('div', { class: 'filters' }, search, fieldSel, this.valueSlot),
+          h('div', { class: 'sorting' }, sortSel, this.orderBtn)),
+        h('div', { class: 'table-scroll' }, this.table),
+        this.emptyEl,
+        h('div', { class: 'list-foot' }, this.countEl, h('span', { class: 'pager' }, sizeSel, this.prevBtn, this.nextBtn)))));
+    this.renderValueInput();
+  }
+
+  renderValueInput() {
+    const s = this.state;
+    const f = this.meta.fields.find((x) => x.fieldname === s.field);
+    if (!f) return this.valueSlot.replaceChildren();
+    const set = (v) => {
+      s.value = v;
+      s.start = 0;
+      this.writeState();
+      this.refreshSoon();
+    };
+    let input;
+    if (f.fieldtype === 'Select') {
+      input = h('select', { class: 'input', onchange: (e) => set(e.target.value) },
+        h('option', { value: '' }, 'Any'), selectOptions(f).filter(Boolean).map((o) => h('option', { value: o, selected: o === s.value }, o)));
+    } else if (f.fieldtype === 'Check') {
+      input = h('select', { class: 'input', onchange: (e) => set(e.target.value) },
+        [['', 'Any'], ['1', 'Yes'], ['0', 'No']].map(([v, l]) => h('option', { value: v, selected: v === s.value }, l)));
+    } else {
+      const type = f.fieldtype === 'Date' ? 'date' : isNum(f) ? 'number' : 'search';
+      input = h('input', { class: 'input', type, value: s.value, placeholder: f.label, oninput: (e) => set(e.target.value.trim()) });
+    }
+    input.setAttribute('aria-label', `${f.label} filter`);
+    input.dataset.filter = f.fieldname;
+    this.valueSlot.replaceChildren(input);
+  }
+
+  updateOrderBtn() {
+    const asc = this.state.order === 'asc';
+    this.orderBtn.textContent = asc ? '↑' : '↓';
+    this.orderBtn.title = asc ? 'Ascending' : 'Descending';
+    this.orderBtn.setAttribute('aria-label', `Sort ${asc ? 'ascending' : 'descending'}; change`);
+  }
+
+  setNote(text) {
+    if (!this.noteEl) return;
+    this.noteEl.textContent = text;
+    this.noteEl.hidden = !text;
+  }
+
+  async refresh() {
+    if (!this.mounted || !this.tbody) return;
+    const s = this.state;
+    const seq = ++this.seq;
+    const fields = ['name', 'modified', ...this.columns.map((f) => f.fieldname)];
+    if (this.meta.is_submittable) fields.push('docstatus');
+    if (this.meta.title_field && !fields.includes(this.meta.title_field)) fields.push(this.meta.title_field);
+    const filters = this.filters();
+    let rows;
+    let count;
+    try {
+      [rows, count] = await Promise.all([
+        this.desk.ld.db.list(this.doctype, { fields, filters, order_by: `${s.sort} ${s.order}`, limit_start: s.start, limit_page_length: s.len }),
+        this.desk.ld.db.count(this.doctype, filters),
+      ]);
+    } catch (err) {
+      if (seq === this.seq && this.mounted) {
+        if (err?.excType === 'PermissionError') return problem(this.el, err);
+        this.setNote(`Could not load the list: ${errorText(err)}`);
+      }
+      return;
+    }
+    if (seq !== this.seq || !this.mounted) return;
+    this.setNote('');
+    this.rows = rows;
+    const flash = this.flash;
+    this.flash = new Set();
+    this.tbody.replaceChildren(...rows.map((r) => this.renderRow(r, flash.has(r.name))));
+    this.emptyEl.hidden = rows.length > 0;
+    if (!rows.length) {
+      const filtered = filters.length > 0;
+      this.emptyEl.replaceChildren(
+        h('p', {}, filtered ? `No ${this.doctype} matches the filters.` : `No ${this.doctype} yet.`),
+        !filtered && this.info.perms.create ? h('a', { class: 'btn btn-primary', href: `/app/${routeOf(this.doctype)}/new`, 'data-link': true }, `Create the first ${this.doctype}`) : null);
+    }
+    const from = rows.length ? s.start + 1 : 0;
+    this.countEl.textContent = `${from}–${s.start + rows.length} of ${count}`;
+    this.prevBtn.disabled = s.start === 0;
+    this.nextBtn.disabled = s.start + rows.length >= count;
+  }
+
+  renderRow(r, flash) {
+    const url = docURL(this.doctype, r.name);
+    const title = this.meta.title_field && r[this.meta.title_field] && r[this.meta.title_field] !== r.name ? r[this.meta.title_field] : '';
+    const tr = h('tr', { 'data-name': r.name, class: flash ? 'flash' : '', onclick: (e) => {
+      if (e.target.closest('a') || getSelection().toString()) return;
+      this.desk.navigate(url);
+    } },
+    h('td', { class: 'list-name' }, h('a', { href: url, 'data-link': true }, r.name), title ? h('span', { class: 'list-title muted' }, title) : null),
+    this.columns.map((f) => h('td', { class: isNum(f) ? 'num' : '', 'data-fieldname': f.fieldname },
+      f.fieldname === 'status' && r.status ? h('span', { class: `pill pill-ds${Number(r.docstatus) || 0}` }, r.status) : formatValue(f, r[f.fieldname]))),
+    this.showDocstatus ? h('td', {}, h('span', { class: `pill pill-ds${Number(r.docstatus) || 0}` }, docstatusLabel(r.docstatus))) : null,
+    h('td', { class: 'list-modified muted', title: localTime(r.modified) }, timeAgo(r.modified)));
+    return tr;
+  }
+}
+
+function isNum(f) {
+  return ['Int', 'Float', 'Currency'].includes(f.fieldtype);
+}

@@ -1,0 +1,301 @@
+// The desk in a real browser: playwright-core drives Debian's Chromium against a livedoc binary.
+// Two browser contexts are two users (A: Administrator, B: an Accounts User) looking at the same
+// invoices; a third (C, no roles) checks what a user without permission sees.
+//
+//   go build -o bin/livedoc ./cmd/livedoc && cd tests/js && node --test desk.test.mjs
+//
+// Every wait is on a condition with a deadline; the only fixed wait is scenario 5's offline period,
+// which is the scenario itself. Each scenario saves a screenshot of its final state in
+// tests/js/test-output/.
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startLivedoc, login, sessionHeaders, repoRoot } from './lib/server.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const OUT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'test-output');
+const B_USER = 'bea@example.com';
+const C_USER = 'nora@example.com';
+const PW = 'desk-test-pw-1';
+const LIVE_MS = 2000; // "within 2 s"
+
+let srv;
+let admin; // Administrator's REST session
+let browser;
+let ctxA;
+let ctxB;
+let pageA;
+let pageB;
+
+async function rest(session, method, urlPath, body) {
+  const res = await fetch(srv.url + urlPath, {
+    method,
+    headers: { 'Content-Type': 'application/json', Accept: 'application/json', ...sessionHeaders(session) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  if (!res.ok) throw new Error(`${method} ${urlPath}: HTTP ${res.status}: ${text}`);
+  return JSON.parse(text);
+}
+
+async function newInvoice(remarks) {
+  const { data } = await rest(admin, 'POST', '/api/resource/Invoice', {
+    customer: 'Acme', remarks, items: [{ item: 'Widget', qty: 2, rate: 10 }],
+  });
+  return data.name;
+}
+
+/** A saves through REST (not through a form, so no client script runs). */
+async function saveAsAdmin(name, values) {
+  return (await rest(admin, 'PUT', `/api/resource/Invoice/${encodeURIComponent(name)}`, values)).data;
+}
+
+async function newContext(user, password, { viaForm = false } = {}) {
+  const ctx = await browser.newContext({ baseURL: srv.url, viewport: { width: 1280, height: 860 } });
+  await serveClientFallback(ctx);
+  if (viaForm) {
+    const page = await ctx.newPage();
+    await page.goto('/app');
+    await page.fill('#login-usr', user);
+    await page.fill('#login-pwd', password);
+    await page.click('#login-form button[type="submit"]');
+    await page.waitForSelector('.navbar #conn', { timeout: 10_000 });
+    await page.close();
+  } else {
+    const res = await ctx.request.post('/api/method/login', { data: { usr: user, pwd: password } });
+    assert.equal(res.status(), 200, `login ${user}: ${await res.text()}`);
+  }
+  return ctx;
+}
+
+// TEMPORARY until client/js's Go package is wired in: serve client/js/livedoc.js from the working
+// tree when the binary does not serve /assets/livedoc.js yet.
+async function serveClientFallback(ctx) {
+  const file = path.join(repoRoot(), 'client', 'js', 'livedoc.js');
+  await ctx.route('**/assets/livedoc.js', async (route) => {
+    const res = await route.fetch();
+    if (res.status() === 404 && existsSync(file)) return route.fulfill({ path: file, contentType: 'text/javascript' });
+    return route.fulfill({ response: res });
+  });
+}
+
+async function newPage(ctx) {
+  const page = await ctx.newPage();
+  page.on('dialog', (d) => d.accept().catch(() => {}));
+  page.on('pageerror', (err) => console.error(`[browser] ${err.message}`));
+  return page;
+}
+
+/** Opens a document's form and waits until it is loaded and live (subscribed and open). */
+async function openForm(page, name) {
+  await page.goto(`/app/invoice/${encodeURIComponent(name)}`);
+  await page.waitForSelector('.form-page[data-live="1"]', { timeout: 10_000 });
+  await page.waitForFunction((n) => window.cur_frm?.doc?.name === n, name, { timeout: 10_000 });
+}
+
+function field(page, fieldname) {
+  return page.locator(`.form-page [data-fieldname="${fieldname}"]`).locator('input, textarea, select').first();
+}
+
+/** Waits until the form's field shows value. */
+async function waitValue(page, fieldname, value, timeout = LIVE_MS) {
+  await page.waitForFunction(([f, v]) => {
+    const el = document.querySelector(`.form-page [data-fieldname="${f}"] :is(input, textarea, select)`);
+    return el && el.value === v;
+  }, [fieldname, value], { timeout, polling: 50 });
+}
+
+async function shot(page, file) {
+  await page.screenshot({ path: path.join(OUT, file), fullPage: true });
+}
+
+before(async () => {
+  await mkdir(OUT, { recursive: true });
+  srv = await startLivedoc();
+  admin = await login(srv.url, 'Administrator', srv.adminPassword);
+  await rest(admin, 'POST', '/api/resource/User', { email: B_USER, first_name: 'Bea', new_password: PW, roles: [{ role: 'Accounts User' }] });
+  await rest(admin, 'POST', '/api/resource/User', { email: C_USER, first_name: 'Nora', new_password: PW, roles: [] });
+  for (const customer_name of ['Acme', 'Globex']) await rest(admin, 'POST', '/api/resource/Customer', { customer_name });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  ctxA = await newContext('Administrator', srv.adminPassword, { viaForm: true });
+  ctxB = await newContext(B_USER, PW);
+  pageA = await newPage(ctxA);
+  pageB = await newPage(ctxB);
+});
+
+after(async () => {
+  await browser?.close();
+  await srv?.stop();
+});
+
+test('1: A saves a field, B sees it live; B\'s list shows A\'s new document', async () => {
+  const name = await newInvoice('first');
+  await Promise.all([openForm(pageA, name), openForm(pageB, name)]);
+  await pageB.evaluate(() => { window.__marker = 'still here'; });
+
+  await field(pageA, 'remarks').fill('Updated by A');
+  await pageA.click('.form-page [data-action="save"]');
+  await pageA.waitForFunction(() => !window.cur_frm.is_dirty() && window.cur_frm.doc.remarks === 'Updated by A', null, { timeout: 5000 });
+  await waitValue(pageB, 'remarks', 'Updated by A');
+  assert.equal(await pageB.evaluate(() => window.__marker), 'still here', 'B reloaded the page');
+
+  // B goes to the list (in the page), A creates an invoice through the form.
+  await pageB.click('.crumbs a.crumb');
+  await pageB.waitForSelector('.list-page[data-live="1"]', { timeout: 5000 });
+  await pageA.goto('/app/invoice/new');
+  await pageA.waitForSelector('.form-page [data-fieldname="customer"] input');
+  await field(pageA, 'customer').click();
+  await field(pageA, 'customer').fill('Acm');
+  await pageA.click('.form-page [data-fieldname="customer"] .link-item[data-value="Acme"]', { timeout: 5000 });
+  await field(pageA, 'remarks').fill('made by A');
+  await pageA.keyboard.press('Control+s');
+  await pageA.waitForURL(/\/app\/invoice\/INV-/, { timeout: 5000 });
+  const created = await pageA.evaluate(() => window.cur_frm.docname);
+  await pageB.waitForSelector(`.list-table tr[data-name="${created}"]`, { timeout: LIVE_MS + 1000 });
+  assert.equal(await pageB.evaluate(() => window.__marker), 'still here', 'B reloaded the page');
+  await shot(pageB, '1-live-update-B-list.png');
+  await shot(pageA, '1-live-update-A-form.png');
+});
+
+test('2: B keeps unsaved edits when A saves, sees "Changed by", and its save shows the conflict', async () => {
+  const name = await newInvoice('second');
+  await Promise.all([openForm(pageA, name), openForm(pageB, name)]);
+  await field(pageB, 'remarks').fill('B is typing');
+  await pageB.waitForFunction(() => window.cur_frm.is_dirty());
+
+  await saveAsAdmin(name, { remarks: 'A saved first' });
+  const bar = pageB.locator('.changed-bar:not([hidden])');
+  await bar.waitFor({ timeout: LIVE_MS });
+  assert.match(await bar.innerText(), /Changed by Administrator/);
+  assert.match(await bar.innerText(), /Reload/);
+  assert.equal(await field(pageB, 'remarks').inputValue(), 'B is typing');
+  assert.equal(await pageB.evaluate(() => window.cur_frm.is_dirty()), true);
+
+  await pageB.click('.form-page [data-action="save"]');
+  const msg = pageB.locator('.form-message:not([hidden])');
+  await msg.waitFor({ timeout: 5000 });
+  assert.match(await msg.innerText(), /TimestampMismatchError/);
+  assert.match(await msg.innerText(), /someone else saved/);
+  assert.equal(await field(pageB, 'remarks').inputValue(), 'B is typing', 'the edits survive the failed save');
+  await shot(pageB, '2-conflict-B.png');
+});
+
+test('3: viewers see each other\'s avatars; closing the form removes it', async () => {
+  const name = await newInvoice('third');
+  await Promise.all([openForm(pageA, name), openForm(pageB, name)]);
+  await pageA.waitForSelector(`.viewers [data-user="${B_USER}"]`, { timeout: LIVE_MS });
+  await pageB.waitForSelector('.viewers [data-user="Administrator"]', { timeout: LIVE_MS });
+  assert.equal(await pageA.locator('.viewers [data-user="Administrator"]').count(), 0, 'A does not see itself');
+  assert.equal(await pageB.locator(`.viewers [data-user="${B_USER}"]`).count(), 0, 'B does not see itself');
+  assert.equal(await pageA.locator(`.viewers [data-user="${B_USER}"]`).innerText(), 'BE');
+
+  await pageB.click('.crumbs a.crumb'); // B closes the form
+  await pageA.waitForSelector(`.viewers [data-user="${B_USER}"]`, { state: 'detached', timeout: LIVE_MS });
+  await shot(pageA, '3-viewers-A.png');
+});
+
+test('4: the seed flow: A saves, the client script calls refresh_status, B reloads on refresh_invoice', async () => {
+  const name = await newInvoice('fourth');
+  await Promise.all([openForm(pageA, name), openForm(pageB, name)]);
+  // B has unsaved edits: doc_update alone would only show the bar; only the seed script's
+  // cur_frm.reload_doc() on refresh_invoice brings A's value in.
+  await pageB.evaluate(() => {
+    window.__marker = 'seed';
+    window.livedoc.realtime.on('refresh_invoice', (m) => { window.__refresh = m; });
+  });
+  await field(pageB, 'remarks').fill('B unsaved');
+  await pageB.waitForFunction(() => window.cur_frm.is_dirty());
+
+  await field(pageA, 'remarks').fill('A via the form');
+  await pageA.click('.form-page [data-action="save"]');
+  await waitValue(pageB, 'remarks', 'A via the form', 5000);
+  const refresh = await pageB.evaluate(() => window.__refresh);
+  assert.equal(refresh?.doc_name, name, 'B received refresh_invoice for the document');
+  assert.equal(await pageB.evaluate(() => window.cur_frm.is_dirty()), false);
+  assert.equal(await pageB.evaluate(() => window.__marker), 'seed', 'B reloaded the page');
+  await shot(pageB, '4-seed-flow-B.png');
+});
+
+test('5: B offline for 5 s while A saves three times; back online B shows the last value', async () => {
+  const name = await newInvoice('fifth');
+  await openForm(pageB, name);
+  await pageB.evaluate(() => { window.__marker = 'offline'; });
+  const started = Date.now();
+  await ctxB.setOffline(true);
+  for (let i = 1; i <= 3; i++) await saveAsAdmin(name, { remarks: `offline save ${i}` });
+  await delay(Math.max(0, 5000 - (Date.now() - started))); // the offline period is the scenario
+  assert.notEqual(await field(pageB, 'remarks').inputValue(), 'offline save 3', 'B cannot have it while offline');
+  await ctxB.setOffline(false);
+  await waitValue(pageB, 'remarks', 'offline save 3', 15_000);
+  await pageB.waitForSelector('#conn[data-state="connected"]', { timeout: 15_000 });
+  assert.equal(await pageB.evaluate(() => window.__marker), 'offline', 'B reloaded the page');
+  await shot(pageB, '5-offline-B.png');
+});
+
+test('6: a user without read permission sees no list, gets no events, and a clear message', async () => {
+  const ctxC = await newContext(C_USER, PW);
+  const pageC = await newPage(ctxC);
+  try {
+    await pageC.goto('/app');
+    await pageC.waitForSelector('.empty-state, .modules', { timeout: 5000 });
+    assert.equal(await pageC.locator('[data-doctype="Invoice"]').count(), 0, 'Invoice is not offered');
+
+    await pageC.goto('/app/invoice');
+    const problem = pageC.locator('.empty-state[data-problem="forbidden"]');
+    await problem.waitFor({ timeout: 5000 });
+    assert.match(await problem.innerText(), /Not permitted/);
+    assert.match(await problem.innerText(), /Invoice/);
+    assert.equal(await pageC.locator('.list-table').count(), 0);
+
+    // Even asking for the rooms directly is refused, and no Invoice event reaches C.
+    await pageC.waitForSelector('#conn[data-state="connected"]', { timeout: 5000 });
+    const name = await newInvoice('sixth');
+    const denied = await pageC.evaluate(async (n) => {
+      window.__events = [];
+      for (const ev of ['doc_update', 'list_update', 'doc_viewers', 'doc_rename']) {
+        window.livedoc.realtime.on(ev, (m) => window.__events.push([ev, m]));
+      }
+      const out = [];
+      for (const [fn, args] of [['doctype_subscribe', ['Invoice']], ['doc_subscribe', ['Invoice', n]], ['doc_open', ['Invoice', n]]]) {
+        try {
+          await window.livedoc.realtime[fn](...args);
+          out.push(`${fn}: allowed`);
+        } catch (err) {
+          out.push(`${fn}: ${err.message}`);
+        }
+      }
+      return out;
+    }, name);
+    for (const d of denied) assert.doesNotMatch(d, /allowed/, d);
+
+    await pageC.goto(`/app/invoice/${name}`);
+    await pageC.locator('.empty-state[data-problem="forbidden"]').waitFor({ timeout: 5000 });
+
+    await pageC.evaluate(() => {
+      window.__events = [];
+      for (const ev of ['doc_update', 'list_update', 'doc_viewers', 'doc_rename']) {
+        window.livedoc.realtime.on(ev, (m) => window.__events.push([ev, m]));
+      }
+    });
+    await pageC.waitForSelector('#conn[data-state="connected"]', { timeout: 5000 });
+    await saveAsAdmin(name, { remarks: 'secret change' });
+    await newInvoice('another secret');
+    // A later event to C's own room: delivery is in log order, so once it arrives any Invoice
+    // event would have arrived before it.
+    await rest(admin, 'POST', '/api/realtime/publish', { event: 'msgprint', message: { message: 'Marker for Nora', indicator: 'green' }, user: C_USER });
+    await pageC.locator('.toast', { hasText: 'Marker for Nora' }).waitFor({ timeout: 5000 });
+    assert.deepEqual(await pageC.evaluate(() => window.__events), []);
+    await shot(pageC, '6-no-permission-C.png');
+  } finally {
+    await ctxC.close();
+  }
+});

@@ -402,14 +402,14 @@ export class Engine {
     this._onClose = null;
     this._onPacket = null;
     if (this.transport === 'polling' && wasOpen) {
-      // the close packet, on its own request
-      const f = this.o.fetch;
-      f(withQuery(this._base(), { EIO: 4, transport: 'polling', sid: this.sid, t: cacheBuster() }), {
-        method: 'POST',
-        body: EIO.CLOSE,
-        headers: { 'Content-Type': 'text/plain;charset=UTF-8', ...this.o.headers },
-        credentials: this.o.withCredentials === false ? 'same-origin' : 'include',
-      }).then((r) => r.text(), () => {}).catch(() => {});
+      // what is still queued (a DISCONNECT) and the close packet, after a POST in flight
+      const body = encodePayload([...this._wbuf, EIO.CLOSE]);
+      this._wbuf = [];
+      const url = withQuery(this._base(), { EIO: 4, transport: 'polling', sid: this.sid, t: cacheBuster() });
+      const post = () =>
+        this._fetchText(url, { method: 'POST', body, headers: { 'Content-Type': 'text/plain;charset=UTF-8' } }).catch(() => {});
+      (this._postDone || Promise.resolve()).then(post, post);
+      this._keepPost = true;
     } else if (this.transport === 'websocket' && wasOpen) {
       try {
         this._ws.send(EIO.CLOSE);
@@ -431,8 +431,9 @@ export class Engine {
     clearTimeout(this._pingTimer);
     this._pingTimer = null;
     this._pollAbort?.abort();
-    this._postAbort?.abort();
+    if (!this._keepPost) this._postAbort?.abort();
     this._wbuf = [];
+    if (this._failOpen) this._failOpen(new Error('engine.io: closed while opening'));
     if (this._ws) {
       const ws = this._ws;
       ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
@@ -470,8 +471,10 @@ export class Engine {
       }
       this._ws = ws;
       let settled = false;
+      this._failOpen = (err) => fail(err);
       const timer = setTimeout(() => fail(new Error('engine.io: websocket handshake timed out')), this.o.timeout ?? 20_000);
       const fail = (err) => {
+        this._failOpen = null;
         if (settled) return;
         settled = true;
         clearTimeout(timer);
@@ -491,6 +494,7 @@ export class Engine {
             return;
           }
           settled = true;
+          this._failOpen = null;
           clearTimeout(timer);
           resolve();
           return;
@@ -586,6 +590,8 @@ export class Engine {
     this._posting = true;
     const abort = new AbortController();
     this._postAbort = abort;
+    let done;
+    this._postDone = new Promise((resolve) => (done = resolve));
     try {
       await this._fetchText(
         withQuery(this._base(), { EIO: 4, transport: 'polling', sid: this.sid, t: cacheBuster() }),
@@ -594,10 +600,12 @@ export class Engine {
       );
     } catch {
       this._posting = false;
+      done();
       this._closed('transport error');
       return;
     }
     this._posting = false;
+    done();
     this._flush();
   }
 }

@@ -186,6 +186,44 @@ describe('transports', () => {
     assert.equal(await within(ld.realtime.emitWithAck('echo', 'fallback')), 'fallback');
   });
 
+  test('disconnect() reaches the server at once, over polling and websocket', async () => {
+    const srv = await startIO({ ...recovery, pingInterval: 20_000, pingTimeout: 20_000 });
+    for (const transports of [['polling'], ['websocket']]) {
+      const ld = client(srv, { transports });
+      await connected(ld);
+      await waitFor(() => srv.conns.length && srv.conns.at(-1).socket.connected);
+      const c = srv.conns.at(-1);
+      const gone = new Promise((resolve) => c.socket.on('disconnect', resolve));
+      const infos = [];
+      ld.realtime.on('disconnect', (info) => infos.push(info));
+      ld.realtime.disconnect();
+      assert.equal(await within(gone, WAIT_MS, `server-side disconnect (${transports})`), 'client namespace disconnect');
+      assert.deepEqual(infos, [{ reason: 'io client disconnect' }]);
+      assert.equal(ld.realtime.connected, false);
+    }
+  });
+
+  test('disconnect() while the WebSocket is still opening closes it', async () => {
+    const net = await import('node:net');
+    const sockets = [];
+    const blackhole = net.createServer((s) => sockets.push(s)); // accepts, never answers
+    await new Promise((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
+    const opened = [];
+    class SpyWS extends WS {
+      constructor(...a) {
+        super(...a);
+        opened.push(this);
+      }
+    }
+    const ld = new Livedoc({ url: `http://127.0.0.1:${blackhole.address().port}`, site: SITE, WebSocket: SpyWS, transports: ['websocket'], timeout: 60_000 });
+    await waitFor(() => sockets.length === 1);
+    ld.realtime.disconnect();
+    await waitFor(() => opened[0].readyState === WS.CLOSED, WAIT_MS, 'the WebSocket closed');
+    assert.equal(ld.realtime._engine, null);
+    for (const s of sockets) s.destroy();
+    await new Promise((resolve) => blackhole.close(resolve));
+  });
+
   test('emits while disconnected are sent once connected', async () => {
     const srv = await startIO(recovery);
     const ld = client(srv, { connect: false });

@@ -1,0 +1,177 @@
+// Command livedoc-bench is livedoc's load generator: it drives a realtime server (livedoc, and
+// later the peers people use instead) over loopback and reports latency, throughput, losses,
+// memory and CPU.
+//
+//	livedoc-bench <scenario> --target livedoc --url URL [--admin-password PW | --token KEY:SECRET]
+//	    --clients N --messages M --rate R --duration D [--json] ...
+//
+// Scenarios: idle, fanout.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/livedoc/livedoc/bench/internal/proc"
+	"github.com/livedoc/livedoc/bench/internal/report"
+	"github.com/livedoc/livedoc/bench/internal/scenario"
+	"github.com/livedoc/livedoc/bench/internal/target"
+)
+
+const usage = `usage: livedoc-bench <scenario> [flags]
+
+scenarios:
+  idle     open --clients connections, each subscribed (livedoc: doctype:Invoice), keep them
+           idle for --idle; report the server's RSS per connection and idle CPU
+  fanout   --clients subscribers of one room (livedoc: all); publish --messages (or --rate x
+           --duration) at --rate through the server's publish API; report delivery latency,
+           deliveries/s, lost, out-of-order and CPU
+
+flags:
+`
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "livedoc-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(os.Stderr, usage)
+		newFlags(&scenario.Config{}, new(options)).PrintDefaults()
+		if len(args) == 0 {
+			return errors.New("no scenario")
+		}
+		return nil
+	}
+	name := args[0]
+	var run func(context.Context, *scenario.Config) (*report.Result, error)
+	switch name {
+	case "idle":
+		run = scenario.Idle
+	case "fanout":
+		run = scenario.Fanout
+	case "save-to-screen", "churn", "recovery":
+		return fmt.Errorf("scenario %q is not implemented yet", name)
+	default:
+		return fmt.Errorf("unknown scenario %q (idle, fanout)", name)
+	}
+	cfg := &scenario.Config{}
+	o := new(options)
+	fs := newFlags(cfg, o)
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	cfg.Defaults()
+	if err := checkLoopback(o.url); err != nil {
+		return err
+	}
+	if cfg.ServerPID == 0 && o.findPID {
+		if pid, err := listenerPID(o.url); err == nil {
+			cfg.ServerPID = pid
+		} else {
+			fmt.Fprintln(os.Stderr, "livedoc-bench: server pid not found:", err)
+		}
+	}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400) // the generator trades memory for CPU
+	}
+	t, err := target.New(o.target, target.Options{URL: o.url, AdminPassword: o.adminPassword, Token: o.token,
+		Namespace: o.namespace})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = t.Setup(sctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	cfg.Target = t
+	res, err := run(ctx, cfg)
+	if res != nil {
+		res.Params = append([]report.Row{{Key: "url", Value: o.url}}, res.Params...)
+		if o.json {
+			res.JSON(os.Stdout)
+		} else {
+			res.Table(os.Stdout)
+		}
+	}
+	return err
+}
+
+type options struct {
+	target, url, adminPassword, token, namespace string
+	json, findPID                                bool
+}
+
+func newFlags(cfg *scenario.Config, o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("livedoc-bench", flag.ContinueOnError)
+	fs.StringVar(&o.target, "target", "livedoc", "server under test: livedoc (socketio, centrifugo, pocketbase: later)")
+	fs.StringVar(&o.url, "url", "http://127.0.0.1:8000", "server URL (loopback only)")
+	fs.StringVar(&o.adminPassword, "admin-password", os.Getenv("LIVEDOC_ADMIN_PASSWORD"), "Administrator's password: the bench generates an API key itself")
+	fs.StringVar(&o.token, "token", os.Getenv("LIVEDOC_TOKEN"), "API key and secret as KEY:SECRET (a System Manager's)")
+	fs.StringVar(&o.namespace, "namespace", "/livedoc", "Socket.IO namespace")
+	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
+	fs.BoolVar(&o.findPID, "find-server-pid", true, "without --server-pid, look for the process listening on the URL's port")
+	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's pid, for its memory and CPU from /proc")
+	fs.IntVar(&cfg.Clients, "clients", 100, "subscribers / connections")
+	fs.IntVar(&cfg.Messages, "messages", 0, "fanout: messages to publish (0: rate x duration)")
+	fs.Float64Var(&cfg.Rate, "rate", 10, "fanout: messages per second")
+	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "fanout: publishing time when --messages is 0")
+	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "hard bound on the whole run")
+	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "fanout: longest wait for the last deliveries")
+	fs.DurationVar(&cfg.Idle, "idle", 10*time.Second, "idle: window over which the idle CPU is measured")
+	fs.IntVar(&cfg.Publishers, "publishers", 1, "fanout: concurrent publishers")
+	fs.StringVar(&cfg.Room, "room", "", "room (livedoc: fanout all, idle doctype:Invoice; doctype:<DT> and doc:<DT>/<name> work too)")
+	fs.StringVar(&cfg.Event, "event", "livedoc_bench", "event name published and listened to")
+	fs.IntVar(&cfg.Payload, "payload", 110, "fanout: message size in bytes")
+	fs.IntVar(&cfg.PerIP, "per-ip", 20000, "connections per source address (127.0.0.2, 127.0.0.3, ...)")
+	fs.IntVar(&cfg.ConnectPar, "connect-concurrency", 64, "concurrent connection attempts")
+	return fs
+}
+
+// checkLoopback refuses URLs whose host is not a loopback address: all load stays on this machine.
+func checkLoopback(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("--url: %w", err)
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--url %s: only loopback addresses (127.0.0.0/8, ::1, localhost) are allowed", raw)
+	}
+	return nil
+}
+
+func listenerPID(raw string) (int, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return 0, err
+	}
+	port, err := strconv.Atoi(u.Port())
+	if err != nil {
+		return 0, fmt.Errorf("--url %s has no port", raw)
+	}
+	return proc.ListenerPID(port)
+}

@@ -1,0 +1,313 @@
+// Package scenario holds livedoc-bench's scenarios: idle and fanout (save-to-screen, churn and
+// recovery come with the peers).
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/livedoc/livedoc/bench/internal/proc"
+	"github.com/livedoc/livedoc/bench/internal/report"
+	"github.com/livedoc/livedoc/bench/internal/target"
+)
+
+// Config is what the command line sets; each scenario uses the part it needs.
+type Config struct {
+	Target     target.Target
+	Clients    int           // subscribers / connections
+	Messages   int           // messages to publish (fanout); 0: Rate × Duration
+	Rate       float64       // messages per second (fanout)
+	Duration   time.Duration // fanout: publishing time when Messages is 0
+	Timeout    time.Duration // hard bound on the whole run
+	Drain      time.Duration // fanout: how long to wait for the last deliveries
+	Idle       time.Duration // idle: the window over which idle CPU is measured
+	Publishers int           // concurrent publishers (fanout)
+	Room       string        // room to subscribe and publish to ("" = the scenario's default)
+	Event      string        // event name
+	Payload    int           // message size in bytes (fanout)
+	PerIP      int           // connections per source address
+	ConnectPar int           // concurrent connection attempts
+	ServerPID  int           // 0: unknown (no server-side figures)
+	Progress   io.Writer     // the one-line-per-second progress (stderr)
+}
+
+// Defaults fills in unset fields.
+func (c *Config) Defaults() {
+	if c.Clients <= 0 {
+		c.Clients = 100
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 10 * time.Minute
+	}
+	if c.Drain <= 0 {
+		c.Drain = 10 * time.Second
+	}
+	if c.Idle <= 0 {
+		c.Idle = 10 * time.Second
+	}
+	if c.Publishers <= 0 {
+		c.Publishers = 1
+	}
+	if c.Event == "" {
+		c.Event = "livedoc_bench"
+	}
+	if c.Payload <= 0 {
+		c.Payload = 110
+	}
+	if c.PerIP <= 0 {
+		c.PerIP = 20000
+	}
+	if c.ConnectPar <= 0 {
+		c.ConnectPar = 64
+	}
+	if c.Progress == nil {
+		c.Progress = os.Stderr
+	}
+}
+
+// progress prints line() once a second until stop is called, and a final line then.
+func progress(w io.Writer, name string, line func() string) (stop func()) {
+	start := time.Now()
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				fmt.Fprintf(w, "%s %6.1fs %s\n", name, time.Since(start).Seconds(), line())
+				return
+			case <-t.C:
+				fmt.Fprintf(w, "%s %6.1fs %s\n", name, time.Since(start).Seconds(), line())
+			}
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); wg.Wait() }) }
+}
+
+// cpuMeter measures a process's CPU time (server by pid, or this process with pid 0).
+type cpuMeter struct {
+	pid   int
+	self  bool
+	t0    time.Time
+	c0    time.Duration
+	lastT time.Time
+	lastC time.Duration
+	ok    bool
+}
+
+func newCPUMeter(pid int, self bool) *cpuMeter {
+	m := &cpuMeter{pid: pid, self: self}
+	m.reset()
+	return m
+}
+
+func (m *cpuMeter) read() (time.Duration, bool) {
+	if m.self {
+		return proc.SelfCPU(), true
+	}
+	if m.pid <= 0 {
+		return 0, false
+	}
+	c, err := proc.CPU(m.pid)
+	return c, err == nil
+}
+
+func (m *cpuMeter) reset() {
+	m.t0 = time.Now()
+	m.c0, m.ok = m.read()
+	m.lastT, m.lastC = m.t0, m.c0
+}
+
+// total is the CPU time and the wall time since reset.
+func (m *cpuMeter) total() (cpu, wall time.Duration, ok bool) {
+	c, ok := m.read()
+	return c - m.c0, time.Since(m.t0), ok && m.ok
+}
+
+// recent is the CPU use in percent of one core since the previous call (for progress lines).
+func (m *cpuMeter) recent() string {
+	c, ok := m.read()
+	now := time.Now()
+	defer func() { m.lastT, m.lastC = now, c }()
+	if !ok || now.Sub(m.lastT) <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", 100*float64(c-m.lastC)/float64(now.Sub(m.lastT)))
+}
+
+// pool is a set of subscriber connections.
+type pool struct {
+	conns       []target.Conn
+	connected   atomic.Int64
+	failed      atomic.Int64
+	disconnects atomic.Int64
+	errMu       sync.Mutex
+	firstErrs   []string
+	took        time.Duration
+	closed      bool
+}
+
+func (p *pool) noteErr(err error) {
+	p.failed.Add(1)
+	p.errMu.Lock()
+	if len(p.firstErrs) < 5 {
+		p.firstErrs = append(p.firstErrs, err.Error())
+	}
+	p.errMu.Unlock()
+}
+
+// connectAll dials cfg.Clients subscribers, cfg.ConnectPar at a time; opts(i) configures the i-th.
+// It returns when every attempt has finished or ctx is done.
+func connectAll(ctx context.Context, cfg *Config, name string, p *pool, opts func(i int) target.DialOptions) {
+	p.conns = make([]target.Conn, cfg.Clients)
+	src := target.NewSources(cfg.PerIP)
+	server := newCPUMeter(cfg.ServerPID, false)
+	stop := progress(cfg.Progress, name, func() string {
+		return fmt.Sprintf("connecting: %s/%s connected, %d failed, server cpu %s",
+			report.Thousands(p.connected.Load()), report.Thousands(int64(cfg.Clients)), p.failed.Load(), server.recent())
+	})
+	defer stop()
+	start := time.Now()
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(cfg.ConnectPar, cfg.Clients) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				o := opts(i)
+				o.Index, o.Transport = i, src
+				dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				c, err := cfg.Target.Dial(dctx, o)
+				cancel()
+				if err != nil {
+					p.noteErr(fmt.Errorf("client %d (from %s): %w", i, src.IP(i), err))
+					continue
+				}
+				p.conns[i] = c
+				p.connected.Add(1)
+			}
+		}()
+	}
+feed:
+	for i := range cfg.Clients {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	p.took = time.Since(start)
+}
+
+// closeAll closes every connection, 256 at a time, and waits (bounded) for their readers.
+func (p *pool) closeAll(timeout time.Duration) (notDone int) {
+	if p.closed {
+		return 0
+	}
+	p.closed = true
+	next := make(chan target.Conn)
+	var wg sync.WaitGroup
+	for range 256 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c := range next {
+				c.Close()
+			}
+		}()
+	}
+	for _, c := range p.conns {
+		if c != nil {
+			next <- c
+		}
+	}
+	close(next)
+	wg.Wait()
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	expired := false
+	for _, c := range p.conns {
+		if c == nil {
+			continue
+		}
+		if expired {
+			select {
+			case <-c.Done():
+			default:
+				notDone++
+			}
+			continue
+		}
+		select {
+		case <-c.Done():
+		case <-deadline.C:
+			expired = true
+			notDone++
+		}
+	}
+	return notDone
+}
+
+// addConnectRows reports how the connections went.
+func (p *pool) addConnectRows(r *report.Result) {
+	r.Add("connected", p.connected.Load(), "")
+	r.Add("connect_failed", p.failed.Load(), "")
+	r.Add("connect_time", p.took.Seconds(), "s")
+	if p.took > 0 {
+		r.Add("connect_rate", float64(p.connected.Load())/p.took.Seconds(), "/s")
+	}
+	for _, e := range p.firstErrs {
+		r.Notes = append(r.Notes, "connect error: "+e)
+	}
+}
+
+// serverMetrics reads the target's metrics when it has some.
+func serverMetrics(ctx context.Context, t target.Target) map[string]float64 {
+	mr, ok := t.(target.MetricsReader)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	m, err := mr.Metrics(ctx)
+	if err != nil {
+		return nil
+	}
+	return m
+}
+
+// machineMeter measures the CPU time the whole machine was busy, to show how much of it went to
+// processes other than the server and the generator (a shared machine is noisy).
+type machineMeter struct {
+	c0   time.Duration
+	cpus int
+	ok   bool
+}
+
+func newMachineMeter() *machineMeter {
+	c, n, err := proc.MachineBusy()
+	return &machineMeter{c0: c, cpus: n, ok: err == nil}
+}
+
+// addOther reports the machine's busy CPU time since creation minus the server's and the
+// generator's.
+func (m *machineMeter) addOther(r *report.Result, server, gen time.Duration) {
+	c, _, err := proc.MachineBusy()
+	if !m.ok || err != nil {
+		return
+	}
+	r.AddNote("other_cpu", (c - m.c0 - server - gen).Seconds(), "s", "busy CPU of the rest of the machine (noise)")
+}

@@ -1,0 +1,134 @@
+// Package target is what a scenario drives: a realtime server (livedoc now; the peers later)
+// behind one small interface, plus the loopback source-address spreading all targets share.
+package target
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Target is one realtime server under test.
+type Target interface {
+	// Name is the --target value.
+	Name() string
+	// Setup gets credentials (e.g. an API token from the admin password) and checks the server.
+	Setup(ctx context.Context) error
+	// DefaultRoom is the room a fan-out uses when none is given.
+	DefaultRoom() string
+	// Dial opens one subscriber connection, joined to o.Rooms, and returns once it is subscribed.
+	Dial(ctx context.Context, o DialOptions) (Conn, error)
+	// Publish sends one event with payload (JSON) to room through the server's publish path,
+	// returning once the server accepted it.
+	Publish(ctx context.Context, event, room string, payload []byte) error
+}
+
+// DialOptions configures one subscriber.
+type DialOptions struct {
+	Index     int // the subscriber's number, 0-based
+	Rooms     []string
+	Event     string // the event name the bench publishes and listens for
+	Transport *Sources
+	// OnMessage gets each Event's payload, and the server's ordering offset for it when the target
+	// sends one (nil otherwise), on the connection's reader goroutine; it must not block.
+	OnMessage func(payload, offset []byte)
+	// OnDisconnect is told when the connection is lost (not after Close).
+	OnDisconnect func(reason string)
+}
+
+// Conn is one subscriber connection.
+type Conn interface {
+	Close() error
+	Done() <-chan struct{}
+}
+
+// MetricsReader is implemented by targets that expose Prometheus metrics (livedoc's /metrics):
+// the value of each unlabelled sample.
+type MetricsReader interface {
+	Metrics(ctx context.Context) (map[string]float64, error)
+}
+
+// Options are the command-line settings every target understands.
+type Options struct {
+	URL           string
+	AdminPassword string
+	Token         string // KEY:SECRET
+	Namespace     string // Socket.IO namespace (livedoc: /livedoc)
+}
+
+// New returns the target called name.
+func New(name string, o Options) (Target, error) {
+	switch name {
+	case "livedoc":
+		return newLivedoc(o)
+	case "socketio", "centrifugo", "pocketbase":
+		return nil, fmt.Errorf("target %q is not implemented yet (the peers come in a later part)", name)
+	}
+	return nil, fmt.Errorf("unknown target %q (livedoc, socketio, centrifugo, pocketbase)", name)
+}
+
+// Sources spreads connections over loopback source addresses 127.0.0.2, 127.0.0.3, ... with at
+// most PerIP connections each, so that one server port can take more connections than the
+// ephemeral port range of one address allows. It keeps one http.Client per address.
+type Sources struct {
+	PerIP int
+	First net.IP // first source address, 127.0.0.2 by default
+
+	mu      sync.Mutex
+	clients map[int]*http.Client
+	dialers map[int]*net.Dialer
+}
+
+// NewSources returns sources of perIP connections per address starting at 127.0.0.2.
+func NewSources(perIP int) *Sources {
+	if perIP <= 0 {
+		perIP = 20000
+	}
+	return &Sources{PerIP: perIP, First: net.IPv4(127, 0, 0, 2)}
+}
+
+// IP is the source address of connection i.
+func (s *Sources) IP(i int) net.IP {
+	n := i / s.PerIP
+	ip := s.First.To4()
+	v := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
+	v += uint32(n)
+	return net.IPv4(byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
+}
+
+// Dialer dials from connection i's source address.
+func (s *Sources) Dialer(i int) *net.Dialer {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := i / s.PerIP
+	if d := s.dialers[k]; d != nil {
+		return d
+	}
+	if s.dialers == nil {
+		s.dialers = map[int]*net.Dialer{}
+	}
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: s.IP(i)}, Timeout: 20 * time.Second, KeepAlive: -1}
+	s.dialers[k] = d
+	return d
+}
+
+// HTTPClient is the http.Client shared by the connections of i's source address.
+func (s *Sources) HTTPClient(i int) *http.Client {
+	d := s.Dialer(i)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := i / s.PerIP
+	if c := s.clients[k]; c != nil {
+		return c
+	}
+	if s.clients == nil {
+		s.clients = map[int]*http.Client{}
+	}
+	tr := &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: -1, ForceAttemptHTTP2: false}
+	c := &http.Client{Transport: tr}
+	s.clients[k] = c
+	return c
+}

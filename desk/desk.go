@@ -36,6 +36,7 @@ import (
 
 	"github.com/livedoc/livedoc/api"
 	"github.com/livedoc/livedoc/auth"
+	clientjs "github.com/livedoc/livedoc/client/js"
 	"github.com/livedoc/livedoc/doc"
 )
 
@@ -46,8 +47,8 @@ var static embed.FS
 type Options struct {
 	// Site is the Socket.IO namespace the page's client connects to ("/<Site>").
 	Site string
-	// Client holds livedoc.js and livedoc.d.ts (the clientjs package's files), served under
-	// /assets/. Nil serves nothing there.
+	// Client holds livedoc.js and livedoc.d.ts, served under /assets/; nil means the embedded
+	// client of package clientjs (client/js).
 	Client fs.FS
 	Logger *slog.Logger
 }
@@ -75,6 +76,9 @@ func New(e *doc.Engine, s *api.Server, opts Options) *Desk {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Client == nil {
+		opts.Client = clientjs.Files
 	}
 	d := &Desk{e: e, api: s, opts: opts, log: opts.Logger, scripts: map[string][]clientScript{}}
 	d.registerMethods()
@@ -161,10 +165,6 @@ func serveBytes(w http.ResponseWriter, r *http.Request, name string, modtime tim
 
 func (d *Desk) clientFile(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if d.opts.Client == nil {
-			http.NotFound(w, r)
-			return
-		}
 		b, err := fs.ReadFile(d.opts.Client, name)
 		if err != nil {
 			http.NotFound(w, r)

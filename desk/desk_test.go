@@ -142,6 +142,8 @@ func TestAssets(t *testing.T) {
 	e := newEnv(t)
 	c := e.anon()
 	for path, ctype := range map[string]string{
+		"/assets/livedoc.js":    "text/javascript",
+		"/assets/livedoc.d.ts":  "application/typescript",
 		"/assets/desk/desk.js":  "text/javascript",
 		"/assets/desk/form.js":  "text/javascript",
 		"/assets/desk/desk.css": "text/css",

@@ -10,13 +10,12 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
-import { startLivedoc, login, sessionHeaders, repoRoot } from './lib/server.mjs';
+import { startLivedoc, login, sessionHeaders } from './lib/server.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const OUT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'test-output');
@@ -58,7 +57,6 @@ async function saveAsAdmin(name, values) {
 
 async function newContext(user, password, { viaForm = false } = {}) {
   const ctx = await browser.newContext({ baseURL: srv.url, viewport: { width: 1280, height: 860 } });
-  await serveClientFallback(ctx);
   if (viaForm) {
     const page = await ctx.newPage();
     await page.goto('/app');
@@ -72,17 +70,6 @@ async function newContext(user, password, { viaForm = false } = {}) {
     assert.equal(res.status(), 200, `login ${user}: ${await res.text()}`);
   }
   return ctx;
-}
-
-// TEMPORARY until client/js's Go package is wired in: serve client/js/livedoc.js from the working
-// tree when the binary does not serve /assets/livedoc.js yet.
-async function serveClientFallback(ctx) {
-  const file = path.join(repoRoot(), 'client', 'js', 'livedoc.js');
-  await ctx.route('**/assets/livedoc.js', async (route) => {
-    const res = await route.fetch();
-    if (res.status() === 404 && existsSync(file)) return route.fulfill({ path: file, contentType: 'text/javascript' });
-    return route.fulfill({ response: res });
-  });
 }
 
 async function newPage(ctx) {
@@ -239,6 +226,9 @@ test('5: B offline for 5 s while A saves three times; back online B shows the la
   await pageB.waitForSelector('#conn[data-state="connected"]', { timeout: 15_000 });
   assert.equal(await pageB.evaluate(() => window.__marker), 'offline', 'B reloaded the page');
   await shot(pageB, '5-offline-B.png');
+  await pageB.setViewportSize({ width: 390, height: 844 }); // a phone
+  await shot(pageB, '5-offline-B-phone.png');
+  await pageB.setViewportSize({ width: 1280, height: 860 });
 });
 
 test('6: a user without read permission sees no list, gets no events, and a clear message', async () => {

@@ -109,7 +109,7 @@ describe('errors', () => {
 // ---------------------------------------------------------------------------------------------
 // A fake Socket.IO server behind an injected WebSocket class.
 
-function fakeServer({ recover = true } = {}) {
+function fakeServer({ recover = true, pingInterval = 25000, pingTimeout = 20000 } = {}) {
   const srv = {
     sockets: [], // FakeWS
     connects: [], // auth payloads of CONNECT
@@ -124,7 +124,7 @@ function fakeServer({ recover = true } = {}) {
       this.url = url;
       this.closed = false;
       srv.sockets.push(this);
-      setTimeout(() => this._in('0' + JSON.stringify({ sid: 'e' + srv.sockets.length, upgrades: [], pingInterval: 25000, pingTimeout: 20000, maxPayload: 1e6 })));
+      setTimeout(() => this._in('0' + JSON.stringify({ sid: 'e' + srv.sockets.length, upgrades: [], pingInterval, pingTimeout, maxPayload: 1e6 })));
     }
     _in(data) {
       if (!this.closed) this.onmessage?.({ data });
@@ -350,6 +350,32 @@ describe('socket logic (fake server)', () => {
       ['doc_subscribe', 'Invoice', 'A'],
       ['doc_subscribe', 'Invoice', 'A'],
     ]);
+    rt.disconnect();
+  });
+
+  test('pings are answered; pingInterval + pingTimeout without a ping is a ping timeout, then a reconnection', async () => {
+    const srv = fakeServer({ pingInterval: 60, pingTimeout: 40 });
+    const pongs = [];
+    const ld = fakeClient(srv);
+    const rt = ld.realtime;
+    await nextEvent(rt, 'connect');
+    const ws = srv.current();
+    const send = ws.send.bind(ws);
+    ws.send = (data) => (data === '3' ? pongs.push(Date.now()) : send(data));
+    const started = Date.now();
+    // pings every 50 ms keep the connection for 4 intervals
+    for (let i = 0; i < 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      ws._in('2');
+    }
+    assert.equal(pongs.length, 4);
+    assert.equal(rt.connected, true);
+    // then the server goes silent
+    const [info] = await nextEvent(rt, 'disconnect');
+    assert.deepEqual(info, { reason: 'ping timeout' });
+    assert.ok(Date.now() - started >= 200 + 100 - 20, 'not before pingInterval + pingTimeout');
+    await nextEvent(rt, 'connect');
+    assert.equal(srv.sockets.length, 2);
     rt.disconnect();
   });
 

@@ -144,11 +144,18 @@ document.addEventListener('keydown', (e) => {
 
 // ---- the navbar: connection state and the user ------------------------------------------------
 
+// The indicator shows the socket's state; while the browser itself is offline it says so.
 const conn = document.getElementById('conn');
-function setConn(state, text, title) {
+let connState = ['connecting', 'Connecting', 'Connecting to the server'];
+function showConn() {
+  const [state, text, title] = navigator.onLine === false ? ['offline', 'Offline', 'No network: changes will appear when you are back online'] : connState;
   conn.dataset.state = state;
   conn.querySelector('.conn-text').textContent = text;
   conn.title = title;
+}
+function setConn(...s) {
+  connState = s;
+  showConn();
 }
 ld.realtime.on('connect', () => setConn('connected', 'Live', 'Connected: changes appear as they happen'));
 ld.realtime.on('disconnect', () => setConn('reconnecting', 'Reconnecting…', 'Connection lost: reconnecting'));
@@ -157,7 +164,10 @@ ld.realtime.on('resync', () => {
   desk.metas.clear();
   current?.reload?.();
 });
+window.addEventListener('offline', showConn);
+window.addEventListener('online', showConn);
 if (ld.realtime.connected) setConn('connected', 'Live', 'Connected: changes appear as they happen');
+else showConn();
 
 const me = document.getElementById('me');
 me.replaceChildren(

@@ -149,6 +149,14 @@ test('1: A saves a field, B sees it live; B\'s list shows A\'s new document', as
   const created = await pageA.evaluate(() => window.cur_frm.docname);
   await pageB.waitForSelector(`.list-table tr[data-name="${created}"]`, { timeout: LIVE_MS + 1000 });
   assert.equal(await pageB.evaluate(() => window.__marker), 'still here', 'B reloaded the page');
+  // The list's filter and sort.
+  assert.equal(await pageB.locator('.list-table tbody tr').first().getAttribute('data-name'), created, 'newest first');
+  await pageB.click('[data-sort="order"]');
+  await pageB.waitForFunction((n) => document.querySelector('.list-table tbody tr')?.dataset.name === n, name, { timeout: 5000 });
+  await pageB.selectOption('[data-filter="field"]', 'remarks');
+  await pageB.fill('.filter-value input', 'made by');
+  await pageB.waitForFunction((n) => [...document.querySelectorAll('.list-table tbody tr')].map((tr) => tr.dataset.name).join() === n, created, { timeout: 5000 });
+  assert.match(pageB.url(), /remarks=made\+by/);
   await shot(pageB, '1-live-update-B-list.png');
   await shot(pageA, '1-live-update-A-form.png');
 });
@@ -302,4 +310,86 @@ test('6: a user without read permission sees no list, gets no events, and a clea
   } finally {
     await ctxC.close();
   }
+});
+
+test('7: every field type round-trips through the form; mandatory errors at the field; submit, cancel, delete', async () => {
+  await rest(admin, 'POST', '/api/resource/DocType', {
+    name: 'Probe Row', module: 'Tests', istable: 1,
+    fields: [{ fieldname: 'label', fieldtype: 'Data', in_list_view: 1 }, { fieldname: 'n', fieldtype: 'Int', in_list_view: 1 }],
+  });
+  await rest(admin, 'POST', '/api/resource/DocType', {
+    name: 'Field Probe', module: 'Tests', is_submittable: 1, autoname: 'hash',
+    fields: [
+      { fieldname: 'data', fieldtype: 'Data', reqd: 1, in_list_view: 1 },
+      { fieldname: 'small', fieldtype: 'Small Text' },
+      { fieldname: 'text', fieldtype: 'Text' },
+      { fieldname: 'int', fieldtype: 'Int', in_list_view: 1 },
+      { fieldname: 'float', fieldtype: 'Float' },
+      { fieldname: 'money', fieldtype: 'Currency' },
+      { fieldname: 'flag', fieldtype: 'Check' },
+      { fieldname: 'color', fieldtype: 'Select', options: 'Red\nGreen\nBlue' },
+      { fieldname: 'day', fieldtype: 'Date' },
+      { fieldname: 'at', fieldtype: 'Datetime' },
+      { fieldname: 'customer', fieldtype: 'Link', options: 'Customer' },
+      { fieldname: 'rows', fieldtype: 'Table', options: 'Probe Row' },
+      { fieldname: 'extra', fieldtype: 'JSON' },
+      { fieldname: 'secret', fieldtype: 'Password' },
+    ],
+    permissions: [{ role: 'System Manager', read: 1, write: 1, create: 1, delete: 1, submit: 1, cancel: 1 }],
+  });
+  const page = pageA;
+  await page.goto('/app/field-probe/new');
+  await page.waitForSelector('.form-page [data-fieldname="data"] input');
+  // Mandatory: saving without Data names it at the field.
+  await page.click('.form-page [data-action="save"]');
+  await page.waitForSelector('.form-page [data-fieldname="data"].has-error', { timeout: 5000 });
+  assert.match(await page.locator('.form-page [data-fieldname="data"] .field-error').innerText(), /Data is required/);
+
+  await field(page, 'data').fill('hello');
+  await field(page, 'small').fill('a small text');
+  await field(page, 'text').fill('line 1\nline 2');
+  await field(page, 'int').fill('42');
+  await field(page, 'float').fill('2.5');
+  await field(page, 'money').fill('19.99');
+  await field(page, 'flag').check();
+  await field(page, 'color').selectOption('Green');
+  await field(page, 'day').fill('2024-02-29');
+  await field(page, 'at').fill('2024-03-01T13:14:15');
+  await field(page, 'customer').fill('Glob');
+  await page.click('.form-page [data-fieldname="customer"] .link-item[data-value="Globex"]', { timeout: 5000 });
+  await field(page, 'extra').fill('{"k": [1, 2]}');
+  await field(page, 'secret').fill('s3cret-pw');
+  await page.click('.form-page [data-fieldname="rows"] .grid-foot button');
+  await page.locator('.form-page [data-fieldname="rows"] .grid-row[data-idx="1"] [data-fieldname="label"] input').fill('first row');
+  await page.locator('.form-page [data-fieldname="rows"] .grid-row[data-idx="1"] [data-fieldname="n"] input').fill('7');
+  await page.click('.form-page [data-fieldname="rows"] .grid-foot button');
+  await page.locator('.form-page [data-fieldname="rows"] .grid-row[data-idx="2"] [data-fieldname="label"] input').fill('doomed row');
+  await page.click('.form-page [data-fieldname="rows"] .grid-row[data-idx="2"] .grid-remove');
+  await page.keyboard.press('Control+s');
+  await page.waitForFunction(() => window.cur_frm.docname && !window.cur_frm.is_dirty(), null, { timeout: 5000 });
+  assert.match(page.url(), /\/app\/field-probe\/[0-9a-z]+$/);
+  const name = await page.evaluate(() => window.cur_frm.docname);
+  const { data: stored } = await rest(admin, 'GET', `/api/resource/Field Probe/${name}`);
+  assert.deepEqual(
+    { data: stored.data, small: stored.small, text: stored.text, int: stored.int, float: stored.float, money: stored.money, flag: stored.flag,
+      color: stored.color, day: stored.day, at: stored.at.slice(0, 19), customer: stored.customer, extra: stored.extra,
+      rows: stored.rows.map((r) => [r.label, r.n]) },
+    { data: 'hello', small: 'a small text', text: 'line 1\nline 2', int: 42, float: 2.5, money: 19.99, flag: 1, color: 'Green',
+      day: '2024-02-29', at: '2024-03-01 13:14:15', customer: 'Globex', extra: { k: [1, 2] }, rows: [['first row', 7]] });
+  assert.equal(stored.secret, undefined, 'a password is never sent back');
+  assert.equal(await field(page, 'secret').inputValue(), '');
+
+  // Submit, then cancel, then delete, each through the buttons and the confirm dialog.
+  await page.click('.form-page [data-action="submit"]');
+  await page.click('dialog.dialog button[value="ok"]');
+  await page.waitForSelector('.form-page .pill[data-status="Submitted"]', { timeout: 5000 });
+  assert.equal(await field(page, 'data').evaluate((el) => el.readOnly), true, 'a submitted document is read-only');
+  await page.click('.form-page [data-action="cancel"]');
+  await page.click('dialog.dialog button[value="ok"]');
+  await page.waitForSelector('.form-page .pill[data-status="Cancelled"]', { timeout: 5000 });
+  await shot(page, '7-field-types-cancelled.png');
+  await page.click('.form-page [data-action="delete"]');
+  await page.click('dialog.dialog button[value="ok"]');
+  await page.waitForURL(/\/app\/field-probe$/, { timeout: 5000 });
+  await page.waitForSelector('.list-empty:not([hidden])', { timeout: 5000 });
 });

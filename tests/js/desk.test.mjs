@@ -184,7 +184,7 @@ test('2: B keeps unsaved edits when A saves, sees "Changed by", and its save sho
   await shot(pageB, '2-conflict-B.png');
 });
 
-test('3: viewers see each other\'s avatars; closing the form removes it', async () => {
+test('3: viewers see each other\'s avatars; closing the form removes it; renames are followed', async () => {
   const name = await newInvoice('third');
   await Promise.all([openForm(pageA, name), openForm(pageB, name)]);
   await pageA.waitForSelector(`.viewers [data-user="${B_USER}"]`, { timeout: LIVE_MS });
@@ -192,9 +192,20 @@ test('3: viewers see each other\'s avatars; closing the form removes it', async 
   assert.equal(await pageA.locator('.viewers [data-user="Administrator"]').count(), 0, 'A does not see itself');
   assert.equal(await pageB.locator(`.viewers [data-user="${B_USER}"]`).count(), 0, 'B does not see itself');
   assert.equal(await pageA.locator(`.viewers [data-user="${B_USER}"]`).innerText(), 'BE');
+  await shot(pageA, '3-viewers-both-A.png');
 
   await pageB.click('.crumbs a.crumb'); // B closes the form
   await pageA.waitForSelector(`.viewers [data-user="${B_USER}"]`, { state: 'detached', timeout: LIVE_MS });
+
+  // A's open form follows a rename, and shows server progress as a bar.
+  await pageA.evaluate(() => { window.__marker = 'rename'; });
+  await rest(admin, 'POST', '/api/method/frappe.client.rename_doc', { doctype: 'Invoice', old_name: name, new_name: `${name}-R` });
+  await pageA.waitForURL(new RegExp(`/app/invoice/${name}-R$`), { timeout: LIVE_MS });
+  await pageA.waitForFunction((n) => window.cur_frm.docname === n && document.querySelector('.form-title').textContent === n, `${name}-R`, { timeout: LIVE_MS });
+  await pageA.waitForSelector('.form-page[data-live="1"]', { timeout: LIVE_MS });
+  await rest(admin, 'POST', '/api/realtime/publish', { event: 'progress', message: { percent: 40, title: 'Importing', description: 'rows' }, user: 'Administrator' });
+  await pageA.locator('#progress:not([hidden])', { hasText: 'Importing — rows 40%' }).waitFor({ timeout: LIVE_MS });
+  assert.equal(await pageA.evaluate(() => window.__marker), 'rename', 'A reloaded the page');
   await shot(pageA, '3-viewers-A.png');
 });
 

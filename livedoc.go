@@ -30,6 +30,7 @@ type Config struct {
 	Addr          string // listen address, default 127.0.0.1:8000
 	DataDir       string // where the SQLite database lives, default ./livedoc-data
 	Database      string // a postgres:// URL to use PostgreSQL instead of SQLite in DataDir
+	Redis         string // a redis:// URL: the bus between the nodes of a cluster (default: one node)
 	AdminPassword string // the Administrator's password on first start; generated when empty
 	Logger        *slog.Logger
 	// Realtime: the site name (Socket.IO namespace "/<Site>", Frappe's convention), browser
@@ -48,6 +49,7 @@ type App struct {
 	Auth     *auth.Service
 	API      *api.Server
 	Realtime *realtime.Hub
+	closers  []func() error
 	Desk     *desk.Desk
 }
 
@@ -61,6 +63,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Site == "" {
+		cfg.Site = "livedoc"
 	}
 	dsn := cfg.Database
 	if dsn == "" {
@@ -87,16 +92,21 @@ func (a *App) setup(ctx context.Context) error {
 		return err
 	}
 	a.API = api.New(a.Engine, a.Auth, a.log)
-	a.Realtime, err = realtime.New(ctx, a.Engine, a.Auth, realtime.Options{Site: a.cfg.Site,
+	var bus realtime.Bus
+	if a.cfg.Redis != "" {
+		rb, err := realtime.NewRedisBus(a.cfg.Redis, a.cfg.Site, a.log)
+		if err != nil {
+			return err
+		}
+		a.closers = append(a.closers, rb.Close)
+		bus = rb
+	}
+	a.Realtime, err = realtime.New(ctx, a.Engine, a.Auth, realtime.Options{Site: a.cfg.Site, Bus: bus,
 		AllowedOrigins: a.cfg.AllowedOrigins, RecoveryWindow: a.cfg.RecoveryWindow, Logger: a.log})
 	if err != nil {
 		return err
 	}
-	site := a.cfg.Site
-	if site == "" {
-		site = "livedoc"
-	}
-	a.Desk = desk.New(a.Engine, a.API, desk.Options{Site: site, Logger: a.log})
+	a.Desk = desk.New(a.Engine, a.API, desk.Options{Site: a.cfg.Site, Logger: a.log})
 	generated, err := a.Auth.EnsureAdministrator(ctx, a.cfg.AdminPassword)
 	if err != nil {
 		return fmt.Errorf("create Administrator: %w", err)
@@ -207,10 +217,15 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 	return errors.Join(err, a.Close())
 }
 
-// Close stops the realtime hub and closes the database.
+// Close stops the realtime hub and closes the bus and the database.
 func (a *App) Close() error {
 	if a.Realtime != nil {
 		a.Realtime.Close()
 	}
-	return a.db.Close()
+	var errs []error
+	for _, c := range a.closers {
+		errs = append(errs, c())
+	}
+	a.closers = nil
+	return errors.Join(append(errs, a.db.Close())...)
 }

@@ -13,6 +13,8 @@ type Bus interface {
 	// Subscribe registers the node's delivery function; it is called with batches in the order the
 	// bus received them.
 	Subscribe(deliver func([]Event))
+	// Health is nil while the bus can carry events.
+	Health(ctx context.Context) error
 }
 
 // LocalBus is the in-process bus of a single node.
@@ -40,3 +42,6 @@ func (b *LocalBus) Subscribe(deliver func([]Event)) {
 	b.deliver = append(b.deliver, deliver)
 	b.mu.Unlock()
 }
+
+// Health is always nil: a function call cannot fail.
+func (b *LocalBus) Health(ctx context.Context) error { return nil }

@@ -136,6 +136,15 @@ const maxReplay = 10_000
 func (h *Hub) recoverable(r *socketio.ConnectRequest, user *doc.User, pid, offset string) *session {
 	h.mu.Lock()
 	sess := h.sessions[pid]
+	if sess == nil {
+		h.mu.Unlock()
+		sess = h.loadSession(r.HTTP.Context(), pid) // saved by another node, or before a restart
+		h.mu.Lock()
+		if sess != nil && h.sessions[pid] == nil {
+			h.sessions[pid] = sess
+		}
+		sess = h.sessions[pid]
+	}
 	if sess == nil || sess.user.Name != user.Name || sess.ns != r.Namespace ||
 		(sess.conn == nil && time.Since(sess.leftAt) > h.opts.RecoveryWindow) {
 		h.mu.Unlock()

@@ -52,17 +52,26 @@ type batch struct {
 	at     time.Time
 }
 
+// tailEvery is how often the fan-out also reads the shared log for events no bus brought: those
+// committed by other nodes while the bus was down.
+const tailEvery = time.Second
+
 // fanoutLoop delivers committed events strictly in offset order.
 func (h *Hub) fanoutLoop() {
 	defer h.done.Done()
 	tick := time.NewTicker(gapWait / 2)
 	defer tick.Stop()
+	lastTail := time.Now()
 	for {
 		select {
 		case b := <-h.queue:
 			h.process(b.events, b.at)
 		case <-tick.C:
-			h.fillGap()
+			tail := time.Since(lastTail) >= tailEvery
+			if tail {
+				lastTail = time.Now()
+			}
+			h.fillGap(tail)
 		case <-h.stop:
 			return
 		}
@@ -103,13 +112,14 @@ func (h *Hub) drainLocked() {
 	}
 }
 
-// fillGap reads events missing before the held ones from the log, once they waited gapWait.
-func (h *Hub) fillGap() {
+// fillGap reads from the log the events missing before the held ones, once they waited gapWait;
+// with tail, also any newer events in the log that no bus delivered. Offsets follow commit order
+// (one writer, or the commit-order lock), so an offset below a committed one that is not in the
+// log never committed, and is passed over.
+func (h *Hub) fillGap(tail bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	h.mu.Lock()
-	if len(h.held) == 0 || time.Since(h.heldSince) < gapWait {
-		h.mu.Unlock()
-		return
-	}
 	from := h.delivered
 	first := int64(-1)
 	for off := range h.held {
@@ -117,9 +127,21 @@ func (h *Hub) fillGap() {
 			first = off
 		}
 	}
+	waited := len(h.held) > 0 && time.Since(h.heldSince) >= gapWait
 	h.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
+	if !waited {
+		first = -1
+		if !tail {
+			return
+		}
+	}
+	if first < 0 {
+		last, err := h.elog.last(ctx)
+		if err != nil || last <= from {
+			return
+		}
+		first = last + 1
+	}
 	missing, err := h.elog.since(ctx, from, first-1, nil, 1<<20)
 	if err != nil {
 		h.log.Error("realtime: filling a gap from the log", "from", from, "to", first-1, "err", err)

@@ -1,6 +1,7 @@
 package realtime
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -20,6 +21,27 @@ func (h *Hub) Routes(mux *http.ServeMux, a *api.Server) {
 	mux.Handle("POST /api/realtime/publish", a.Handler(h.publishHTTP))
 	mux.Handle("GET /api/realtime/sse", a.Handler(h.sse))
 	mux.Handle("GET /metrics", h.MetricsHandler())
+	mux.HandleFunc("GET /api/health", h.health)
+}
+
+// health is GET /api/health: 200 "ok"; 200 "degraded" while the bus (Redis) is down (this node
+// serves its own sockets, other nodes' events arrive from the log); 503 "down" when the database
+// does not answer.
+func (h *Hub) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status, code := "ok", http.StatusOK
+	checks := map[string]string{"database": "ok", "bus": "ok"}
+	if err := h.bus.Health(ctx); err != nil {
+		status, checks["bus"] = "degraded", err.Error()
+		h.metrics.busDown.Set(1)
+	} else {
+		h.metrics.busDown.Set(0)
+	}
+	if err := h.e.DB().Ping(ctx); err != nil {
+		status, code, checks["database"] = "down", http.StatusServiceUnavailable, err.Error()
+	}
+	api.WriteJSON(w, code, map[string]any{"status": status, "checks": checks})
 }
 
 // publishHTTP is POST /api/realtime/publish for System Managers (by session or API key): body

@@ -19,6 +19,7 @@ type metrics struct {
 	pruned        prometheus.Counter
 	recoveries    *prometheus.CounterVec
 	fanoutSeconds prometheus.Histogram
+	busDown       prometheus.Gauge
 }
 
 func newMetrics() *metrics {
@@ -43,9 +44,11 @@ func newMetrics() *metrics {
 		fanoutSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "livedoc_realtime_fanout_seconds",
 			Help:    "From the bus handing a batch to this node until it is queued to every subscriber.",
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)}),
+		busDown: prometheus.NewGauge(prometheus.GaugeOpts{Name: "livedoc_realtime_bus_down",
+			Help: "1 while the bus (Redis) does not answer, as last seen by a health check or publish."}),
 	}
 	m.reg.MustRegister(m.connections, m.rooms, m.published, m.delivered, m.queueDrops, m.publishErrors,
-		m.pruned, m.recoveries, m.fanoutSeconds, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.pruned, m.recoveries, m.fanoutSeconds, m.busDown, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

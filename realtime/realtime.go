@@ -246,6 +246,7 @@ func docRoom(doctype, name string) string { return "doc:" + doctype + "/" + name
 func (h *Hub) publishNow(ctx context.Context, ev Event) error {
 	if err := h.bus.Publish(ctx, []Event{ev}); err != nil {
 		h.metrics.publishErrors.Inc()
+		h.metrics.busDown.Set(1)
 		return fmt.Errorf("publish %s: %w", ev.Event, err)
 	}
 	h.metrics.published.Add(1)
@@ -283,6 +284,7 @@ func (h *Hub) beforeCommit(c *doc.Context) error {
 			// Committed and logged: clients recover it from the log; the bus retries (Redis) or this
 			// node's fan-out fills the gap from the log.
 			h.metrics.publishErrors.Inc()
+			h.metrics.busDown.Set(1)
 			h.log.Error("realtime bus publish failed", "err", err, "events", len(events))
 		}
 		h.metrics.published.Add(float64(len(events)))
@@ -321,6 +323,10 @@ func (h *Hub) enqueue(events []Event) {
 	case <-h.stop:
 	}
 }
+
+// Health is nil while the bus carries events; an error means the node is degraded: it still
+// serves its own sockets, and events of other nodes reach it from the log, later.
+func (h *Hub) Health(ctx context.Context) error { return h.bus.Health(ctx) }
 
 // Handler serves Socket.IO at /socket.io/.
 func (h *Hub) Handler() http.Handler { return h.sio }

@@ -26,9 +26,36 @@ func (h *Hub) createSessionTable(ctx context.Context) error {
 
 // loadSessions restores the sessions a previous run left, as disconnected now.
 func (h *Hub) loadSessions(ctx context.Context) error {
+	sessions, err := h.readSessions(ctx, "")
+	for _, s := range sessions {
+		h.sessions[s.pid] = s
+	}
+	return err
+}
+
+// loadSession reads one saved session: a client reconnecting to this node after its own node
+// died, or after this one restarted.
+func (h *Hub) loadSession(ctx context.Context, pid string) *session {
+	sessions, err := h.readSessions(ctx, pid)
+	if err != nil || len(sessions) == 0 {
+		return nil
+	}
+	return sessions[0]
+}
+
+// readSessions reads saved sessions within the recovery window (all, or the one with pid). A
+// session saved as connected (its node may have died) counts as disconnected now.
+func (h *Hub) readSessions(ctx context.Context, pid string) ([]*session, error) {
 	now := time.Now()
-	return h.e.Run(ctx, doc.AdminUser, false, func(c *doc.Context) error {
-		rows, err := c.Tx.Query(c, "SELECT pid, user_name, ns, rooms, open, start, COALESCE(left_at, '') FROM __rt_sessions")
+	var out []*session
+	err := h.e.Run(ctx, doc.AdminUser, false, func(c *doc.Context) error {
+		q := "SELECT pid, user_name, ns, rooms, open, start, COALESCE(left_at, '') FROM __rt_sessions"
+		var args []any
+		if pid != "" {
+			q += " WHERE pid = ?"
+			args = append(args, pid)
+		}
+		rows, err := c.Tx.Query(c, q, args...)
 		if err != nil {
 			return err
 		}
@@ -47,11 +74,12 @@ func (h *Hub) loadSessions(ctx context.Context) error {
 				continue // unreadable: that client starts fresh
 			}
 			if time.Since(s.leftAt) <= h.opts.RecoveryWindow {
-				h.sessions[pid] = s
+				out = append(out, s)
 			}
 		}
 		return rows.Err()
 	})
+	return out, err
 }
 
 // markDirtyLocked schedules a session to be written. Called with h.mu held.

@@ -80,6 +80,9 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	return openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"))
 }
 
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.write.PingContext(ctx) }
+
 // Dialect tells the SQL differences of one database engine.
 func (db *DB) Dialect() Dialect { return db.dialect }
 

@@ -1,11 +1,13 @@
 // Command livedoc runs the livedoc server with the sample invoice app.
 //
 //	livedoc serve [--addr HOST:PORT] [--data DIR] [--apps DIR,...] [--sample=false]
+//	              [--db postgres://...] [--redis redis://...]
 //	              [--site NAME] [--allowed-origins URL,...] [--recovery-window 2m] [--log-level info]
 //	livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON] [--room R | --user U | --doctype D --docname N | --task-id T]
 //
 // Every flag can also be set as an environment variable: LIVEDOC_ADDR, LIVEDOC_DATA, LIVEDOC_APPS,
-// LIVEDOC_SAMPLE, LIVEDOC_SITE, LIVEDOC_ALLOWED_ORIGINS, LIVEDOC_RECOVERY_WINDOW, LIVEDOC_LOG_LEVEL.
+// LIVEDOC_SAMPLE, LIVEDOC_DB, LIVEDOC_REDIS, LIVEDOC_SITE, LIVEDOC_ALLOWED_ORIGINS,
+// LIVEDOC_RECOVERY_WINDOW, LIVEDOC_LOG_LEVEL.
 // LIVEDOC_ADMIN_PASSWORD sets the Administrator's password on first start.
 package main
 
@@ -57,6 +59,7 @@ func main() {
 func usage() {
 	fmt.Fprintln(os.Stderr, `usage:
   livedoc serve [--addr HOST:PORT] [--data DIR] [--apps DIR,...] [--sample=false]
+                [--db postgres://...] [--redis redis://...]
                 [--site NAME] [--allowed-origins URL,...] [--recovery-window 2m] [--log-level info]
   livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON]
                   [--room R | --user U | --doctype D --docname N | --task-id T]`)
@@ -71,6 +74,8 @@ func serve(args []string) error {
 	logLevel := fs.String("log-level", env("LIVEDOC_LOG_LEVEL", "info"), "debug, info, warn or error")
 	site := fs.String("site", env("LIVEDOC_SITE", "livedoc"), "site name: the Socket.IO namespace /<site> served besides /")
 	origins := fs.String("allowed-origins", env("LIVEDOC_ALLOWED_ORIGINS", ""), "comma-separated browser Origins allowed on sockets (default: the request's own host)")
+	database := fs.String("db", env("LIVEDOC_DB", ""), "a postgres:// URL to store data in PostgreSQL instead of SQLite in --data")
+	redisURL := fs.String("redis", env("LIVEDOC_REDIS", ""), "a redis:// URL: the realtime bus shared by the nodes of a cluster")
 	recovery := fs.Duration("recovery-window", envDuration("LIVEDOC_RECOVERY_WINDOW", 2*time.Minute), "how long a disconnected client can recover its session and missed events")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -94,7 +99,7 @@ func serve(args []string) error {
 	}
 	app, err := livedoc.New(ctx, livedoc.Config{Addr: *addr, DataDir: *data,
 		AdminPassword: os.Getenv("LIVEDOC_ADMIN_PASSWORD"), Logger: log,
-		Site: *site, AllowedOrigins: allowed, RecoveryWindow: *recovery})
+		Site: *site, AllowedOrigins: allowed, RecoveryWindow: *recovery, Database: *database, Redis: *redisURL})
 	if err != nil {
 		return err
 	}

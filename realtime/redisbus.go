@@ -1,0 +1,129 @@
+package realtime
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// RedisBus carries committed events between the nodes of a cluster over Redis pub/sub. The node
+// that commits delivers to its own sockets at once, then publishes for the others; so a node whose
+// Redis is gone keeps serving its own sockets. Redis is only the fast path: every node also tails
+// the shared event log, so events a Redis outage swallowed reach every node from the log.
+type RedisBus struct {
+	rdb     *redis.Client
+	channel string
+	node    string
+	log     *slog.Logger
+
+	mu      sync.RWMutex
+	deliver []func([]Event)
+	lastErr error
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type redisMessage struct {
+	Node   string  `json:"node"`
+	Events []Event `json:"events"`
+}
+
+// NewRedisBus connects to the Redis at url (redis://host:port/db). Pub/sub channels are global to
+// a Redis server, so the channel is named for the site: clusters of different sites can share one.
+func NewRedisBus(url, site string, log *slog.Logger) (*RedisBus, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("redis url: %w", err)
+	}
+	opt.MaxRetries = 1
+	opt.DialTimeout = 2 * time.Second
+	opt.ReadTimeout = 2 * time.Second
+	opt.WriteTimeout = 2 * time.Second
+	if log == nil {
+		log = slog.Default()
+	}
+	b := &RedisBus{rdb: redis.NewClient(opt), channel: "livedoc:" + site + ":events", node: newPID(), log: log,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	go b.listen()
+	return b, nil
+}
+
+// Publish delivers events on this node, then sends them to the others. An error means the other
+// nodes will get them from the log instead, a little later.
+func (b *RedisBus) Publish(ctx context.Context, events []Event) error {
+	b.mu.RLock()
+	for _, d := range b.deliver {
+		d(events)
+	}
+	b.mu.RUnlock()
+	msg, err := json.Marshal(redisMessage{Node: b.node, Events: events})
+	if err != nil {
+		return err
+	}
+	err = b.rdb.Publish(ctx, b.channel, msg).Err()
+	b.setErr(err)
+	return err
+}
+
+// Subscribe registers this node's delivery function.
+func (b *RedisBus) Subscribe(deliver func([]Event)) {
+	b.mu.Lock()
+	b.deliver = append(b.deliver, deliver)
+	b.mu.Unlock()
+}
+
+// Health is nil while Redis answers.
+func (b *RedisBus) Health(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	err := b.rdb.Ping(ctx).Err()
+	b.setErr(err)
+	return err
+}
+
+// Close stops listening and closes the connections.
+func (b *RedisBus) Close() error {
+	close(b.stop)
+	<-b.done
+	return b.rdb.Close()
+}
+
+func (b *RedisBus) setErr(err error) {
+	b.mu.Lock()
+	b.lastErr = err
+	b.mu.Unlock()
+}
+
+// listen receives the other nodes' events. go-redis resubscribes by itself after Redis comes back;
+// what was published meanwhile reaches this node from the log.
+func (b *RedisBus) listen() {
+	defer close(b.done)
+	sub := b.rdb.Subscribe(context.Background(), b.channel)
+	defer sub.Close()
+	ch := sub.Channel(redis.WithChannelHealthCheckInterval(time.Second))
+	for {
+		select {
+		case <-b.stop:
+			return
+		case m, ok := <-ch:
+			if !ok {
+				return
+			}
+			var msg redisMessage
+			if json.Unmarshal([]byte(m.Payload), &msg) != nil || msg.Node == b.node {
+				continue
+			}
+			b.mu.RLock()
+			for _, d := range b.deliver {
+				d(msg.Events)
+			}
+			b.mu.RUnlock()
+		}
+	}
+}

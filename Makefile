@@ -35,6 +35,7 @@ chromium:
 
 jstest: deps build chromium
 	cd tests/js && node --test *.test.mjs
+	cd client/js && node --test test/
 
 test: lint gotest gotest-pg jstest
 

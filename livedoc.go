@@ -98,7 +98,7 @@ func (a *App) setup(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		a.closers = append(a.closers, rb.Close)
+		a.closers = append(a.closers, rb.Shutdown)
 		bus = rb
 	}
 	a.Realtime, err = realtime.New(ctx, a.Engine, a.Auth, realtime.Options{Site: a.cfg.Site, Bus: bus,

@@ -200,4 +200,49 @@ func TestClusterOverRedis(t *testing.T) {
 			t.Fatalf("replayed on B %v, want %v", got, missed)
 		}
 	}
+
+	// Presence across nodes: Administrator has tabs on A and B, another user is on B; everyone
+	// sees two viewers, and the other user's leaving shows on A.
+	err = a.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+		_, err := c.Insert(doc.Doc{"doctype": "User", "email": "v@example.com", "first_name": "V",
+			"roles": []any{map[string]any{"role": "Accounts User"}}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := a.insert(t, doc.Doc{"doctype": "Invoice", "customer": "ACME"}).Name()
+	onA := dialNS(t, a.url, "/"+site, tok)
+	viewersA := collect(onA, "doc_viewers")
+	connect(t, onA)
+	onB := dialNS(t, b.url, "/"+site, tok)
+	connect(t, onB)
+	other := dialNS(t, b.url, "/"+site, b.token(t, "v@example.com"))
+	connect(t, other)
+	for _, c := range []*client.Client{onA, onB, other} {
+		if ack := subscribe(t, c, "doc_open", "Invoice", inv); ack["ok"] != true {
+			t.Fatalf("doc_open: %v", ack)
+		}
+	}
+	lastViewers := func() string {
+		viewersA.mu.Lock()
+		defer viewersA.mu.Unlock()
+		if len(viewersA.msgs) == 0 {
+			return ""
+		}
+		return fmt.Sprint(viewersA.msgs[len(viewersA.msgs)-1]["users"])
+	}
+	waitViewers := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for lastViewers() != want {
+			if time.Now().After(deadline) {
+				t.Fatalf("viewers on A: %s, want %s", lastViewers(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitViewers("[Administrator v@example.com]")
+	subscribe(t, other, "doc_close", "Invoice", inv)
+	waitViewers("[Administrator]")
 }

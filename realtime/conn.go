@@ -6,9 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/livedoc/livedoc/auth"
@@ -243,7 +241,7 @@ func (h *Hub) onConnect(s *socketio.Socket) {
 	rooms := openRooms(sess)
 	h.mu.Unlock()
 	for _, room := range rooms {
-		h.sendViewers(room)
+		h.viewing(sess, room, true)
 	}
 }
 
@@ -283,7 +281,7 @@ func (h *Hub) onDisconnect(s *socketio.Socket, reason string) {
 	h.metrics.connections.Dec()
 	h.mu.Unlock()
 	for _, room := range rooms {
-		h.sendViewers(room)
+		h.viewing(sess, room, false)
 	}
 }
 
@@ -405,7 +403,7 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) e
 		h.mu.Unlock()
 		if wasOpen {
 			h.unsubscribe(c, room)
-			h.sendViewers(room)
+			h.viewing(c.sess, room, false)
 		}
 		return nil
 	}
@@ -435,7 +433,7 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) e
 	}
 	h.mu.Unlock()
 	if event == "doc_open" {
-		h.sendViewers(room)
+		h.viewing(c.sess, room, true)
 	}
 	return nil
 }
@@ -477,34 +475,6 @@ func (c *conn) emit(event string, args ...any) {
 	off := c.h.delivered
 	c.h.mu.Unlock()
 	_ = c.sock.Emit(event, append(args, strconv.FormatInt(off, 10))...)
-}
-
-// sendViewers tells the viewers of an open_doc room who is viewing: the distinct users of the
-// sessions that opened it (two tabs count once). Every viewer is told, even one left alone, so an
-// avatar disappears when its user closes the form; clients leave themselves out when drawing.
-func (h *Hub) sendViewers(room string) {
-	doctype, docname, _ := strings.Cut(strings.TrimPrefix(room, "open_doc:"), "/")
-	h.mu.Lock()
-	var users []string
-	var targets []*conn
-	seen := map[string]bool{}
-	for sub := range h.rooms[room] {
-		c, ok := sub.(*conn)
-		if !ok || !c.sess.open[room] {
-			continue
-		}
-		targets = append(targets, c)
-		if !seen[c.userName()] {
-			seen[c.userName()] = true
-			users = append(users, c.userName())
-		}
-	}
-	h.mu.Unlock()
-	slices.Sort(users)
-	msg := map[string]any{"doctype": doctype, "docname": docname, "users": users}
-	for _, c := range targets {
-		c.emit("doc_viewers", msg)
-	}
 }
 
 func newPID() string {

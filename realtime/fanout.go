@@ -83,6 +83,8 @@ func (h *Hub) process(events []Event, at time.Time) {
 	defer h.mu.Unlock()
 	for _, ev := range events {
 		switch {
+		case ev.Event == viewersEvent:
+			go h.sendViewers(context.Background(), ev.Room)
 		case ev.Offset == 0:
 			h.fanoutLocked(ev)
 		case ev.Offset > h.delivered:

@@ -185,6 +185,9 @@ func (h *Hub) maintain() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		h.flushSessions(ctx)
+		if n%int(presenceHeartbeat/sessionFlushEvery) == 0 {
+			h.renewPresence(ctx)
+		}
 		if n%30 != 0 {
 			cancel()
 			continue

@@ -46,15 +46,16 @@ type Options struct {
 
 // Hub is the realtime server of one node.
 type Hub struct {
-	opts    Options
-	e       *doc.Engine
-	auth    *auth.Service
-	log     *slog.Logger
-	elog    *Log
-	bus     Bus
-	sio     *socketio.Server
-	metrics *metrics
-	tasks   *taskRegistry
+	opts     Options
+	e        *doc.Engine
+	auth     *auth.Service
+	log      *slog.Logger
+	elog     *Log
+	bus      Bus
+	sio      *socketio.Server
+	metrics  *metrics
+	tasks    *taskRegistry
+	presence Presence // shared with other nodes; nil: this node's sessions are all there is
 
 	queue chan batch // committed events waiting for fan-out, in commit order per sender
 
@@ -120,6 +121,9 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 	h.bus = opts.Bus
 	if h.bus == nil {
 		h.bus = NewLocalBus()
+	}
+	if p, ok := h.bus.(Presence); ok {
+		h.presence = p
 	}
 	h.bus.Subscribe(h.enqueue)
 	h.sio = socketio.NewServer(socketio.Options{

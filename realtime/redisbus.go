@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,8 +90,46 @@ func (b *RedisBus) Health(ctx context.Context) error {
 	return err
 }
 
-// Close stops listening and closes the connections.
-func (b *RedisBus) Close() error {
+// Presence in Redis: a sorted set per room of "pid\x00user" scored by the time its node last
+// renewed it, so the entries of a node that died stop counting after presenceTTL.
+func (b *RedisBus) presenceKey(room string) string {
+	return strings.TrimSuffix(b.channel, ":events") + ":viewers:" + room
+}
+
+// Open records a session viewing room.
+func (b *RedisBus) Open(ctx context.Context, room, pid, user string) error {
+	key := b.presenceKey(room)
+	pipe := b.rdb.TxPipeline()
+	pipe.ZAdd(ctx, key, redis.Z{Score: float64(time.Now().Unix()), Member: pid + "\x00" + user})
+	pipe.Expire(ctx, key, 2*presenceTTL)
+	_, err := pipe.Exec(ctx)
+	return err
+}
+
+// Close records a session no longer viewing room.
+func (b *RedisBus) Close(ctx context.Context, room, pid, user string) error {
+	return b.rdb.ZRem(ctx, b.presenceKey(room), pid+"\x00"+user).Err()
+}
+
+// Viewers returns the distinct users with a live entry for room.
+func (b *RedisBus) Viewers(ctx context.Context, room string) ([]string, error) {
+	min := strconv.FormatInt(time.Now().Add(-presenceTTL).Unix(), 10)
+	members, err := b.rdb.ZRangeByScore(ctx, b.presenceKey(room), &redis.ZRangeBy{Min: min, Max: "+inf"}).Result()
+	if err != nil {
+		return nil, err
+	}
+	var users []string
+	for _, m := range members {
+		_, user, _ := strings.Cut(m, "\x00")
+		if !slices.Contains(users, user) {
+			users = append(users, user)
+		}
+	}
+	return users, nil
+}
+
+// Shutdown stops listening and closes the connections.
+func (b *RedisBus) Shutdown() error {
 	close(b.stop)
 	<-b.done
 	return b.rdb.Close()

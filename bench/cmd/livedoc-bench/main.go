@@ -5,7 +5,7 @@
 //	livedoc-bench <scenario> --target livedoc --url URL [--admin-password PW | --token KEY:SECRET]
 //	    --clients N --messages M --rate R --duration D [--json] ...
 //
-// Scenarios: idle, fanout.
+// Scenarios: idle, fanout, churn, recovery, save-to-screen.
 package main
 
 import (
@@ -35,6 +35,14 @@ scenarios:
   fanout   --clients subscribers of one room (livedoc: all); publish --messages (or --rate x
            --duration) at --rate through the server's publish API; report delivery latency,
            deliveries/s, lost, out-of-order and CPU
+  churn    fanout while --churn connections a second open, subscribe and close --churn-hold
+           later; adds failed connects and connect time
+  recovery fanout with reconnecting subscribers, --cuts of whose transports a second are cut;
+           reports events missed after reconnecting (lost), reconnect time, restored sessions
+  save-to-screen
+           --writers save --docs documents through the REST API (--rate saves/s in all, 0: as
+           fast as they go, for --duration or --messages saves) while --clients subscribers
+           follow those documents and their list; reports commit-to-receive latency, saves/s, lost
 
 flags:
 `
@@ -62,10 +70,14 @@ func run(args []string) error {
 		run = scenario.Idle
 	case "fanout":
 		run = scenario.Fanout
-	case "save-to-screen", "churn", "recovery":
-		return fmt.Errorf("scenario %q is not implemented yet", name)
+	case "churn":
+		run = scenario.Churn
+	case "recovery":
+		run = scenario.Recovery
+	case "save-to-screen":
+		run = scenario.SaveToScreen
 	default:
-		return fmt.Errorf("unknown scenario %q (idle, fanout)", name)
+		return fmt.Errorf("unknown scenario %q (idle, fanout, churn, recovery, save-to-screen)", name)
 	}
 	cfg := &scenario.Config{}
 	o := new(options)
@@ -133,7 +145,7 @@ func newFlags(cfg *scenario.Config, o *options) *flag.FlagSet {
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's pid, for its memory and CPU from /proc")
 	fs.IntVar(&cfg.Clients, "clients", 100, "subscribers / connections")
 	fs.IntVar(&cfg.Messages, "messages", 0, "fanout: messages to publish (0: rate x duration)")
-	fs.Float64Var(&cfg.Rate, "rate", 10, "fanout: messages per second")
+	fs.Float64Var(&cfg.Rate, "rate", 10, "messages (save-to-screen: saves) per second; save-to-screen 0: as fast as possible")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "fanout: publishing time when --messages is 0")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "hard bound on the whole run")
 	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "fanout: longest wait for the last deliveries")
@@ -144,6 +156,12 @@ func newFlags(cfg *scenario.Config, o *options) *flag.FlagSet {
 	fs.IntVar(&cfg.Payload, "payload", 110, "fanout: message size in bytes")
 	fs.IntVar(&cfg.PerIP, "per-ip", 20000, "connections per source address (127.0.0.2, 127.0.0.3, ...)")
 	fs.IntVar(&cfg.ConnectPar, "connect-concurrency", 64, "concurrent connection attempts")
+	fs.Float64Var(&cfg.Churn, "churn", 20, "churn: connections opened (and closed --churn-hold later) per second")
+	fs.DurationVar(&cfg.ChurnHold, "churn-hold", time.Second, "churn: how long each churning connection stays")
+	fs.Float64Var(&cfg.Cuts, "cuts", 5, "recovery: subscriber transports cut per second")
+	fs.IntVar(&cfg.Writers, "writers", 1, "save-to-screen: concurrent writers")
+	fs.IntVar(&cfg.Docs, "docs", 1, "save-to-screen: documents saved (writer w saves document w mod docs)")
+	fs.BoolVar(&cfg.NoList, "no-list", false, "save-to-screen: subscribers follow the documents only, not their list")
 	return fs
 }
 

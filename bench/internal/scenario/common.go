@@ -1,5 +1,5 @@
-// Package scenario holds livedoc-bench's scenarios: idle and fanout (save-to-screen, churn and
-// recovery come with the peers).
+// Package scenario holds livedoc-bench's scenarios: idle, fanout, churn (a fan-out while
+// connections come and go), recovery (a fan-out while transports are cut) and save-to-screen.
 package scenario
 
 import (
@@ -33,6 +33,12 @@ type Config struct {
 	PerIP      int           // connections per source address
 	ConnectPar int           // concurrent connection attempts
 	ServerPID  int           // 0: unknown (no server-side figures)
+	Churn      float64       // churn: connections opened (and later closed) per second
+	ChurnHold  time.Duration // churn: how long each churning connection stays
+	Cuts       float64       // recovery: transports cut per second
+	Writers    int           // save-to-screen: concurrent writers
+	Docs       int           // save-to-screen: documents saved (writer w saves document w % Docs)
+	NoList     bool          // save-to-screen: subscribers do not join the list (DocType) room
 	Progress   io.Writer     // the one-line-per-second progress (stderr)
 }
 
@@ -64,6 +70,15 @@ func (c *Config) Defaults() {
 	}
 	if c.ConnectPar <= 0 {
 		c.ConnectPar = 64
+	}
+	if c.ChurnHold <= 0 {
+		c.ChurnHold = time.Second
+	}
+	if c.Writers <= 0 {
+		c.Writers = 1
+	}
+	if c.Docs <= 0 {
+		c.Docs = 1
 	}
 	if c.Progress == nil {
 		c.Progress = os.Stderr

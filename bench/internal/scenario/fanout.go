@@ -29,6 +29,7 @@ type subscriber struct {
 	offInv     atomic.Int64 // server offset not above the previous one's
 	bad        atomic.Int64 // unparsable payloads
 	lastRecv   atomic.Int64 // UnixNano of the last delivery
+	cutAt      atomic.Int64 // recovery: UnixNano of the pending cut, 0 when connected
 }
 
 // payload builds a message of about size bytes: {"seq":N,"t":UnixNano,"pad":"xxx..."}.
@@ -76,6 +77,30 @@ func offsetValue(b []byte) int64 {
 // cfg.Rate through the target's publish path, each carrying its sequence number and send time,
 // and reports delivery latency, throughput, losses, order and CPU.
 func Fanout(ctx context.Context, cfg *Config) (*report.Result, error) {
+	return fanout(ctx, cfg, "fanout")
+}
+
+// Churn is Fanout while cfg.Churn connections a second open, subscribe to the same room and close
+// cfg.ChurnHold later (half cleanly, half by cutting the transport); it adds failed connects and
+// the churning connections' connect time to the fan-out's figures.
+func Churn(ctx context.Context, cfg *Config) (*report.Result, error) {
+	if cfg.Churn <= 0 {
+		return nil, fmt.Errorf("churn: --churn must be positive")
+	}
+	return fanout(ctx, cfg, "churn")
+}
+
+// Recovery is Fanout with reconnecting subscribers, cfg.Cuts of whose transports a second are cut
+// at random (no close handshake, as a network failure) while events flow; it reports the events
+// missed after reconnecting (lost), the reconnect time and how many sessions were restored.
+func Recovery(ctx context.Context, cfg *Config) (*report.Result, error) {
+	if cfg.Cuts <= 0 {
+		return nil, fmt.Errorf("recovery: --cuts must be positive")
+	}
+	return fanout(ctx, cfg, "recovery")
+}
+
+func fanout(ctx context.Context, cfg *Config, name string) (*report.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	room := cfg.Room
@@ -92,7 +117,7 @@ func Fanout(ctx context.Context, cfg *Config) (*report.Result, error) {
 		}
 		m = int(math.Round(cfg.Rate * cfg.Duration.Seconds()))
 	}
-	r := &report.Result{Scenario: "fanout", Target: cfg.Target.Name(), Started: time.Now()}
+	r := &report.Result{Scenario: name, Target: cfg.Target.Name(), Started: time.Now()}
 	r.Param("clients", cfg.Clients)
 	r.Param("messages", m)
 	r.Param("rate", cfg.Rate)
@@ -100,47 +125,70 @@ func Fanout(ctx context.Context, cfg *Config) (*report.Result, error) {
 	r.Param("publishers", cfg.Publishers)
 	r.Param("payload_bytes", len(payload(nil, int64(m), time.Now().UnixNano(), cfg.Payload)))
 	r.Param("server_pid", cfg.ServerPID)
-	if lim, err := proc.RaiseNoFile(uint64(cfg.Clients) + 1024); err != nil {
+	switch name {
+	case "churn":
+		r.Param("churn_per_s", cfg.Churn)
+		r.Param("churn_hold", cfg.ChurnHold.String())
+	case "recovery":
+		r.Param("cuts_per_s", cfg.Cuts)
+	}
+	if lim, err := proc.RaiseNoFile(uint64(cfg.Clients) + uint64(cfg.Churn*cfg.ChurnHold.Seconds()*2) + 1024); err != nil {
 		r.Notes = append(r.Notes, fmt.Sprintf("open files limit %d: %v", lim, err))
 	}
 
-	var lat hist.Histogram
+	var lat, reconnLat hist.Histogram
+	var reconnects, recovered, notRecovered atomic.Int64
 	subs := make([]*subscriber, cfg.Clients)
 	p := &pool{}
-	connectAll(ctx, cfg, "fanout", p, func(i int) target.DialOptions {
+	connectAll(ctx, cfg, name, p, func(i int) target.DialOptions {
 		s := &subscriber{seen: make([]uint64, (m+63)/64), lastSeq: -1, lastOffset: -1}
 		subs[i] = s
-		return target.DialOptions{Rooms: []string{room}, Event: cfg.Event,
-			OnDisconnect: func(string) { p.disconnects.Add(1) },
-			OnMessage: func(msg, offset []byte) {
-				now := time.Now().UnixNano()
-				seq, ok1 := intAfter(msg, `"seq":`)
-				sent, ok2 := intAfter(msg, `"t":`)
-				if !ok1 || !ok2 || seq >= int64(m) {
-					s.bad.Add(1)
-					return
+		o := target.DialOptions{Rooms: []string{room}, Event: cfg.Event,
+			OnDisconnect: func(string) { p.disconnects.Add(1) }}
+		if name == "recovery" {
+			o.Reconnect = true
+			o.OnReconnect = func(ok bool) {
+				if cut := s.cutAt.Swap(0); cut > 0 {
+					reconnLat.Record(time.Now().UnixNano() - cut)
 				}
-				lat.Record(now - sent)
-				s.lastRecv.Store(now)
-				if w, bit := seq/64, uint64(1)<<(seq%64); s.seen[w]&bit != 0 {
-					s.dup.Add(1)
+				reconnects.Add(1)
+				if ok {
+					recovered.Add(1)
 				} else {
-					s.seen[w] |= bit
-					s.uniq.Add(1)
+					notRecovered.Add(1)
 				}
-				if seq < s.lastSeq {
-					s.seqInv.Add(1)
-				}
-				s.lastSeq = max(s.lastSeq, seq)
-				if offset != nil {
-					if o := offsetValue(offset); o >= 0 {
-						if o <= s.lastOffset {
-							s.offInv.Add(1)
-						}
-						s.lastOffset = max(s.lastOffset, o)
+			}
+		}
+		o.OnMessage = func(msg, offset []byte) {
+			now := time.Now().UnixNano()
+			seq, ok1 := intAfter(msg, `"seq":`)
+			sent, ok2 := intAfter(msg, `"t":`)
+			if !ok1 || !ok2 || seq >= int64(m) {
+				s.bad.Add(1)
+				return
+			}
+			lat.Record(now - sent)
+			s.lastRecv.Store(now)
+			if w, bit := seq/64, uint64(1)<<(seq%64); s.seen[w]&bit != 0 {
+				s.dup.Add(1)
+			} else {
+				s.seen[w] |= bit
+				s.uniq.Add(1)
+			}
+			if seq < s.lastSeq {
+				s.seqInv.Add(1)
+			}
+			s.lastSeq = max(s.lastSeq, seq)
+			if offset != nil {
+				if off := offsetValue(offset); off >= 0 {
+					if off <= s.lastOffset {
+						s.offInv.Add(1)
 					}
+					s.lastOffset = max(s.lastOffset, off)
 				}
-			}}
+			}
+		}
+		return o
 	})
 	defer p.closeAll(10 * time.Second)
 	p.addConnectRows(r)
@@ -176,7 +224,7 @@ func Fanout(ctx context.Context, cfg *Config) (*report.Result, error) {
 	progGen := newCPUMeter(0, true)
 	var lastDel int64
 	lastT := time.Now()
-	stop := progress(cfg.Progress, "fanout", func() string {
+	stop := progress(cfg.Progress, name, func() string {
 		d := delivered()
 		now := time.Now()
 		rate := float64(d-lastDel) / now.Sub(lastT).Seconds()
@@ -189,6 +237,13 @@ func Fanout(ctx context.Context, cfg *Config) (*report.Result, error) {
 	defer stop()
 
 	start := time.Now()
+	var disturb *disturbance
+	switch name {
+	case "churn":
+		disturb = startChurn(ctx, cfg, room)
+	case "recovery":
+		disturb = startCuts(ctx, cfg, p, subs)
+	}
 	var wg sync.WaitGroup
 	var buf = make([][]byte, cfg.Publishers)
 	for w := range cfg.Publishers {
@@ -240,6 +295,9 @@ pace:
 	close(jobs)
 	wg.Wait()
 	pubEnd := time.Now()
+	if disturb != nil {
+		disturb.stop()
+	}
 
 	// Drain: wait until everything published arrived, at most cfg.Drain.
 	drainDeadline := time.Now().Add(cfg.Drain)
@@ -300,6 +358,25 @@ pace:
 	r.Add("generator_cpu", genCPU.Seconds(), "s")
 	r.Add("generator_cpu_pct", 100*float64(genCPU)/float64(wall), "%")
 	machine.addOther(r, srvCPU, genCPU)
+	if disturb != nil {
+		disturb.report(r)
+	}
+	if name == "recovery" {
+		var pending int64
+		for _, s := range subs {
+			if s != nil && s.cutAt.Load() != 0 {
+				pending++
+			}
+		}
+		r.Add("reconnects", reconnects.Load(), "")
+		r.AddNote("recovered", recovered.Load(), "", "session restored: missed events resent")
+		r.AddNote("not_recovered", notRecovered.Load(), "", "fresh session: the server did not restore it")
+		r.AddNote("still_disconnected", pending, "", "cut and not back at the end")
+		r.Add("reconnect_p50", report.Ms(reconnLat.Quantile(0.50)), "ms")
+		r.Add("reconnect_p99", report.Ms(reconnLat.Quantile(0.99)), "ms")
+		r.Add("reconnect_max", report.Ms(reconnLat.Max()), "ms")
+		r.Notes = append(r.Notes, "reconnect time: cut to the reconnected CONNECT answer, including the client's backoff (first attempt after 50-150 ms)")
+	}
 	if firstPubErr != "" {
 		r.Notes = append(r.Notes, "first publish error: "+firstPubErr)
 	}

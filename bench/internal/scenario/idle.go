@@ -11,7 +11,7 @@ import (
 	"github.com/livedoc/livedoc/bench/internal/target"
 )
 
-// Idle opens cfg.Clients connections, each subscribed to cfg.Room (livedoc: doctype:Invoice),
+// Idle opens cfg.Clients connections, each subscribed to cfg.Room (livedoc: the bench DocType's list room),
 // keeps them idle for cfg.Idle and reports the server's resident memory per connection and its
 // CPU use while idle, plus the generator's own memory per client.
 func Idle(ctx context.Context, cfg *Config) (*report.Result, error) {
@@ -19,7 +19,10 @@ func Idle(ctx context.Context, cfg *Config) (*report.Result, error) {
 	defer cancel()
 	room := cfg.Room
 	if room == "" {
-		room = "doctype:Invoice"
+		room = cfg.Target.DefaultRoom()
+		if ir, ok := cfg.Target.(interface{ IdleRoom() string }); ok {
+			room = ir.IdleRoom()
+		}
 	}
 	r := &report.Result{Scenario: "idle", Target: cfg.Target.Name(), Started: time.Now()}
 	r.Param("clients", cfg.Clients)

@@ -3,6 +3,8 @@ package target
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,9 +22,19 @@ import (
 // POST /api/realtime/publish (after-commit: logged in SQLite, then fanned out).
 type livedoc struct {
 	o     Options
-	token string
-	http  *http.Client // for the REST API (publishes), with a pool of keep-alive connections
+	token string // the Administrator's (or --token's): publishes and setup
+	// userToken is the bench's own user's (role BenchRole only): subscribers and writers use it,
+	// so that the permission checks of a real user are part of what is measured.
+	userToken string
+	http      *http.Client // for the REST API (publishes), with a pool of keep-alive connections
 }
+
+// The DocType, role and user livedoc-bench creates for itself through the REST API.
+const (
+	BenchDocType = "Livedoc Bench Note"
+	BenchRole    = "Livedoc Bench"
+	BenchUser    = "livedoc-bench@example.com"
+)
 
 func newLivedoc(o Options) (*livedoc, error) {
 	if o.URL == "" {
@@ -84,7 +96,125 @@ func (l *livedoc) Setup(ctx context.Context) error {
 	if _, err := l.get(ctx, "/api/method/frappe.auth.get_logged_user", &who); err != nil {
 		return fmt.Errorf("livedoc: checking the token: %w", err)
 	}
+	return l.setupBench(ctx)
+}
+
+// setupBench creates (when missing) the bench's DocType, readable and writable by BenchRole, and
+// the System User BenchUser with that role only, and generates an API key for that user.
+func (l *livedoc) setupBench(ctx context.Context) error {
+	h := l.authHeader()
+	dt := map[string]any{"name": BenchDocType, "autoname": "hash",
+		"fields": []any{
+			map[string]any{"fieldname": "title", "fieldtype": "Data"},
+			map[string]any{"fieldname": "counter", "fieldtype": "Int"},
+		},
+		"permissions": []any{
+			map[string]any{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1},
+			map[string]any{"role": BenchRole, "read": 1, "write": 1, "create": 1},
+		}}
+	if _, err := l.post(ctx, "/api/resource/DocType", h, dt, nil); err != nil && !isDuplicate(err) {
+		return fmt.Errorf("livedoc: creating DocType %s: %w", BenchDocType, err)
+	}
+	user := map[string]any{"email": BenchUser, "first_name": "livedoc-bench",
+		"new_password": randomHex(16), "roles": []any{map[string]any{"role": BenchRole}}}
+	if _, err := l.post(ctx, "/api/resource/User", h, user, nil); err != nil && !isDuplicate(err) {
+		return fmt.Errorf("livedoc: creating user %s: %w", BenchUser, err)
+	}
+	var keys struct {
+		Message struct {
+			Key    string `json:"api_key"`
+			Secret string `json:"api_secret"`
+		} `json:"message"`
+	}
+	if _, err := l.post(ctx, "/api/method/frappe.core.doctype.user.user.generate_keys", h,
+		map[string]any{"user": BenchUser}, &keys); err != nil {
+		return fmt.Errorf("livedoc generate_keys for %s: %w", BenchUser, err)
+	}
+	if keys.Message.Key == "" || keys.Message.Secret == "" {
+		return errors.New("livedoc generate_keys: no key in the answer")
+	}
+	l.userToken = keys.Message.Key + ":" + keys.Message.Secret
 	return nil
+}
+
+func isDuplicate(err error) bool {
+	return strings.Contains(err.Error(), "409") || strings.Contains(err.Error(), "DuplicateEntryError")
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// IdleRoom is the room idle connections subscribe to: the bench DocType's list.
+func (l *livedoc) IdleRoom() string { return "doctype:" + BenchDocType }
+
+// PrepareDocs inserts n documents of the bench DocType as the bench user.
+func (l *livedoc) PrepareDocs(ctx context.Context, n int) ([]SavedDoc, string, error) {
+	h := http.Header{"Authorization": {"token " + l.userToken}}
+	docs := make([]SavedDoc, n)
+	for i := range docs {
+		var out struct {
+			Data struct {
+				Name string `json:"name"`
+			} `json:"data"`
+		}
+		if _, err := l.post(ctx, "/api/resource/"+url.PathEscape(BenchDocType), h,
+			map[string]any{"title": fmt.Sprintf("bench %d", i), "counter": 0}, &out); err != nil {
+			return nil, "", fmt.Errorf("livedoc: inserting a %s: %w", BenchDocType, err)
+		}
+		docs[i] = SavedDoc{Name: out.Data.Name, Room: "doc:" + BenchDocType + "/" + out.Data.Name}
+	}
+	return docs, "doctype:" + BenchDocType, nil
+}
+
+// Save PUTs {counter} to the document as the bench user: one transaction, committed before the
+// answer, whose after-commit doc_update and list_update carry the new modified.
+func (l *livedoc) Save(ctx context.Context, d SavedDoc, counter int64) (time.Time, error) {
+	body := []byte(`{"counter":` + strconv.FormatInt(counter, 10) + `}`)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut,
+		strings.TrimSuffix(l.o.URL, "/")+"/api/resource/"+url.PathEscape(BenchDocType)+"/"+url.PathEscape(d.Name),
+		bytes.NewReader(body))
+	if err != nil {
+		return time.Time{}, err
+	}
+	req.Header = http.Header{"Authorization": {"token " + l.userToken}}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	var out struct {
+		Data struct {
+			Modified string `json:"modified"`
+		} `json:"data"`
+	}
+	if _, err := l.do(req, &out); err != nil {
+		return time.Time{}, err
+	}
+	return parseModified(out.Data.Modified), nil
+}
+
+// UpdateEvents: Frappe's events for a committed save.
+func (l *livedoc) UpdateEvents() (string, string) { return "doc_update", "list_update" }
+
+// ParseUpdate reads doc_update {doctype, name, modified} and list_update {doctype, name, user}.
+func (l *livedoc) ParseUpdate(event string, payload []byte) (string, time.Time, bool) {
+	var m struct {
+		Name     string `json:"name"`
+		Modified string `json:"modified"`
+	}
+	if json.Unmarshal(payload, &m) != nil || m.Name == "" {
+		return "", time.Time{}, false
+	}
+	return m.Name, parseModified(m.Modified), true
+}
+
+// parseModified reads livedoc's "2006-01-02 15:04:05.000000" UTC timestamps.
+func parseModified(s string) time.Time {
+	t, err := time.Parse("2006-01-02 15:04:05.999999", s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
 }
 
 func (l *livedoc) authHeader() http.Header {
@@ -175,7 +305,12 @@ func writeJSONString(b *bytes.Buffer, s string) {
 // "all" (automatic for a System User), "doctype:<DocType>" (doctype_subscribe) or
 // "doc:<DocType>/<name>" (doc_subscribe), each acknowledged.
 func (l *livedoc) Dial(ctx context.Context, o DialOptions) (Conn, error) {
-	opts := client.Options{URL: l.o.URL, Namespace: l.o.Namespace, Auth: map[string]any{"token": l.token}}
+	tok := l.userToken
+	if tok == "" {
+		tok = l.token
+	}
+	opts := client.Options{URL: l.o.URL, Namespace: l.o.Namespace, Auth: map[string]any{"token": tok},
+		Reconnect: o.Reconnect}
 	if o.Transport != nil {
 		opts.HTTPClient = o.Transport.HTTPClient(o.Index)
 	}
@@ -195,11 +330,24 @@ func (l *livedoc) Dial(ctx context.Context, o DialOptions) (Conn, error) {
 			}
 		})
 	}
+	if o.OnEvent != nil {
+		on := o.OnEvent
+		for _, ev := range o.Events {
+			c.On(ev, func(args []json.RawMessage) {
+				if len(args) > 0 {
+					on(ev, args[0])
+				}
+			})
+		}
+	}
 	if o.OnDisconnect != nil {
 		c.OnDisconnect(o.OnDisconnect)
 	}
 	if err := c.Connect(ctx); err != nil {
 		return nil, err
+	}
+	if o.OnReconnect != nil {
+		c.OnConnect(o.OnReconnect) // after Connect: only the reconnections
 	}
 	for _, room := range o.Rooms {
 		var event string

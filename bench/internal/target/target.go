@@ -37,6 +37,44 @@ type DialOptions struct {
 	OnMessage func(payload, offset []byte)
 	// OnDisconnect is told when the connection is lost (not after Close).
 	OnDisconnect func(reason string)
+	// Events and OnEvent listen to other events than Event (save-to-screen: the document and
+	// list updates), with the event's name; on the reader goroutine, must not block.
+	Events  []string
+	OnEvent func(event string, payload []byte)
+	// Reconnect keeps the connection alive across transport losses (recovery), resuming the
+	// session where the target can; OnReconnect is told of each re-established connection and
+	// whether the server restored the session (no event missed).
+	Reconnect   bool
+	OnReconnect func(recovered bool)
+}
+
+// Cutter is implemented by connections that can be cut as a network failure would (no close
+// handshake): recovery uses it.
+type Cutter interface {
+	CloseTransport()
+}
+
+// Saver is implemented by targets that store documents through a REST API and announce their
+// changes to subscribers (save-to-screen).
+type Saver interface {
+	// PrepareDocs creates n documents to be saved and returns them, and the room a subscriber
+	// joins to hear about every document of their type (the list).
+	PrepareDocs(ctx context.Context, n int) (docs []SavedDoc, listRoom string, err error)
+	// Save stores doc with a new counter value and returns once the server committed it, with the
+	// server's modification stamp of that version.
+	Save(ctx context.Context, doc SavedDoc, counter int64) (stamp time.Time, err error)
+	// UpdateEvents are the events that carry a document's change to its room and to the list
+	// room (livedoc: doc_update and list_update).
+	UpdateEvents() (docEvent, listEvent string)
+	// ParseUpdate reads one update event: the document's name and, when the event carries it,
+	// the version's modification stamp (zero otherwise).
+	ParseUpdate(event string, payload []byte) (name string, stamp time.Time, ok bool)
+}
+
+// SavedDoc is one document a save-to-screen writer saves.
+type SavedDoc struct {
+	Name string
+	Room string // the room of that one document
 }
 
 // Conn is one subscriber connection.

@@ -1,0 +1,288 @@
+package scenario
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/livedoc/livedoc/bench/internal/hist"
+	"github.com/livedoc/livedoc/bench/internal/report"
+	"github.com/livedoc/livedoc/bench/internal/target"
+)
+
+// screen is one save-to-screen subscriber's bookkeeping, written by its reader goroutine only.
+type screen struct {
+	last     map[string]time.Time // per document: the newest version seen
+	docs     atomic.Int64         // distinct document updates received
+	lists    atomic.Int64         // list updates received
+	dup      atomic.Int64         // a document version not newer than the last one seen
+	bad      atomic.Int64
+	lastRecv atomic.Int64
+}
+
+// SaveToScreen has cfg.Writers writers save cfg.Docs documents through the target's REST API
+// (cfg.Rate saves a second in all, or as fast as they go with --rate 0) while cfg.Clients
+// subscribers follow every one of those documents and (unless cfg.NoList) their list. It reports
+// commit-to-receive latency (receive time minus the version's modification stamp, which the
+// server sets inside the save's transaction), saves per second, and lost updates.
+func SaveToScreen(ctx context.Context, cfg *Config) (*report.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	sv, ok := cfg.Target.(target.Saver)
+	if !ok {
+		return nil, fmt.Errorf("save-to-screen: target %s does not save documents", cfg.Target.Name())
+	}
+	m := cfg.Messages
+	if m <= 0 && cfg.Duration <= 0 {
+		return nil, fmt.Errorf("save-to-screen: give --messages or --duration")
+	}
+	if m <= 0 && cfg.Rate > 0 {
+		m = int(math.Round(cfg.Rate * cfg.Duration.Seconds()))
+	}
+	r := &report.Result{Scenario: "save-to-screen", Target: cfg.Target.Name(), Started: time.Now()}
+	r.Param("clients", cfg.Clients)
+	r.Param("writers", cfg.Writers)
+	r.Param("docs", cfg.Docs)
+	if cfg.Rate > 0 {
+		r.Param("rate", cfg.Rate)
+	} else {
+		r.Param("rate", "as fast as possible")
+	}
+	if m > 0 {
+		r.Param("saves", m)
+	} else {
+		r.Param("duration", cfg.Duration.String())
+	}
+	r.Param("list", !cfg.NoList)
+	r.Param("server_pid", cfg.ServerPID)
+
+	pctx, pcancel := context.WithTimeout(ctx, 60*time.Second)
+	docs, listRoom, err := sv.PrepareDocs(pctx, cfg.Docs)
+	pcancel()
+	if err != nil {
+		return nil, err
+	}
+	rooms := make([]string, 0, len(docs)+1)
+	for _, d := range docs {
+		rooms = append(rooms, d.Room)
+	}
+	if !cfg.NoList && listRoom != "" {
+		rooms = append(rooms, listRoom)
+	}
+	r.Param("rooms_per_client", len(rooms))
+	docEvent, listEvent := sv.UpdateEvents()
+
+	var lat hist.Histogram
+	screens := make([]*screen, cfg.Clients)
+	p := &pool{}
+	connectAll(ctx, cfg, "save-to-screen", p, func(i int) target.DialOptions {
+		s := &screen{last: make(map[string]time.Time, len(docs))}
+		screens[i] = s
+		return target.DialOptions{Rooms: rooms, Events: []string{docEvent, listEvent},
+			OnDisconnect: func(string) { p.disconnects.Add(1) },
+			OnEvent: func(event string, payload []byte) {
+				now := time.Now()
+				name, stamp, ok := sv.ParseUpdate(event, payload)
+				if !ok {
+					s.bad.Add(1)
+					return
+				}
+				s.lastRecv.Store(now.UnixNano())
+				if event == listEvent && (event != docEvent || stamp.IsZero()) {
+					s.lists.Add(1)
+					return
+				}
+				if !stamp.IsZero() {
+					if prev, seen := s.last[name]; seen && !stamp.After(prev) {
+						s.dup.Add(1)
+						return
+					}
+					s.last[name] = stamp
+					lat.Record(int64(now.Sub(stamp)))
+				}
+				s.docs.Add(1)
+			}}
+	})
+	defer p.closeAll(10 * time.Second)
+	p.addConnectRows(r)
+	n := p.connected.Load()
+	if n == 0 {
+		return r, fmt.Errorf("no subscriber connected: %v", p.firstErrs)
+	}
+	if ctx.Err() != nil {
+		return r, fmt.Errorf("timed out while connecting (--timeout %s)", cfg.Timeout)
+	}
+	received := func() (docsN, lists int64) {
+		for _, s := range screens {
+			if s != nil {
+				docsN += s.docs.Load()
+				lists += s.lists.Load()
+			}
+		}
+		return
+	}
+
+	var saved, saveErrs atomic.Int64
+	var saveLat hist.Histogram
+	var errMu sync.Mutex
+	var firstErr string
+	runtime.GC()
+	server := newCPUMeter(cfg.ServerPID, false)
+	gen := newCPUMeter(0, true)
+	machine := newMachineMeter()
+	progServer := newCPUMeter(cfg.ServerPID, false)
+	progGen := newCPUMeter(0, true)
+	stop := progress(cfg.Progress, "save-to-screen", func() string {
+		d, l := received()
+		return fmt.Sprintf("saved %s (%d errors), received %s doc + %s list updates, server cpu %s, generator cpu %s",
+			report.Thousands(saved.Load()), saveErrs.Load(), report.Thousands(d), report.Thousands(l),
+			progServer.recent(), progGen.recent())
+	})
+	defer stop()
+
+	// Writers: with a rate, a pacer hands out save numbers on schedule; without, each writer saves
+	// in a loop until the count or the duration is reached.
+	start := time.Now()
+	wctx, wcancel := context.WithCancel(ctx)
+	if m <= 0 {
+		wctx, wcancel = context.WithDeadline(ctx, start.Add(cfg.Duration))
+	}
+	defer wcancel()
+	jobs := make(chan int64, cfg.Writers)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range cfg.Writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := docs[w%len(docs)]
+			for {
+				var k int64
+				if cfg.Rate > 0 {
+					var ok bool
+					if k, ok = <-jobs; !ok {
+						return
+					}
+				} else {
+					k = next.Add(1) - 1
+					if (m > 0 && k >= int64(m)) || wctx.Err() != nil {
+						return
+					}
+				}
+				t0 := time.Now()
+				sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+				_, err := sv.Save(sctx, d, k+1)
+				scancel()
+				saveLat.Record(int64(time.Since(t0)))
+				if err != nil {
+					saveErrs.Add(1)
+					errMu.Lock()
+					if firstErr == "" {
+						firstErr = err.Error()
+					}
+					errMu.Unlock()
+					continue
+				}
+				saved.Add(1)
+			}
+		}()
+	}
+	if cfg.Rate > 0 {
+		timer := time.NewTimer(0)
+	pace:
+		for k := range int64(m) {
+			due := start.Add(time.Duration(float64(k) * float64(time.Second) / cfg.Rate))
+			if d := time.Until(due); d > 0 {
+				timer.Reset(d)
+				select {
+				case <-timer.C:
+				case <-ctx.Done():
+					break pace
+				}
+			}
+			select {
+			case jobs <- k:
+			case <-ctx.Done():
+				break pace
+			}
+		}
+		close(jobs)
+	}
+	wg.Wait()
+	saveEnd := time.Now()
+
+	// Drain: every subscriber follows every document, so each should get one document update per
+	// save (and one list update per save).
+	want := n * saved.Load()
+	drainDeadline := time.Now().Add(cfg.Drain)
+	tk := time.NewTicker(5 * time.Millisecond)
+	for time.Now().Before(drainDeadline) && ctx.Err() == nil {
+		d, l := received()
+		if d >= want && (cfg.NoList || l >= want) {
+			break
+		}
+		<-tk.C
+	}
+	tk.Stop()
+	srvCPU, wall, srvOK := server.total()
+	genCPU, _, _ := gen.total()
+	stop()
+
+	var gotDocs, gotLists, dup, bad, lastRecv int64
+	for _, s := range screens {
+		if s == nil {
+			continue
+		}
+		gotDocs += s.docs.Load()
+		gotLists += s.lists.Load()
+		dup += s.dup.Load()
+		bad += s.bad.Load()
+		lastRecv = max(lastRecv, s.lastRecv.Load())
+	}
+	span := saveEnd.Sub(start)
+	r.Add("saves", saved.Load(), "")
+	r.Add("save_errors", saveErrs.Load(), "")
+	r.Add("saves_per_s", float64(saved.Load())/span.Seconds(), "/s")
+	r.Add("save_p50", report.Ms(saveLat.Quantile(0.5)), "ms")
+	r.Add("save_p99", report.Ms(saveLat.Quantile(0.99)), "ms")
+	r.AddNote("expected", want, "", "document updates: subscribers x saves")
+	r.Add("doc_updates", gotDocs, "")
+	lostDocs := want - gotDocs
+	lostLists := int64(0)
+	if !cfg.NoList {
+		r.Add("list_updates", gotLists, "")
+		lostLists = want - gotLists
+	}
+	r.AddNote("lost", lostDocs+lostLists, "", fmt.Sprintf("document + list updates missing after a %s drain", cfg.Drain))
+	r.AddNote("duplicates", dup, "", "a document version not newer than one already received")
+	if bad > 0 {
+		r.Add("bad_payloads", bad, "")
+	}
+	r.Add("disconnects", p.disconnects.Load(), "")
+	if lastRecv > start.UnixNano() {
+		r.AddNote("updates_per_s", float64(gotDocs+gotLists)/time.Duration(lastRecv-start.UnixNano()).Seconds(), "/s", "received / (last receive - first save)")
+	}
+	r.AddNote("latency_p50", report.Ms(lat.Quantile(0.50)), "ms", "commit to receive (document updates)")
+	r.Add("latency_p90", report.Ms(lat.Quantile(0.90)), "ms")
+	r.Add("latency_p99", report.Ms(lat.Quantile(0.99)), "ms")
+	r.Add("latency_max", report.Ms(lat.Max()), "ms")
+	r.Add("run_time", wall.Seconds(), "s")
+	if srvOK {
+		r.Add("server_cpu", srvCPU.Seconds(), "s")
+		r.Add("server_cpu_pct", 100*float64(srvCPU)/float64(wall), "%")
+	}
+	r.Add("generator_cpu", genCPU.Seconds(), "s")
+	r.Add("generator_cpu_pct", 100*float64(genCPU)/float64(wall), "%")
+	machine.addOther(r, srvCPU, genCPU)
+	if firstErr != "" {
+		r.Notes = append(r.Notes, "first save error: "+firstErr)
+	}
+	if ctx.Err() != nil {
+		r.Notes = append(r.Notes, fmt.Sprintf("stopped by --timeout %s", cfg.Timeout))
+	}
+	return r, nil
+}

@@ -27,6 +27,7 @@ const LIVE_MS = 2000; // "within 2 s"
 let srv;
 let admin; // Administrator's REST session
 let browser;
+let launching; // the browser starts while the server does
 let ctxA;
 let ctxB;
 let pageA;
@@ -104,15 +105,16 @@ async function shot(page, file) {
 
 before(async () => {
   await mkdir(OUT, { recursive: true });
+  launching = chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
   srv = await startLivedoc();
   admin = await login(srv.url, 'Administrator', srv.adminPassword);
   await rest(admin, 'POST', '/api/resource/User', { email: B_USER, first_name: 'Bea', new_password: PW, roles: [{ role: 'Accounts User' }] });
   await rest(admin, 'POST', '/api/resource/User', { email: C_USER, first_name: 'Nora', new_password: PW, roles: [] });
   for (const customer_name of ['Acme', 'Globex']) await rest(admin, 'POST', '/api/resource/Customer', { customer_name });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launching;
   ctxA = await newContext('Administrator', srv.adminPassword, { viaForm: true });
   ctxB = await newContext(B_USER, PW);
   pageA = await newPage(ctxA);
@@ -120,6 +122,7 @@ before(async () => {
 });
 
 after(async () => {
+  browser ??= await launching?.catch(() => null);
   await browser?.close();
   await srv?.stop();
 });

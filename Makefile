@@ -2,7 +2,7 @@
 GO ?= go
 STATICCHECK_VERSION ?= v0.8.2
 
-.PHONY: run test build deps lint gotest gotest-pg jstest chromium bench fuzz clean
+.PHONY: run test build deps lint gotest gotest-pg jstest chromium bench bench-smoke bench-go fuzz clean
 
 run:
 	$(GO) run ./cmd/livedoc serve
@@ -37,9 +37,21 @@ jstest: deps build chromium
 	cd tests/js && node --test *.test.mjs
 	cd client/js && node --test test/
 
-test: lint gotest gotest-pg jstest
+test: lint gotest gotest-pg jstest bench-smoke
 
-bench:
+# A short run of every livedoc-bench scenario against a fresh livedoc (about 2 minutes); each
+# fails the target if it does not complete or loses anything (bench/run-all.sh, bench/README.md).
+bench: build
+	LIVEDOC_BIN=bin/livedoc bench/run-all.sh
+
+# The same with the smallest sizes (seconds), run by `make test`: the tool must not rot. Asserts
+# completion and lost = 0, never timings.
+bench-smoke: build
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
+	LIVEDOC_BIN=bin/livedoc bench/run-all.sh --smoke
+
+# The Go micro-benchmarks of document writes.
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./doc/
 
 # A short run of each fuzz target (go test runs their seed corpora as plain tests anyway).

@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/livedoc/livedoc/bench/internal/proc"
@@ -125,12 +126,45 @@ func run(args []string) error {
 			res.Table(os.Stdout)
 		}
 	}
+	if err == nil && o.check {
+		err = check(res)
+	}
 	return err
+}
+
+// check is --check: the run completed (every connection made, not stopped by the timeout) and
+// nothing was lost. It asserts no timing.
+func check(res *report.Result) error {
+	if res == nil {
+		return errors.New("check: no result")
+	}
+	var bad []string
+	lost, ok := res.Int("lost")
+	if !ok {
+		bad = append(bad, "no lost figure")
+	} else if lost != 0 {
+		bad = append(bad, fmt.Sprintf("lost = %d", lost))
+	}
+	for _, k := range []string{"connect_failed", "publish_errors", "save_errors", "churn_failed", "not_recovered", "still_disconnected"} {
+		if v, ok := res.Int(k); ok && v != 0 {
+			bad = append(bad, fmt.Sprintf("%s = %d", k, v))
+		}
+	}
+	for _, n := range res.Notes {
+		if strings.HasPrefix(n, "stopped by --timeout") {
+			bad = append(bad, n)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("check failed (%s): %s", res.Scenario, strings.Join(bad, ", "))
+	}
+	fmt.Fprintf(os.Stderr, "livedoc-bench: check passed (%s): completed, lost = 0\n", res.Scenario)
+	return nil
 }
 
 type options struct {
 	target, url, adminPassword, token, namespace string
-	json, findPID                                bool
+	json, findPID, check                         bool
 }
 
 func newFlags(cfg *scenario.Config, o *options) *flag.FlagSet {
@@ -141,6 +175,7 @@ func newFlags(cfg *scenario.Config, o *options) *flag.FlagSet {
 	fs.StringVar(&o.token, "token", os.Getenv("LIVEDOC_TOKEN"), "API key and secret as KEY:SECRET (a System Manager's)")
 	fs.StringVar(&o.namespace, "namespace", "/livedoc", "Socket.IO namespace")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
+	fs.BoolVar(&o.check, "check", false, "exit non-zero unless the run completed with lost = 0 (and no failed connect, publish or save); no timing is checked")
 	fs.BoolVar(&o.findPID, "find-server-pid", true, "without --server-pid, look for the process listening on the URL's port")
 	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's pid, for its memory and CPU from /proc")
 	fs.IntVar(&cfg.Clients, "clients", 100, "subscribers / connections")

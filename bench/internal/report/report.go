@@ -189,3 +189,21 @@ func Thousands(n int64) string {
 
 // Ms is d in milliseconds.
 func Ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// Int is the integer value of the row key, if there is one.
+func (r *Result) Int(key string) (int64, bool) {
+	for _, row := range r.Rows {
+		if row.Key != key {
+			continue
+		}
+		switch v := row.Value.(type) {
+		case int:
+			return int64(v), true
+		case int64:
+			return v, true
+		case uint64:
+			return int64(v), true
+		}
+	}
+	return 0, false
+}

@@ -77,7 +77,7 @@ func Idle(ctx context.Context, cfg *Config) (*report.Result, error) {
 	stop()
 	srvCPU, wall, cpuOK := server.total()
 	genCPU, _, _ := gen.total()
-	r.Add("disconnected_while_idle", p.disconnects.Load(), "")
+	r.AddNote("lost", p.disconnects.Load(), "", "connections dropped while idle")
 
 	if cfg.ServerPID > 0 {
 		after, err := proc.ReadStatus(cfg.ServerPID)

@@ -32,6 +32,7 @@ type session struct {
 	transport string
 	closed    bool
 	ws        *websocket.Conn // the WebSocket transport, once there is one
+	cork      *corkConn       // ws's connection, for writing a burst at once
 	probe     *websocket.Conn // a WebSocket being probed for upgrade
 	upgrading bool            // probe answered: polls return at once
 
@@ -151,7 +152,7 @@ func (s *session) enqueueLocked(b []byte) error {
 	if s.ws != nil {
 		if !s.writing {
 			s.writing = true
-			go s.writeLoop(s.ws)
+			go s.writeLoop(s.ws, s.cork)
 		}
 	} else {
 		s.wakePollLocked()

@@ -1,10 +1,14 @@
 package socketio
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -20,19 +24,111 @@ var acceptOptions = &websocket.AcceptOptions{
 	CompressionMode:    websocket.CompressionDisabled,
 }
 
-func (srv *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, error) {
-	c, err := websocket.Accept(w, r, acceptOptions)
+func (srv *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, *corkConn, error) {
+	hw := &hijackWriter{ResponseWriter: w}
+	c, err := websocket.Accept(hw, r, acceptOptions)
 	if err != nil {
-		return nil, err // Accept has answered the request
+		return nil, nil, err // Accept has answered the request
 	}
 	c.SetReadLimit(int64(srv.opts.MaxPayload))
-	return c, nil
+	return c, hw.cork, nil
+}
+
+// Small buffers for the hijacked connection: most connections are idle and every message is
+// small, so net/http's 4 KiB reader and writer per connection would be most of its memory. Larger
+// messages bypass the buffers.
+const (
+	wsReadBuffer  = 512
+	wsWriteBuffer = 512
+	maxCork       = 256 << 10
+)
+
+// hijackWriter hands coder/websocket a corkConn and small buffers instead of net/http's.
+type hijackWriter struct {
+	http.ResponseWriter
+	cork *corkConn
+}
+
+func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// Bytes the client sent after the handshake may already sit in net/http's reader; the conn
+	// serves them first, since coder/websocket reads from the conn itself.
+	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	w.cork = &corkConn{Conn: conn, unread: bytes.Clone(buffered)}
+	return w.cork, bufio.NewReadWriter(bufio.NewReaderSize(w.cork, wsReadBuffer), bufio.NewWriterSize(w.cork, wsWriteBuffer)), nil
+}
+
+// corkConn lets the writer put a whole burst of WebSocket frames on the wire with one write:
+// coder/websocket flushes after every message, which would cost a system call (and on a VM an
+// interrupt) per frame per socket — the largest cost of a fan-out.
+type corkConn struct {
+	net.Conn
+	unread []byte // read before the connection: what net/http had buffered at the hijack
+
+	mu     sync.Mutex
+	corked bool
+	buf    []byte
+}
+
+func (c *corkConn) Read(p []byte) (int, error) {
+	if len(c.unread) > 0 { // only the reading goroutine reads
+		n := copy(p, c.unread)
+		c.unread = c.unread[n:]
+		if len(c.unread) == 0 {
+			c.unread = nil
+		}
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *corkConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.corked && len(c.buf)+len(p) <= maxCork {
+		c.buf = append(c.buf, p...)
+		return len(p), nil
+	}
+	if err := c.flushLocked(); err != nil {
+		return 0, err
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *corkConn) cork() {
+	c.mu.Lock()
+	c.corked = true
+	c.mu.Unlock()
+}
+
+// uncork writes what was held, in one write.
+func (c *corkConn) uncork() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.corked = false
+	return c.flushLocked()
+}
+
+func (c *corkConn) flushLocked() error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.buf)
+	if cap(c.buf) > 16<<10 {
+		c.buf = nil // an idle connection keeps no large buffer
+	} else {
+		c.buf = c.buf[:0]
+	}
+	return err
 }
 
 // serveWebSocketHandshake opens a session directly on WebSocket and reads
 // from it until it ends.
 func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Request) {
-	c, err := srv.accept(w, r)
+	c, cork, err := srv.accept(w, r)
 	if err != nil {
 		return
 	}
@@ -47,9 +143,9 @@ func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Reques
 		c.CloseNow()
 		return
 	}
-	s.ws = c
+	s.ws, s.cork = c, cork
 	s.writing = true
-	go s.writeLoop(c) // the open packet is queued
+	go s.writeLoop(c, cork) // the open packet is queued
 	s.mu.Unlock()
 	s.startHeartbeat()
 	s.readLoop(c)
@@ -66,7 +162,7 @@ func (s *session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeBadRequest, "Bad request")
 		return
 	}
-	c, err := s.srv.accept(w, r)
+	c, cork, err := s.srv.accept(w, r)
 	if err != nil {
 		return
 	}
@@ -76,7 +172,7 @@ func (s *session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		s.probe = c
 	}
 	s.mu.Unlock()
-	if ok && s.upgrade(c) {
+	if ok && s.upgrade(c, cork) {
 		s.readLoop(c)
 		return
 	}
@@ -90,7 +186,7 @@ func (s *session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 
 // upgrade runs the probe exchange: 2probe / 3probe, the pending poll is
 // answered with a noop, then 5 switches the session to c.
-func (s *session) upgrade(c *websocket.Conn) bool {
+func (s *session) upgrade(c *websocket.Conn, cork *corkConn) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), upgradeTimeout)
 	defer cancel()
 	if !readText(ctx, c, "2probe") || c.Write(ctx, websocket.MessageText, []byte("3probe")) != nil {
@@ -109,11 +205,11 @@ func (s *session) upgrade(c *websocket.Conn) bool {
 		return false
 	}
 	s.probe, s.upgrading = nil, false
-	s.ws, s.transport = c, transportWebSocket
+	s.ws, s.cork, s.transport = c, cork, transportWebSocket
 	s.wakePollLocked()
 	if len(s.queue) > 0 {
 		s.writing = true
-		go s.writeLoop(c)
+		go s.writeLoop(c, cork)
 	}
 	return true
 }
@@ -158,7 +254,7 @@ func readErrorReason(err error) string {
 // writeLoop writes the queue to c until it is empty, then exits. It swaps
 // the queue with an emptied batch, so that a steady stream of sends to an
 // idle session allocates nothing but this goroutine.
-func (s *session) writeLoop(c *websocket.Conn) {
+func (s *session) writeLoop(c *websocket.Conn, cork *corkConn) {
 	ctx := context.Background()
 	var batch [][]byte
 	written := 0
@@ -181,12 +277,18 @@ func (s *session) writeLoop(c *websocket.Conn) {
 		s.mu.Unlock()
 
 		written = 0
+		cork.cork()
 		for _, b := range batch {
 			if err := c.Write(ctx, websocket.MessageText, b); err != nil {
+				cork.uncork()
 				s.close("transport error")
 				return
 			}
 			written += len(b)
+		}
+		if err := cork.uncork(); err != nil {
+			s.close("transport error")
+			return
 		}
 		clear(batch)
 	}

@@ -114,7 +114,7 @@ func (b *RedisBus) Close(ctx context.Context, room, pid, user string) error {
 // Viewers returns the distinct users with a live entry for room.
 func (b *RedisBus) Viewers(ctx context.Context, room string) ([]string, error) {
 	min := strconv.FormatInt(time.Now().Add(-presenceTTL).Unix(), 10)
-	members, err := b.rdb.ZRangeByScore(ctx, b.presenceKey(room), &redis.ZRangeBy{Min: min, Max: "+inf"}).Result()
+	members, err := b.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{Key: b.presenceKey(room), ByScore: true, Start: min, Stop: "+inf"}).Result()
 	if err != nil {
 		return nil, err
 	}

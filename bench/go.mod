@@ -4,6 +4,6 @@ go 1.26.0
 
 require github.com/livedoc/livedoc v0.0.0
 
-require github.com/coder/websocket v1.8.15 // indirect
+require github.com/coder/websocket v1.8.15
 
 replace github.com/livedoc/livedoc => ../

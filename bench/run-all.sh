@@ -40,7 +40,7 @@ else
 		"fanout --clients 1000 --rate 20 --duration 10s --drain 20s"
 		"churn --clients 500 --rate 20 --duration 10s --churn 50 --churn-hold 1s --drain 20s"
 		"recovery --clients 500 --rate 20 --duration 10s --cuts 20 --drain 20s"
-		"save-to-screen --clients 100 --rate 100 --duration 10s --drain 20s"
+		"save-to-screen --clients 100 --writers 4 --rate 100 --duration 10s --drain 20s"
 		"save-to-screen --clients 100 --writers 8 --rate 0 --duration 10s --drain 20s"
 	)
 	timeout=90s

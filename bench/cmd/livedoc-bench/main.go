@@ -104,7 +104,7 @@ func run(args []string) error {
 		debug.SetGCPercent(400) // the generator trades memory for CPU
 	}
 	t, err := target.New(o.target, target.Options{URL: o.url, AdminPassword: o.adminPassword, Token: o.token,
-		Namespace: o.namespace})
+		Namespace: o.namespace, Redis: o.redis})
 	if err != nil {
 		return err
 	}
@@ -163,17 +163,18 @@ func check(res *report.Result) error {
 }
 
 type options struct {
-	target, url, adminPassword, token, namespace string
-	json, findPID, check                         bool
+	target, url, adminPassword, token, namespace, redis string
+	json, findPID, check                                bool
 }
 
 func newFlags(cfg *scenario.Config, o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("livedoc-bench", flag.ContinueOnError)
-	fs.StringVar(&o.target, "target", "livedoc", "server under test: livedoc (socketio, centrifugo, pocketbase: later)")
+	fs.StringVar(&o.target, "target", "livedoc", "server under test: livedoc, socketio (bench/peers/socketio), centrifugo, pocketbase")
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8000", "server URL (loopback only)")
 	fs.StringVar(&o.adminPassword, "admin-password", os.Getenv("LIVEDOC_ADMIN_PASSWORD"), "Administrator's password: the bench generates an API key itself")
 	fs.StringVar(&o.token, "token", os.Getenv("LIVEDOC_TOKEN"), "API key and secret as KEY:SECRET (a System Manager's)")
 	fs.StringVar(&o.namespace, "namespace", "/livedoc", "Socket.IO namespace")
+	fs.StringVar(&o.redis, "redis", "", "socketio: the Redis host:port whose `events` channel the server reads (publishes go there)")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 	fs.BoolVar(&o.check, "check", false, "exit non-zero unless the run completed with lost = 0 (and no failed connect, publish or save); no timing is checked")
 	fs.BoolVar(&o.findPID, "find-server-pid", true, "without --server-pid, look for the process listening on the URL's port")

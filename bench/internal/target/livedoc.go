@@ -309,8 +309,13 @@ func (l *livedoc) Dial(ctx context.Context, o DialOptions) (Conn, error) {
 	if tok == "" {
 		tok = l.token
 	}
-	opts := client.Options{URL: l.o.URL, Namespace: l.o.Namespace, Auth: map[string]any{"token": tok},
-		Reconnect: o.Reconnect}
+	return frappeDial(ctx, l.o.URL, l.o.Namespace, map[string]any{"token": tok}, o)
+}
+
+// frappeDial connects a Socket.IO client that speaks Frappe's realtime events (livedoc and the
+// Frappe-shaped Socket.IO peer) and joins o.Rooms with acknowledged subscriptions.
+func frappeDial(ctx context.Context, base, namespace string, auth map[string]any, o DialOptions) (Conn, error) {
+	opts := client.Options{URL: base, Namespace: namespace, Auth: auth, Reconnect: o.Reconnect}
 	if o.Transport != nil {
 		opts.HTTPClient = o.Transport.HTTPClient(o.Index)
 	}
@@ -366,7 +371,7 @@ func (l *livedoc) Dial(ctx context.Context, o DialOptions) (Conn, error) {
 			event, args = "doc_subscribe", []any{dt, dn}
 		default:
 			c.Close()
-			return nil, fmt.Errorf("room %q: livedoc subscribers can join all, doctype:<DocType> or doc:<DocType>/<name>", room)
+			return nil, fmt.Errorf("room %q: subscribers can join all, doctype:<DocType> or doc:<DocType>/<name>", room)
 		}
 		ack, err := c.EmitWithAck(ctx, event, args...)
 		if err != nil {

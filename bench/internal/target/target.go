@@ -95,6 +95,7 @@ type Options struct {
 	AdminPassword string
 	Token         string // KEY:SECRET
 	Namespace     string // Socket.IO namespace (livedoc: /livedoc)
+	Redis         string // socketio: the Redis address (host:port) whose `events` channel it reads
 }
 
 // New returns the target called name.
@@ -102,8 +103,12 @@ func New(name string, o Options) (Target, error) {
 	switch name {
 	case "livedoc":
 		return newLivedoc(o)
-	case "socketio", "centrifugo", "pocketbase":
-		return nil, fmt.Errorf("target %q is not implemented yet (the peers come in a later part)", name)
+	case "socketio":
+		return newSocketIO(o)
+	case "centrifugo":
+		return newCentrifugo(o)
+	case "pocketbase":
+		return nil, fmt.Errorf("target %q is not implemented yet", name)
 	}
 	return nil, fmt.Errorf("unknown target %q (livedoc, socketio, centrifugo, pocketbase)", name)
 }

@@ -108,7 +108,7 @@ func New(name string, o Options) (Target, error) {
 	case "centrifugo":
 		return newCentrifugo(o)
 	case "pocketbase":
-		return nil, fmt.Errorf("target %q is not implemented yet", name)
+		return newPocketBase(o)
 	}
 	return nil, fmt.Errorf("unknown target %q (livedoc, socketio, centrifugo, pocketbase)", name)
 }

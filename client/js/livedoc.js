@@ -727,13 +727,38 @@ export class Realtime extends Emitter {
   /** Opens the socket (no-op when already connected or connecting). */
   connect() {
     this._wanted = true;
+    this._watchNetwork(true);
     if (this._state === 'disconnected' && !this._reconnectTimer) this._open();
     return this;
+  }
+
+  /**
+   * In a browser, follows the network: going offline drops the transport at once (a connection
+   * through a dead network would only be noticed at the ping timeout), and coming back online
+   * reconnects at once instead of waiting out the backoff. Recovery then brings what was missed.
+   */
+  _watchNetwork(on) {
+    const g = globalThis;
+    if (typeof g.addEventListener !== 'function' || typeof g.navigator?.onLine !== 'boolean') return;
+    if (!this._onOffline) {
+      this._onOffline = () => this._engine?.drop('transport close');
+      this._onOnline = () => {
+        if (!this._wanted || this._state !== 'disconnected') return;
+        clearTimeout(this._reconnectTimer);
+        this._reconnectTimer = null;
+        this._attempt = 0;
+        this._open();
+      };
+    }
+    const method = on ? 'addEventListener' : 'removeEventListener';
+    g[method]('offline', this._onOffline);
+    g[method]('online', this._onOnline);
   }
 
   /** Closes the socket and stops reconnecting; subscriptions are kept for a later connect(). */
   disconnect() {
     this._wanted = false;
+    this._watchNetwork(false);
     this._gen++;
     clearTimeout(this._reconnectTimer);
     this._reconnectTimer = null;

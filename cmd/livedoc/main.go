@@ -21,6 +21,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strings"
@@ -74,6 +75,7 @@ func serve(args []string) error {
 	logLevel := fs.String("log-level", env("LIVEDOC_LOG_LEVEL", "info"), "debug, info, warn or error")
 	site := fs.String("site", env("LIVEDOC_SITE", "livedoc"), "site name: the Socket.IO namespace /<site> served besides /")
 	origins := fs.String("allowed-origins", env("LIVEDOC_ALLOWED_ORIGINS", ""), "comma-separated browser Origins allowed on sockets (default: the request's own host)")
+	pprofAddr := fs.String("pprof-addr", env("LIVEDOC_PPROF_ADDR", ""), "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
 	database := fs.String("db", env("LIVEDOC_DB", ""), "a postgres:// URL to store data in PostgreSQL instead of SQLite in --data")
 	redisURL := fs.String("redis", env("LIVEDOC_REDIS", ""), "a redis:// URL: the realtime bus shared by the nodes of a cluster")
 	recovery := fs.Duration("recovery-window", envDuration("LIVEDOC_RECOVERY_WINDOW", 2*time.Minute), "how long a disconnected client can recover its session and missed events")
@@ -102,6 +104,9 @@ func serve(args []string) error {
 		Site: *site, AllowedOrigins: allowed, RecoveryWindow: *recovery, Database: *database, Redis: *redisURL})
 	if err != nil {
 		return err
+	}
+	if *pprofAddr != "" {
+		go servePprof(*pprofAddr, log)
 	}
 	if *sample {
 		if err := invoice.Register(ctx, app, log); err != nil {
@@ -183,4 +188,18 @@ func publish(args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "%s", answer)
 	return nil
+}
+
+// servePprof serves net/http/pprof on its own address, apart from the application's mux.
+func servePprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("pprof listening", "addr", "http://"+addr+"/debug/pprof/")
+	if err := srv.ListenAndServe(); err != nil {
+		log.Error("pprof", "err", err)
+	}
 }

@@ -125,8 +125,8 @@ func (c *corkConn) flushLocked() error {
 	return err
 }
 
-// serveWebSocketHandshake opens a session directly on WebSocket and reads
-// from it until it ends.
+// serveWebSocketHandshake opens a session directly on WebSocket and starts
+// reading from it.
 func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Request) {
 	c, cork, err := srv.accept(w, r)
 	if err != nil {
@@ -148,11 +148,14 @@ func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Reques
 	go s.writeLoop(c, cork) // the open packet is queued
 	s.mu.Unlock()
 	s.startHeartbeat()
-	s.readLoop(c)
+	// Read in a goroutine of our own and let ServeHTTP return: net/http's serving goroutine would
+	// otherwise keep its connection state (4 KiB reader and writer, the request) alive for as long
+	// as the WebSocket lives — most of an idle connection's memory.
+	go s.readLoop(c)
 }
 
 // serveUpgrade probes a WebSocket for a polling session, switches the
-// session to it, and reads from it until it ends. A failed probe leaves the
+// session to it, and starts reading from it. A failed probe leaves the
 // session on polling.
 func (s *session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
@@ -173,7 +176,7 @@ func (s *session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	if ok && s.upgrade(c, cork) {
-		s.readLoop(c)
+		go s.readLoop(c) // as in serveWebSocketHandshake
 		return
 	}
 	s.mu.Lock()

@@ -17,6 +17,7 @@ import (
 
 	"github.com/livedoc/livedoc/auth"
 	"github.com/livedoc/livedoc/doc"
+	"github.com/livedoc/livedoc/store"
 )
 
 // Server holds the REST handlers and the whitelisted methods.
@@ -187,6 +188,9 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 			}
 		} else if errors.Is(err, context.Canceled) {
 			status, msg = 499, "Request cancelled"
+		} else if store.IsUnavailable(err) {
+			status, typ, msg = http.StatusServiceUnavailable, "ServiceUnavailable", "The database is not reachable right now; try again shortly"
+			s.log.Warn("database unavailable", "err", err)
 		} else {
 			s.log.Error("request failed", "err", err)
 		}

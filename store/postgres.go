@@ -124,3 +124,17 @@ func (d postgresDialect) ChangeKinds(ctx context.Context, tx *Tx, table, primary
 	}
 	return nil
 }
+
+// isPostgresUnavailable recognises pgx's connection failures and the SQLSTATEs of a server that is
+// shutting down, starting up or dropped the connection (class 08, 57P01-57P03).
+func isPostgresUnavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || pe.Code == "57P01" || pe.Code == "57P02" || pe.Code == "57P03"
+	}
+	return pgconn.SafeToRetry(err) || strings.Contains(err.Error(), "conn closed")
+}

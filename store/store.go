@@ -10,11 +10,15 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // DB is an open database with a writer and a reader side.
@@ -85,6 +89,24 @@ func (db *DB) Ping(ctx context.Context) error { return db.write.PingContext(ctx)
 
 // Dialect tells the SQL differences of one database engine.
 func (db *DB) Dialect() Dialect { return db.dialect }
+
+// IsUnavailable reports whether err means the database cannot be reached right now (refused,
+// reset or closed connections, a server shutting down or starting up): the request may succeed
+// later, unchanged. The pool replaces broken connections by itself.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, driver.ErrBadConn) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return true
+	}
+	return isPostgresUnavailable(err)
+}
 
 // Close closes every connection.
 func (db *DB) Close() error {

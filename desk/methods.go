@@ -1,7 +1,6 @@
 package desk
 
 import (
-	"encoding/json"
 	"strconv"
 	"strings"
 
@@ -39,17 +38,11 @@ func (d *Desk) resolve(name string) (*doc.DocType, error) {
 
 // metaDoc is a DocType in Frappe's meta shape, with the desk route added.
 func metaDoc(dt *doc.DocType) (map[string]any, error) {
-	b, err := json.Marshal(dt)
-	if err != nil {
-		return nil, err
+	m, err := dt.Map()
+	if err == nil {
+		m["route"] = dt.Route()
 	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	m["doctype"] = "DocType"
-	m["route"] = dt.Route()
-	return m, nil
+	return m, err
 }
 
 // getDocType is frappe.desk.form.load.getdoctype(doctype): the message is

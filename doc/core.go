@@ -212,8 +212,8 @@ func sameMeta(a, b *DocType) bool {
 	return reflect.DeepEqual(ja, jb)
 }
 
-// metaToDoc turns a DocType into a DocType document.
-func metaToDoc(dt *DocType) (Doc, error) {
+// Map is the DocType in its JSON shape, with "doctype": "DocType", as clients read metadata.
+func (dt *DocType) Map() (map[string]any, error) {
 	b, err := json.Marshal(dt)
 	if err != nil {
 		return nil, err
@@ -223,6 +223,15 @@ func metaToDoc(dt *DocType) (Doc, error) {
 		return nil, err
 	}
 	m["doctype"] = "DocType"
+	return m, nil
+}
+
+// metaToDoc turns a DocType into a DocType document.
+func metaToDoc(dt *DocType) (Doc, error) {
+	m, err := dt.Map()
+	if err != nil {
+		return nil, err
+	}
 	for _, key := range []string{"fields", "permissions"} {
 		if m[key] == nil {
 			m[key] = []any{}

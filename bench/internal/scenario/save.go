@@ -97,7 +97,9 @@ func SaveToScreen(ctx context.Context, cfg *Config) (*report.Result, error) {
 					return
 				}
 				if !stamp.IsZero() {
-					if prev, seen := s.last[name]; seen && !stamp.After(prev) {
+					// Older than a version already seen: a duplicate or out of order. An equal stamp
+					// counts as a new version: PocketBase's have millisecond resolution.
+					if prev, seen := s.last[name]; seen && stamp.Before(prev) {
 						s.dup.Add(1)
 						return
 					}
@@ -258,7 +260,7 @@ func SaveToScreen(ctx context.Context, cfg *Config) (*report.Result, error) {
 		lostLists = want - gotLists
 	}
 	r.AddNote("lost", lostDocs+lostLists, "", fmt.Sprintf("document + list updates missing after a %s drain", cfg.Drain))
-	r.AddNote("duplicates", dup, "", "a document version not newer than one already received")
+	r.AddNote("duplicates", dup, "", "a document version older than one already received")
 	if bad > 0 {
 		r.Add("bad_payloads", bad, "")
 	}

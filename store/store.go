@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // DB is an open database with a writer and a reader side.
@@ -34,35 +35,54 @@ type DB struct {
 }
 
 // stmtCache keeps prepared statements by query text. Preparing is a large share of a small
-// statement's cost on SQLite; database/sql keeps each statement prepared per connection, so with
-// one writer connection every cached statement is prepared exactly once.
+// statement's cost on SQLite; database/sql keeps each statement prepared per connection, so each
+// cached statement is prepared once per connection.
+//
+// A transaction holds its connection, and preparing for the cache needs a connection of the pool:
+// a transaction that waited for one could wait forever once every connection belongs to such a
+// transaction. So a miss never waits: the statement runs unprepared on the transaction's own
+// connection, and is prepared for later uses in the background.
 type stmtCache struct {
 	mu sync.Mutex
-	m  map[string]*sql.Stmt
+	m  map[string]*sql.Stmt // nil value: being prepared
 }
 
 // maxCachedStmts bounds the cache: list queries with varying filters make new texts, and those
 // beyond the bound are simply prepared each time.
 const maxCachedStmts = 512
 
-func (c *stmtCache) get(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+// get returns the cached statement for query, or nil (and starts preparing it) when there is none.
+func (c *stmtCache) get(db *sql.DB, query string) *sql.Stmt {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if st, ok := c.m[query]; ok {
-		return st, nil
+		return st
 	}
 	if len(c.m) >= maxCachedStmts {
-		return nil, nil
-	}
-	st, err := db.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, err
+		return nil
 	}
 	if c.m == nil {
 		c.m = map[string]*sql.Stmt{}
 	}
+	c.m[query] = nil
+	go c.prepare(db, query)
+	return nil
+}
+
+func (c *stmtCache) prepare(db *sql.DB, query string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := db.PrepareContext(ctx, query)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, wanted := c.m[query]; !wanted || err != nil {
+		delete(c.m, query) // reset meanwhile, or failed: a later use tries again
+		if st != nil {
+			st.Close()
+		}
+		return
+	}
 	c.m[query] = st
-	return st, nil
 }
 
 // reset drops every cached statement; schema changes make SQLite re-prepare them anyway.
@@ -70,7 +90,9 @@ func (c *stmtCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, st := range c.m {
-		st.Close()
+		if st != nil {
+			st.Close()
+		}
 	}
 	c.m = nil
 }
@@ -166,9 +188,9 @@ func (t *Tx) stmt(ctx context.Context, query string) *sql.Stmt {
 	if t.write {
 		db = t.db.write
 	}
-	st, err := t.stmts.get(ctx, db, query)
-	if err != nil || st == nil {
-		return nil // let the plain call report the error
+	st := t.stmts.get(db, query)
+	if st == nil {
+		return nil
 	}
 	return t.tx.StmtContext(ctx, st)
 }

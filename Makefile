@@ -27,7 +27,7 @@ gotest: deps
 # the default postgres://postgres@127.0.0.1:5432/test.
 gotest-pg: deps
 	@pg_isready -q -h 127.0.0.1 -p 5432 || { echo "PostgreSQL is not answering on 127.0.0.1:5432 (set LIVEDOC_TEST_PG)"; exit 1; }
-	LIVEDOC_TEST_STORE=postgres $(GO) test -count=1 ./doc/ ./api/ ./realtime/ ./cmd/...
+	LIVEDOC_TEST_STORE=postgres $(GO) test -count=1 ./...
 
 # The desk's browser tests drive Debian's Chromium (playwright-core); install it when missing.
 chromium:
@@ -37,7 +37,11 @@ jstest: deps build chromium
 	cd tests/js && node --test *.test.mjs
 	cd client/js && node --test test/
 
-test: lint gotest gotest-pg jstest bench-smoke
+# Three real nodes on PostgreSQL and a redis-server of the test's own: load, SIGKILL, Redis outage.
+cluster-test:
+	LIVEDOC_TEST_CLUSTER=1 $(GO) test -count=1 ./cluster/
+
+test: lint gotest gotest-pg cluster-test jstest bench-smoke
 
 # A short run of every livedoc-bench scenario against a fresh livedoc (about 2 minutes); each
 # fails the target if it does not complete or loses anything (bench/run-all.sh, bench/README.md).

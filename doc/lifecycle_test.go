@@ -559,3 +559,25 @@ func TestRenameUpdatesLinks(t *testing.T) {
 		t.Fatalf("deleting a linked invoice: %v", err)
 	}
 }
+
+// like and not like ignore case on every store, as Frappe's MariaDB does.
+func TestLikeIgnoresCase(t *testing.T) {
+	e := newEngine(t)
+	syncTypes(t, e, `{"name": "Customer", "autoname": "field:customer_name", "fields": [{"fieldname": "customer_name", "fieldtype": "Data"}]}`)
+	run(t, e, doc.AdminUser, func(c *doc.Context) error {
+		for _, n := range []string{"ACME Ltd", "Globex"} {
+			if _, err := c.Insert(doc.Doc{"doctype": "Customer", "customer_name": n}); err != nil {
+				return err
+			}
+		}
+		got, err := c.List("Customer", doc.Query{Filters: []doc.Filter{{Field: "name", Op: "like", Value: "%acme%"}}})
+		if err != nil || len(got) != 1 || got[0].Name() != "ACME Ltd" {
+			t.Errorf("like: %v %v", got, err)
+		}
+		got, err = c.List("Customer", doc.Query{Filters: []doc.Filter{{Field: "name", Op: "not like", Value: "acme%"}}})
+		if err != nil || len(got) != 1 || got[0].Name() != "Globex" {
+			t.Errorf("not like: %v %v", got, err)
+		}
+		return nil
+	})
+}

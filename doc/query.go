@@ -266,7 +266,11 @@ func (c *Context) condition(dt *DocType, f Filter) (string, []any, error) {
 		if !ok {
 			return "", nil, Errorf(DataError, "filter %s %s needs a text pattern", f.Field, f.Op)
 		}
-		return fmt.Sprintf("%s %s ?", col, strings.ToUpper(f.Op)), []any{s}, nil
+		op := c.Tx.Dialect().Like()
+		if f.Op == "not like" {
+			op = "NOT " + op
+		}
+		return fmt.Sprintf("%s %s ?", col, op), []any{s}, nil
 	case "in", "not in":
 		items, err := listValue(f.Value)
 		if err != nil {

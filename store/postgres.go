@@ -35,6 +35,7 @@ func (postgresDialect) ForUpdate() string { return " FOR UPDATE" }
 func (postgresDialect) SerialPrimaryKey() string {
 	return "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
 }
+func (postgresDialect) Like() string            { return "ILIKE" }
 func (postgresDialect) CommitOrderLock() string { return "SELECT pg_advisory_xact_lock(7402116, 1)" }
 func (postgresDialect) IsUniqueViolation(err error) bool {
 	var pe *pgconn.PgError

@@ -299,6 +299,8 @@ type Dialect interface {
 	IsUniqueViolation(err error) bool
 	// SerialPrimaryKey is the column definition of an ever-increasing integer primary key.
 	SerialPrimaryKey() string
+	// Like is the operator of a case-insensitive LIKE, as Frappe's MariaDB compares text.
+	Like() string
 	// CommitOrderLock is a statement that, run in a transaction, makes every other transaction
 	// that runs it wait until this one ends ("" when transactions commit one at a time anyway).
 	// Values taken from a sequence after it follow commit order.

@@ -93,6 +93,13 @@ func run(args []string) error {
 	if err := checkLoopback(o.url); err != nil {
 		return err
 	}
+	if o.writeURL != "" && o.writeURL != o.url {
+		if err := checkLoopback(o.writeURL); err != nil {
+			return fmt.Errorf("--write-url: %w", err)
+		}
+	} else {
+		o.writeURL = ""
+	}
 	if cfg.ServerPID == 0 && o.findPID {
 		if pid, err := listenerPID(o.url); err == nil {
 			cfg.ServerPID = pid
@@ -100,10 +107,20 @@ func run(args []string) error {
 			fmt.Fprintln(os.Stderr, "livedoc-bench: server pid not found:", err)
 		}
 	}
+	if o.writeURL != "" && cfg.WriteServerPID == 0 && o.findPID {
+		if pid, err := listenerPID(o.writeURL); err == nil {
+			cfg.WriteServerPID = pid
+		} else {
+			fmt.Fprintln(os.Stderr, "livedoc-bench: write server pid not found:", err)
+		}
+	}
+	if cfg.WriteServerPID == cfg.ServerPID {
+		cfg.WriteServerPID = 0 // one process: its CPU is server_cpu
+	}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(400) // the generator trades memory for CPU
 	}
-	t, err := target.New(o.target, target.Options{URL: o.url, AdminPassword: o.adminPassword, Token: o.token,
+	t, err := target.New(o.target, target.Options{URL: o.url, WriteURL: o.writeURL, AdminPassword: o.adminPassword, Token: o.token,
 		Namespace: o.namespace, Redis: o.redis})
 	if err != nil {
 		return err
@@ -119,7 +136,11 @@ func run(args []string) error {
 	cfg.Target = t
 	res, err := run(ctx, cfg)
 	if res != nil {
-		res.Params = append([]report.Row{{Key: "url", Value: o.url}}, res.Params...)
+		params := []report.Row{{Key: "url", Value: o.url}}
+		if o.writeURL != "" {
+			params = append(params, report.Row{Key: "write_url", Value: o.writeURL})
+		}
+		res.Params = append(params, res.Params...)
 		if o.json {
 			res.JSON(os.Stdout)
 		} else {
@@ -163,14 +184,15 @@ func check(res *report.Result) error {
 }
 
 type options struct {
-	target, url, adminPassword, token, namespace, redis string
-	json, findPID, check                                bool
+	target, url, writeURL, adminPassword, token, namespace, redis string
+	json, findPID, check                                          bool
 }
 
 func newFlags(cfg *scenario.Config, o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("livedoc-bench", flag.ContinueOnError)
 	fs.StringVar(&o.target, "target", "livedoc", "server under test: livedoc, socketio (bench/peers/socketio), centrifugo, pocketbase")
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8000", "server URL (loopback only)")
+	fs.StringVar(&o.writeURL, "write-url", "", "livedoc: another node of a cluster, where the setup, publishes and REST saves go while subscribers connect to --url (default: --url)")
 	fs.StringVar(&o.adminPassword, "admin-password", os.Getenv("LIVEDOC_ADMIN_PASSWORD"), "Administrator's password: the bench generates an API key itself")
 	fs.StringVar(&o.token, "token", os.Getenv("LIVEDOC_TOKEN"), "API key and secret as KEY:SECRET (a System Manager's)")
 	fs.StringVar(&o.namespace, "namespace", "/livedoc", "Socket.IO namespace")
@@ -178,7 +200,8 @@ func newFlags(cfg *scenario.Config, o *options) *flag.FlagSet {
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 	fs.BoolVar(&o.check, "check", false, "exit non-zero unless the run completed with lost = 0 (and no failed connect, publish or save); no timing is checked")
 	fs.BoolVar(&o.findPID, "find-server-pid", true, "without --server-pid, look for the process listening on the URL's port")
-	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's pid, for its memory and CPU from /proc")
+	fs.IntVar(&cfg.ServerPID, "server-pid", 0, "the server's pid, for its memory and CPU from /proc (with --write-url: the --url node's)")
+	fs.IntVar(&cfg.WriteServerPID, "write-server-pid", 0, "with --write-url: the writer node's pid, for its CPU (write_server_cpu; default: found like --server-pid)")
 	fs.IntVar(&cfg.Clients, "clients", 100, "subscribers / connections")
 	fs.IntVar(&cfg.Messages, "messages", 0, "fanout: messages to publish (0: rate x duration)")
 	fs.Float64Var(&cfg.Rate, "rate", 10, "messages (save-to-screen: saves) per second; save-to-screen 0: as fast as possible")

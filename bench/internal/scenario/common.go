@@ -40,6 +40,10 @@ type Config struct {
 	Docs       int           // save-to-screen: documents saved (writer w saves document w % Docs)
 	NoList     bool          // save-to-screen: subscribers do not join the list (DocType) room
 	Progress   io.Writer     // the one-line-per-second progress (stderr)
+
+	// WriteServerPID is the process that takes the publishes and saves when it is not ServerPID
+	// (--write-url: another node of a cluster); 0: none or unknown.
+	WriteServerPID int
 }
 
 // Defaults fills in unset fields.
@@ -325,4 +329,37 @@ func (m *machineMeter) addOther(r *report.Result, server, gen time.Duration) {
 		return
 	}
 	r.AddNote("other_cpu", (c - m.c0 - server - gen).Seconds(), "s", "busy CPU of the rest of the machine (noise)")
+}
+
+// writerMeter measures the writer node's CPU (cfg.WriteServerPID, --write-url) when there is one;
+// nil otherwise.
+func writerMeter(cfg *Config) *cpuMeter {
+	if cfg.WriteServerPID <= 0 {
+		return nil
+	}
+	return newCPUMeter(cfg.WriteServerPID, false)
+}
+
+// recentWriter is ", write server cpu N%" for a progress line, or "" without a writer node.
+func (m *cpuMeter) recentWriter() string {
+	if m == nil {
+		return ""
+	}
+	return ", write server cpu " + m.recent()
+}
+
+// addWriter reports the writer node's CPU over wall and returns it (0 without one), so that
+// other_cpu does not count it as noise.
+func (m *cpuMeter) addWriter(r *report.Result, wall time.Duration) time.Duration {
+	if m == nil {
+		return 0
+	}
+	c, _, ok := m.total()
+	if !ok {
+		r.Notes = append(r.Notes, fmt.Sprintf("write server pid %d: CPU not readable", m.pid))
+		return 0
+	}
+	r.AddNote("write_server_cpu", c.Seconds(), "s", "the --write-url node (server_cpu is the --url node's)")
+	r.Add("write_server_cpu_pct", 100*float64(c)/float64(wall), "%")
+	return c
 }

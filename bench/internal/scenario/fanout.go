@@ -125,6 +125,9 @@ func fanout(ctx context.Context, cfg *Config, name string) (*report.Result, erro
 	r.Param("publishers", cfg.Publishers)
 	r.Param("payload_bytes", len(payload(nil, int64(m), time.Now().UnixNano(), cfg.Payload)))
 	r.Param("server_pid", cfg.ServerPID)
+	if cfg.WriteServerPID > 0 {
+		r.Param("write_server_pid", cfg.WriteServerPID)
+	}
 	switch name {
 	case "churn":
 		r.Param("churn_per_s", cfg.Churn)
@@ -218,10 +221,12 @@ func fanout(ctx context.Context, cfg *Config, name string) (*report.Result, erro
 	jobs := make(chan int64, cfg.Publishers)
 	runtime.GC()
 	server := newCPUMeter(cfg.ServerPID, false)
+	writer := writerMeter(cfg)
 	gen := newCPUMeter(0, true)
 	machine := newMachineMeter()
 	progServer := newCPUMeter(cfg.ServerPID, false)
 	progGen := newCPUMeter(0, true)
+	progWriter := writerMeter(cfg)
 	var lastDel int64
 	lastT := time.Now()
 	stop := progress(cfg.Progress, name, func() string {
@@ -229,10 +234,10 @@ func fanout(ctx context.Context, cfg *Config, name string) (*report.Result, erro
 		now := time.Now()
 		rate := float64(d-lastDel) / now.Sub(lastT).Seconds()
 		lastDel, lastT = d, now
-		return fmt.Sprintf("published %s/%s (%d errors), delivered %s/%s (%s/s), disconnects %d, server cpu %s, generator cpu %s",
+		return fmt.Sprintf("published %s/%s (%d errors), delivered %s/%s (%s/s), disconnects %d, server cpu %s%s, generator cpu %s",
 			report.Thousands(published.Load()), report.Thousands(int64(m)), pubErrs.Load(),
 			report.Thousands(d), report.Thousands(expected), report.Thousands(int64(rate)),
-			p.disconnects.Load(), progServer.recent(), progGen.recent())
+			p.disconnects.Load(), progServer.recent(), progWriter.recentWriter(), progGen.recent())
 	})
 	defer stop()
 
@@ -355,9 +360,10 @@ pace:
 		r.Add("server_cpu", srvCPU.Seconds(), "s")
 		r.Add("server_cpu_pct", 100*float64(srvCPU)/float64(wall), "%")
 	}
+	wCPU := writer.addWriter(r, wall)
 	r.Add("generator_cpu", genCPU.Seconds(), "s")
 	r.Add("generator_cpu_pct", 100*float64(genCPU)/float64(wall), "%")
-	machine.addOther(r, srvCPU, genCPU)
+	machine.addOther(r, srvCPU+wCPU, genCPU)
 	if disturb != nil {
 		disturb.report(r)
 	}

@@ -59,6 +59,9 @@ func SaveToScreen(ctx context.Context, cfg *Config) (*report.Result, error) {
 	}
 	r.Param("list", !cfg.NoList)
 	r.Param("server_pid", cfg.ServerPID)
+	if cfg.WriteServerPID > 0 {
+		r.Param("write_server_pid", cfg.WriteServerPID)
+	}
 
 	pctx, pcancel := context.WithTimeout(ctx, 60*time.Second)
 	docs, listRoom, err := sv.PrepareDocs(pctx, cfg.Docs)
@@ -134,15 +137,17 @@ func SaveToScreen(ctx context.Context, cfg *Config) (*report.Result, error) {
 	var firstErr string
 	runtime.GC()
 	server := newCPUMeter(cfg.ServerPID, false)
+	writer := writerMeter(cfg)
 	gen := newCPUMeter(0, true)
 	machine := newMachineMeter()
 	progServer := newCPUMeter(cfg.ServerPID, false)
 	progGen := newCPUMeter(0, true)
+	progWriter := writerMeter(cfg)
 	stop := progress(cfg.Progress, "save-to-screen", func() string {
 		d, l := received()
-		return fmt.Sprintf("saved %s (%d errors), received %s doc + %s list updates, server cpu %s, generator cpu %s",
+		return fmt.Sprintf("saved %s (%d errors), received %s doc + %s list updates, server cpu %s%s, generator cpu %s",
 			report.Thousands(saved.Load()), saveErrs.Load(), report.Thousands(d), report.Thousands(l),
-			progServer.recent(), progGen.recent())
+			progServer.recent(), progWriter.recentWriter(), progGen.recent())
 	})
 	defer stop()
 
@@ -277,9 +282,10 @@ func SaveToScreen(ctx context.Context, cfg *Config) (*report.Result, error) {
 		r.Add("server_cpu", srvCPU.Seconds(), "s")
 		r.Add("server_cpu_pct", 100*float64(srvCPU)/float64(wall), "%")
 	}
+	wCPU := writer.addWriter(r, wall)
 	r.Add("generator_cpu", genCPU.Seconds(), "s")
 	r.Add("generator_cpu_pct", 100*float64(genCPU)/float64(wall), "%")
-	machine.addOther(r, srvCPU, genCPU)
+	machine.addOther(r, srvCPU+wCPU, genCPU)
 	if firstErr != "" {
 		r.Notes = append(r.Notes, "first save error: "+firstErr)
 	}

@@ -19,7 +19,9 @@ import (
 )
 
 // livedoc drives a livedoc server: Socket.IO subscribers with token auth, publishes through
-// POST /api/realtime/publish (after-commit: logged in SQLite, then fanned out).
+// POST /api/realtime/publish (after-commit: logged in the database, then fanned out). With
+// Options.WriteURL (another node of a cluster), the setup, publishes and saves go to that node
+// while the subscribers connect to URL: every event they get crossed the cluster's bus.
 type livedoc struct {
 	o     Options
 	token string // the Administrator's (or --token's): publishes and setup
@@ -48,6 +50,14 @@ func newLivedoc(o Options) (*livedoc, error) {
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256, IdleConnTimeout: time.Minute}
 	return &livedoc{o: o, token: o.Token, http: &http.Client{Transport: tr, Timeout: 30 * time.Second}}, nil
+}
+
+// writeBase is where the REST calls go: WriteURL, or URL.
+func (l *livedoc) writeBase() string {
+	if l.o.WriteURL != "" {
+		return strings.TrimSuffix(l.o.WriteURL, "/")
+	}
+	return strings.TrimSuffix(l.o.URL, "/")
 }
 
 func (l *livedoc) Name() string        { return "livedoc" }
@@ -174,7 +184,7 @@ func (l *livedoc) PrepareDocs(ctx context.Context, n int) ([]SavedDoc, string, e
 func (l *livedoc) Save(ctx context.Context, d SavedDoc, counter int64) (time.Time, error) {
 	body := []byte(`{"counter":` + strconv.FormatInt(counter, 10) + `}`)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPut,
-		strings.TrimSuffix(l.o.URL, "/")+"/api/resource/"+url.PathEscape(BenchDocType)+"/"+url.PathEscape(d.Name),
+		l.writeBase()+"/api/resource/"+url.PathEscape(BenchDocType)+"/"+url.PathEscape(d.Name),
 		bytes.NewReader(body))
 	if err != nil {
 		return time.Time{}, err
@@ -226,7 +236,7 @@ func (l *livedoc) post(ctx context.Context, path string, h http.Header, body any
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(l.o.URL, "/")+path, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.writeBase()+path, bytes.NewReader(b))
 	if err != nil {
 		return nil, err
 	}
@@ -239,7 +249,7 @@ func (l *livedoc) post(ctx context.Context, path string, h http.Header, body any
 }
 
 func (l *livedoc) get(ctx context.Context, path string, out any) (*http.Response, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(l.o.URL, "/")+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, l.writeBase()+path, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +296,7 @@ func (l *livedoc) Publish(ctx context.Context, event, room string, payload []byt
 	b.WriteString(`,"message":`)
 	b.Write(payload)
 	b.WriteString(`}`)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(l.o.URL, "/")+"/api/realtime/publish", &b)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, l.writeBase()+"/api/realtime/publish", &b)
 	if err != nil {
 		return err
 	}

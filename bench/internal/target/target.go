@@ -91,7 +91,10 @@ type MetricsReader interface {
 
 // Options are the command-line settings every target understands.
 type Options struct {
-	URL           string
+	URL string
+	// WriteURL, when set, is where a target sends its publishes, saves and setup instead of URL
+	// (subscribers still connect to URL): another node of a cluster. livedoc only.
+	WriteURL      string
 	AdminPassword string
 	Token         string // KEY:SECRET
 	Namespace     string // Socket.IO namespace (livedoc: /livedoc)
@@ -100,6 +103,9 @@ type Options struct {
 
 // New returns the target called name.
 func New(name string, o Options) (Target, error) {
+	if o.WriteURL != "" && name != "livedoc" {
+		return nil, fmt.Errorf("--write-url: target %s has one node only (livedoc only)", name)
+	}
 	switch name {
 	case "livedoc":
 		return newLivedoc(o)

@@ -1,6 +1,7 @@
 package desk
 
 import (
+	"context"
 	"strconv"
 	"strings"
 
@@ -25,7 +26,7 @@ func (d *Desk) resolve(name string) (*doc.DocType, error) {
 	if name == "" {
 		return nil, doc.Errorf(doc.ValidationError, "doctype is required")
 	}
-	if dt, err := d.e.Meta(name); err == nil {
+	if dt, err := d.e.Lookup(context.Background(), name); err == nil {
 		return dt, nil
 	}
 	for _, dt := range d.e.DocTypes() {
@@ -66,7 +67,7 @@ func (d *Desk) getDocType(c *doc.Context, a api.Args) (any, error) {
 	}
 	docs := []any{m}
 	for _, tf := range dt.TableFields() {
-		child, err := d.e.Meta(tf.Options)
+		child, err := c.Meta(tf.Options)
 		if err != nil {
 			return nil, err
 		}

@@ -222,7 +222,73 @@ func (c *Context) meta(name string) (*DocType, error) {
 	if dt := c.txs.types[name]; dt != nil {
 		return dt, nil
 	}
-	return c.e.Meta(name)
+	dt, err := c.e.Meta(name)
+	if err == nil {
+		return dt, nil
+	}
+	// Not installed on this node: another node may have created it, and the shared database is
+	// the truth. Read it in this transaction (no second connection), and install it.
+	stored, serr := c.storedMeta(name)
+	if serr != nil || stored == nil {
+		return nil, err
+	}
+	c.e.install(stored)
+	return stored, nil
+}
+
+// Meta returns a DocType as this transaction sees it: its own uncommitted changes, this node's
+// DocTypes, or one another node created, read from the database.
+func (c *Context) Meta(name string) (*DocType, error) { return c.meta(name) }
+
+// storedMeta reads a DocType from the database; nil when there is none.
+func (c *Context) storedMeta(name string) (*DocType, error) {
+	if !doctypeNameRe.MatchString(name) {
+		return nil, nil
+	}
+	metaDT, err := c.e.Meta("DocType")
+	if err != nil {
+		return nil, err
+	}
+	d, err := c.load(metaDT, name, false)
+	if e, ok := AsError(err); ok && e.Type == DoesNotExistError {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	return docToMeta(d)
+}
+
+// Lookup is Meta, falling back to the database for a DocType another node created.
+func (e *Engine) Lookup(ctx context.Context, name string) (*DocType, error) {
+	if dt, err := e.Meta(name); err == nil {
+		return dt, nil
+	}
+	var dt *DocType
+	err := e.Run(ctx, AdminUser, false, func(c *Context) (err error) {
+		dt, err = c.meta(name)
+		return err
+	})
+	return dt, err
+}
+
+// Reload re-reads a DocType from the database, after another node saved or deleted it (the
+// realtime layer calls it for every committed DocType change, in commit order).
+func (e *Engine) Reload(ctx context.Context, name string) error {
+	if slices.Contains(CoreDocTypes, name) {
+		return nil
+	}
+	return e.Run(ctx, AdminUser, false, func(c *Context) error {
+		dt, err := c.storedMeta(name)
+		switch {
+		case err != nil:
+			return err
+		case dt == nil:
+			e.uninstall(name)
+		default:
+			e.install(dt)
+		}
+		return nil
+	})
 }
 
 func (c *Context) pending(dt *DocType) {

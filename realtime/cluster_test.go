@@ -201,6 +201,45 @@ func TestClusterOverRedis(t *testing.T) {
 		}
 	}
 
+	// A DocType created through node A is known to node B at once: B reads it from the shared
+	// database when asked, and reloads it when the change goes by.
+	err = a.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+		_, err := c.Insert(doc.Doc{"doctype": "DocType", "name": "Probe Note", "autoname": "hash",
+			"fields":      []any{map[string]any{"fieldname": "body", "fieldtype": "Data"}},
+			"permissions": []any{map[string]any{"role": "System Manager", "read": 1, "write": 1, "create": 1}}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	note := b.insert(t, doc.Doc{"doctype": "Probe Note", "body": "made on B"}).Name()
+	if ack := subscribe(t, cb, "doc_subscribe", "Probe Note", note); ack["ok"] != true {
+		t.Fatalf("subscribe on B to a DocType made on A: %v", ack)
+	}
+	// A changes the DocType (a new field): B takes documents with it.
+	err = a.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+		_, err := c.Update("DocType", "Probe Note", map[string]any{"fields": []any{
+			map[string]any{"fieldname": "body", "fieldtype": "Data"}, map[string]any{"fieldname": "mood", "fieldtype": "Data"}}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := b.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+			_, err := c.Insert(doc.Doc{"doctype": "Probe Note", "body": "x", "mood": "new field"})
+			return err
+		})
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B never learned A's new field: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
 	// Presence across nodes: Administrator has tabs on A and B, another user is on B; everyone
 	// sees two viewers, and the other user's leaving shows on A.
 	err = a.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {

@@ -85,6 +85,9 @@ func (h *Hub) process(events []Event, at time.Time) {
 		switch {
 		case ev.Event == viewersEvent:
 			go h.sendViewers(context.Background(), ev.Room)
+		case ev.Event == "list_update" && ev.Room == "doctype:DocType":
+			go h.reloadDocType(ev) // a DocType changed, maybe on another node
+			h.fanoutLocked(ev)
 		case ev.Offset == 0:
 			h.fanoutLocked(ev)
 		case ev.Offset > h.delivered:

@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -32,7 +33,7 @@ func (h *Hub) canJoin(user *doc.User, room string) error {
 		}
 		return errors.New("task " + rest + " is not yours")
 	case "doctype":
-		dt, err := h.e.Meta(rest)
+		dt, err := h.e.Lookup(context.Background(), rest)
 		if err != nil {
 			return err
 		}
@@ -56,6 +57,20 @@ func (h *Hub) canJoin(user *doc.User, room string) error {
 		return nil // System Managers may listen to any other room, for tooling and monitoring
 	}
 	return errors.New("Not permitted to join " + room)
+}
+
+// reloadDocType installs the committed version of a DocType whose list_update went by: on this
+// node it already is; on the others it brings new and changed DocTypes (and forgets deleted ones).
+func (h *Hub) reloadDocType(ev Event) {
+	var m struct{ Name string }
+	if json.Unmarshal(ev.Message, &m) != nil || m.Name == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := h.e.Reload(ctx, m.Name); err != nil {
+		h.log.Warn("realtime: reloading a changed DocType", "doctype", m.Name, "err", err)
+	}
 }
 
 // permissionsMayHaveChanged re-checks the rooms of sessions whose rights a commit may have

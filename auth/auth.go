@@ -87,6 +87,9 @@ func New(ctx context.Context, e *doc.Engine) (*Service, error) {
 	s := &Service{e: e, throttle: newThrottle(), sessions: map[string]cachedSession{},
 		users: map[string]cachedUser{}, keys: map[string]cachedKey{}}
 	err := e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
+		if err := c.Tx.LockSchema(c); err != nil {
+			return err
+		}
 		_, err := c.Tx.Exec(c, `CREATE TABLE IF NOT EXISTS __sessions (sid TEXT PRIMARY KEY, user_name TEXT NOT NULL,
 			csrf TEXT NOT NULL, expires TEXT NOT NULL)`)
 		return err
@@ -115,6 +118,9 @@ func New(ctx context.Context, e *doc.Engine) (*Service, error) {
 // and returns it, to be shown once; when the Administrator exists it does nothing.
 func (s *Service) EnsureAdministrator(ctx context.Context, pw string) (generated string, err error) {
 	err = s.e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
+		if err := c.Tx.LockSchema(c); err != nil { // nodes starting together create it once
+			return err
+		}
 		if _, err := c.Sudo().Get("User", doc.Administrator); err == nil {
 			return nil
 		}

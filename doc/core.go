@@ -95,6 +95,9 @@ func (e *Engine) bootstrap(ctx context.Context) error {
 	e.On("DocType", OnUpdate, e.migrateDocType)
 	e.On("DocType", OnTrash, e.trashDocType)
 	return e.Run(ctx, AdminUser, true, func(c *Context) error {
+		if err := c.Tx.LockSchema(c); err != nil {
+			return err
+		}
 		for _, q := range []string{
 			`CREATE TABLE IF NOT EXISTS __series (name TEXT PRIMARY KEY, current INTEGER NOT NULL)`,
 			`CREATE TABLE IF NOT EXISTS __auth (doctype TEXT NOT NULL, name TEXT NOT NULL, fieldname TEXT NOT NULL,
@@ -169,6 +172,9 @@ func (c *Context) loadStoredDocTypes() error {
 // saving changed ones (which migrates their tables); unchanged ones are left alone. Child tables
 // go first so that parents can refer to them.
 func (c *Context) Sync(dts ...*DocType) error {
+	if err := c.Tx.LockSchema(c); err != nil { // nodes starting together sync one at a time
+		return err
+	}
 	ordered := slices.Clone(dts)
 	slices.SortStableFunc(ordered, func(a, b *DocType) int {
 		switch {

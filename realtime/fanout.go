@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -85,9 +86,6 @@ func (h *Hub) process(events []Event, at time.Time) {
 		switch {
 		case ev.Event == viewersEvent:
 			go h.sendViewers(context.Background(), ev.Room)
-		case ev.Event == "list_update" && ev.Room == "doctype:DocType":
-			go h.reloadDocType(ev) // a DocType changed, maybe on another node
-			h.fanoutLocked(ev)
 		case ev.Offset == 0:
 			h.fanoutLocked(ev)
 		case ev.Offset > h.delivered:
@@ -147,9 +145,11 @@ func (h *Hub) fillGap(tail bool) {
 		}
 		first = last + 1
 	}
-	missing, err := h.elog.since(ctx, from, first-1, nil, 1<<20)
+	missing, err := h.elog.between(ctx, from, first-1)
 	if err != nil {
+		// Nothing is known about the gap: skip nothing, try again on the next tick.
 		h.log.Error("realtime: filling a gap from the log", "from", from, "to", first-1, "err", err)
+		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -158,8 +158,25 @@ func (h *Hub) fillGap(tail bool) {
 			h.held[ev.Offset] = ev
 		}
 	}
-	if h.held[h.delivered+1].Offset == 0 && h.delivered < first-1 {
-		// Not in the log either: those offsets never committed (or are pruned). Move on.
+	// Every committed event up to first-1 is now held; an offset there that is not never
+	// committed (a rolled-back transaction took it). Deliver the held ones in order, pass over the
+	// holes, then go on as usual.
+	var ready []int64
+	for off := range h.held {
+		if off < first {
+			ready = append(ready, off)
+		}
+	}
+	slices.Sort(ready)
+	for _, off := range ready {
+		ev := h.held[off]
+		delete(h.held, off)
+		if off > h.delivered {
+			h.delivered = off
+			h.fanoutLocked(ev)
+		}
+	}
+	if h.delivered < first-1 {
 		h.delivered = first - 1
 	}
 	h.drainLocked()
@@ -167,6 +184,9 @@ func (h *Hub) fillGap(tail bool) {
 
 // fanoutLocked queues one event to every subscriber of its room: encoded once, same bytes for all.
 func (h *Hub) fanoutLocked(ev Event) {
+	if ev.Event == "list_update" && ev.Room == "doctype:DocType" {
+		go h.reloadDocType(ev) // a DocType changed, maybe on another node
+	}
 	subs := h.rooms[ev.Room]
 	if len(subs) == 0 {
 		return

@@ -35,6 +35,9 @@ const (
 
 func newLog(ctx context.Context, e *doc.Engine) (*Log, error) {
 	err := e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
+		if err := c.Tx.LockSchema(c); err != nil {
+			return err
+		}
 		for _, q := range []string{
 			// seq is the offset; pruning always keeps the newest row, so it is never reused.
 			`CREATE TABLE IF NOT EXISTS __events (seq ` + c.Tx.Dialect().SerialPrimaryKey() + `, room TEXT NOT NULL,
@@ -106,6 +109,21 @@ func (l *Log) since(ctx context.Context, after, upto int64, rooms []string, limi
 	if oldest > after+1 || (oldest == 0 && upto > after) {
 		return nil, errTooOld
 	}
+	return l.read(ctx, tx, after, upto, rooms, limit)
+}
+
+// between returns the logged events with after < offset <= upto, in order, whatever was pruned:
+// for the fan-out, which only needs what is there.
+func (l *Log) between(ctx context.Context, after, upto int64) ([]Event, error) {
+	tx, err := l.db.Begin(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	return l.read(ctx, tx, after, upto, nil, 1<<20)
+}
+
+func (l *Log) read(ctx context.Context, tx *store.Tx, after, upto int64, rooms []string, limit int) ([]Event, error) {
 	q := "SELECT seq, room, event, message FROM __events WHERE seq > ? AND seq <= ?"
 	args := []any{after, upto}
 	if rooms != nil {

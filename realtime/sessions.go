@@ -18,6 +18,9 @@ const sessionFlushEvery = time.Second
 
 func (h *Hub) createSessionTable(ctx context.Context) error {
 	return h.e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
+		if err := c.Tx.LockSchema(c); err != nil {
+			return err
+		}
 		_, err := c.Tx.Exec(c, `CREATE TABLE IF NOT EXISTS __rt_sessions (pid TEXT PRIMARY KEY, user_name TEXT NOT NULL,
 			ns TEXT NOT NULL, rooms TEXT NOT NULL, open TEXT NOT NULL, start INTEGER NOT NULL, left_at TEXT)`)
 		return err

@@ -57,6 +57,7 @@ func (sqliteDialect) ForUpdate() string          { return "" } // the writer loc
 func (sqliteDialect) SerialPrimaryKey() string   { return "INTEGER PRIMARY KEY AUTOINCREMENT" }
 func (sqliteDialect) CommitOrderLock() string    { return "" }     // one writer at a time already
 func (sqliteDialect) Like() string               { return "LIKE" } // case-insensitive for ASCII
+func (sqliteDialect) SchemaLock() string         { return "" }
 
 func (sqliteDialect) ColumnType(k ColumnKind) string {
 	switch k {

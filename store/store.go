@@ -243,6 +243,16 @@ func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(ctx, query, args...)
 }
 
+// LockSchema serialises schema setup with other transactions (other nodes) doing the same.
+func (t *Tx) LockSchema(ctx context.Context) error {
+	if q := t.d.SchemaLock(); q != "" {
+		if _, err := t.Exec(ctx, q); err != nil {
+			return fmt.Errorf("schema lock: %w", err)
+		}
+	}
+	return nil
+}
+
 // Commit makes the transaction's writes durable.
 func (t *Tx) Commit() error {
 	defer t.release()
@@ -301,6 +311,10 @@ type Dialect interface {
 	SerialPrimaryKey() string
 	// Like is the operator of a case-insensitive LIKE, as Frappe's MariaDB compares text.
 	Like() string
+	// SchemaLock is a statement that makes other transactions running it wait until this one
+	// ends, so nodes starting together do not create the same tables at once ("" when writes are
+	// one at a time anyway).
+	SchemaLock() string
 	// CommitOrderLock is a statement that, run in a transaction, makes every other transaction
 	// that runs it wait until this one ends ("" when transactions commit one at a time anyway).
 	// Values taken from a sequence after it follow commit order.

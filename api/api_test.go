@@ -174,6 +174,32 @@ func TestCSRFOnCookieSessions(t *testing.T) {
 	}
 }
 
+// Behind a proxy that terminates TLS, the session cookie is Secure; over plain HTTP it is not.
+func TestSessionCookieSecureBehindTLSProxy(t *testing.T) {
+	e := newEnv(t)
+	for proto, want := range map[string]bool{"https": true, "": false} {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/api/method/login", strings.NewReader(`{"usr":"Administrator","pwd":"`+adminPW+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		if proto != "" {
+			req.Header.Set("X-Forwarded-Proto", proto)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		var sid *http.Cookie
+		for _, c := range resp.Cookies() {
+			if c.Name == "sid" {
+				sid = c
+			}
+		}
+		if sid == nil || !sid.HttpOnly || sid.Secure != want {
+			t.Fatalf("X-Forwarded-Proto %q: sid cookie %+v, want Secure=%v and HttpOnly", proto, sid, want)
+		}
+	}
+}
+
 func TestAPIKeys(t *testing.T) {
 	e := newEnv(t)
 	e.newUser("sam@example.com", "Sales User")

@@ -3,6 +3,7 @@ package api
 import (
 	"net"
 	"net/http"
+	"strings"
 
 	"github.com/livedoc/livedoc/auth"
 	"github.com/livedoc/livedoc/doc"
@@ -65,7 +66,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, id *auth.Identity
 		}
 		return err
 	})
-	http.SetCookie(w, &http.Cookie{Name: "sid", Value: sid, Path: "/", HttpOnly: true, Secure: r.TLS != nil,
+	// Secure when the browser speaks HTTPS, also to a proxy that terminates TLS (X-Forwarded-Proto).
+	// A forged header only keeps the forger's own cookie from coming back over plain HTTP.
+	secure := r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+	http.SetCookie(w, &http.Cookie{Name: "sid", Value: sid, Path: "/", HttpOnly: true, Secure: secure,
 		SameSite: http.SameSiteLaxMode, Expires: sess.Expires})
 	http.SetCookie(w, &http.Cookie{Name: "user_id", Value: sess.User, Path: "/", SameSite: http.SameSiteLaxMode, Expires: sess.Expires})
 	w.Header().Set("X-Frappe-CSRF-Token", sess.CSRF)

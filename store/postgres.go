@@ -84,28 +84,16 @@ func (postgresDialect) Rebind(q string) string {
 }
 
 func (postgresDialect) Columns(ctx context.Context, tx *Tx, table string) ([]Column, error) {
-	rows, err := tx.Query(ctx, `SELECT column_name, data_type FROM information_schema.columns
-		WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position`, table)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var cols []Column
-	for rows.Next() {
-		var c Column
-		var typ string
-		if err := rows.Scan(&c.Name, &typ); err != nil {
-			return nil, err
-		}
+	return readColumns(ctx, tx, `SELECT column_name, data_type FROM information_schema.columns
+		WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position`, table, func(typ string) ColumnKind {
 		switch typ {
 		case "bigint", "integer", "smallint":
-			c.Kind = Integer
+			return Integer
 		case "double precision", "real", "numeric":
-			c.Kind = Real
+			return Real
 		}
-		cols = append(cols, c)
-	}
-	return cols, rows.Err()
+		return Text
+	})
 }
 
 // ChangeKinds alters the columns' types in place; the caller has checked the values convert.

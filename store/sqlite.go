@@ -71,27 +71,15 @@ func (sqliteDialect) ColumnType(k ColumnKind) string {
 }
 
 func (sqliteDialect) Columns(ctx context.Context, tx *Tx, table string) ([]Column, error) {
-	rows, err := tx.Query(ctx, "SELECT name, type FROM pragma_table_info(?) ORDER BY cid", table)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var cols []Column
-	for rows.Next() {
-		var c Column
-		var typ string
-		if err := rows.Scan(&c.Name, &typ); err != nil {
-			return nil, err
-		}
+	return readColumns(ctx, tx, "SELECT name, type FROM pragma_table_info(?) ORDER BY cid", table, func(typ string) ColumnKind {
 		switch strings.ToUpper(typ) {
 		case "INTEGER":
-			c.Kind = Integer
+			return Integer
 		case "REAL":
-			c.Kind = Real
+			return Real
 		}
-		cols = append(cols, c)
-	}
-	return cols, rows.Err()
+		return Text
+	})
 }
 
 // ChangeKinds rebuilds the table, since SQLite's ALTER TABLE cannot change a column's type: a new

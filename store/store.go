@@ -378,6 +378,25 @@ func EnsureTable(ctx context.Context, tx *Tx, table string, primary string, cols
 	return nil
 }
 
+// readColumns reads a table's columns from the engine's catalogue: query takes the table name and
+// returns (name, type) rows, and kind maps the engine's type names to column kinds.
+func readColumns(ctx context.Context, tx *Tx, query, table string, kind func(typ string) ColumnKind) ([]Column, error) {
+	rows, err := tx.Query(ctx, query, table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var cols []Column
+	for rows.Next() {
+		var name, typ string
+		if err := rows.Scan(&name, &typ); err != nil {
+			return nil, err
+		}
+		cols = append(cols, Column{Name: name, Kind: kind(typ)})
+	}
+	return cols, rows.Err()
+}
+
 // EnsureIndex creates or drops an index on one column of a table.
 func EnsureIndex(ctx context.Context, tx *Tx, table, column string, unique, want bool) error {
 	suffix := "_idx"

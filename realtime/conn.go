@@ -51,13 +51,16 @@ func (c *conn) deliver(ev *outEvent) {
 		c.pending = append(c.pending, ev)
 		return
 	}
-	c.send(ev)
+	c.sendIn(ev, &c.h.out)
 }
 
-func (c *conn) send(ev *outEvent) {
+func (c *conn) send(ev *outEvent) { c.sendIn(ev, nil) }
+
+// sendIn sends ev, in batch b if not nil (written on its Flush).
+func (c *conn) sendIn(ev *outEvent, b *socketio.Batch) {
 	p, err := ev.packet()
 	if err == nil {
-		err = c.sock.Send(p)
+		err = c.sock.SendBatched(p, b)
 	}
 	if err != nil {
 		if errors.Is(err, socketio.ErrSlowConsumer) {

@@ -12,7 +12,8 @@ import (
 
 // subscriber is anything in a room: a socket, or a Server-Sent Events stream.
 type subscriber interface {
-	// deliver queues an event without blocking; called with the hub's lock held.
+	// deliver queues an event without blocking, a socket's write until h.out.Flush; called on
+	// the fan-out goroutine with the hub's lock held.
 	deliver(ev *outEvent)
 }
 
@@ -57,29 +58,52 @@ type batch struct {
 // committed by other nodes while the bus was down.
 const tailEvery = time.Second
 
-// fanoutLoop delivers committed events strictly in offset order.
+// maxCoalesce bounds the batches fanned out together, written with one system call per socket.
+const maxCoalesce = 256
+
+// fanoutLoop delivers committed events strictly in offset order. Whatever batches are waiting
+// when it gets to them go out together: each socket gets its share in one write (h.out), so a
+// fan-out that falls behind catches up by writing more per system call.
 func (h *Hub) fanoutLoop() {
 	defer h.done.Done()
 	tick := time.NewTicker(gapWait / 2)
 	defer tick.Stop()
 	lastTail := time.Now()
+	var started []time.Time
 	for {
 		select {
 		case b := <-h.queue:
-			h.process(b.events, b.at)
+			started = append(started[:0], b.at)
+			h.process(b.events)
+		more:
+			for len(started) < maxCoalesce {
+				select {
+				case b := <-h.queue:
+					started = append(started, b.at)
+					h.process(b.events)
+				default:
+					break more
+				}
+			}
+			h.out.Flush()
+			now := time.Now()
+			for _, at := range started {
+				h.metrics.fanoutSeconds.Observe(now.Sub(at).Seconds())
+			}
 		case <-tick.C:
 			tail := time.Since(lastTail) >= tailEvery
 			if tail {
 				lastTail = time.Now()
 			}
 			h.fillGap(tail)
+			h.out.Flush()
 		case <-h.stop:
 			return
 		}
 	}
 }
 
-func (h *Hub) process(events []Event, at time.Time) {
+func (h *Hub) process(events []Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, ev := range events {
@@ -93,7 +117,6 @@ func (h *Hub) process(events []Event, at time.Time) {
 		}
 	}
 	h.drainLocked()
-	h.metrics.fanoutSeconds.Observe(time.Since(at).Seconds())
 }
 
 // drainLocked delivers held events while they continue the sequence.
@@ -182,7 +205,8 @@ func (h *Hub) fillGap(tail bool) {
 	h.drainLocked()
 }
 
-// fanoutLocked queues one event to every subscriber of its room: encoded once, same bytes for all.
+// fanoutLocked queues one event to every subscriber of its room: encoded once, same bytes for all;
+// sockets write it on the next h.out.Flush.
 func (h *Hub) fanoutLocked(ev Event) {
 	if ev.Event == "list_update" && ev.Room == "doctype:DocType" {
 		go h.reloadDocType(ev) // a DocType changed, maybe on another node

@@ -42,7 +42,7 @@ func newMetrics() *metrics {
 		recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedoc_realtime_recoveries_total",
 			Help: "Connection state recoveries by outcome."}, []string{"outcome"}),
 		fanoutSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "livedoc_realtime_fanout_seconds",
-			Help:    "From the bus handing a batch to this node until it is queued to every subscriber.",
+			Help:    "From the bus handing a batch to this node until it is written to every subscriber (or queued behind a full socket).",
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)}),
 		busDown: prometheus.NewGauge(prometheus.GaugeOpts{Name: "livedoc_realtime_bus_down",
 			Help: "1 while the bus (Redis) does not answer, as last seen by a health check or publish."}),

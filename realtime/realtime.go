@@ -57,7 +57,8 @@ type Hub struct {
 	tasks    *taskRegistry
 	presence Presence // shared with other nodes; nil: this node's sessions are all there is
 
-	queue chan batch // committed events waiting for fan-out, in commit order per sender
+	queue chan batch     // committed events waiting for fan-out, in commit order per sender
+	out   socketio.Batch // the fan-out goroutine's writes, flushed after each round
 
 	mu        sync.Mutex
 	rooms     map[string]map[subscriber]struct{}

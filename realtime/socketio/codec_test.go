@@ -193,12 +193,15 @@ func TestPacketWirePerNamespace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, site := p.wire("/"), p.wire("/site")
+	root, site := p.wire("/").packet, p.wire("/site").packet
 	if string(root) != `42["news","hi",7]` || string(site) != `42/site,["news","hi",7]` {
 		t.Fatalf("wire: %s / %s", root, site)
 	}
-	if &p.wire("/")[0] != &root[0] || &p.wire("/site")[0] != &site[0] {
+	if &p.wire("/").packet[0] != &root[0] || &p.wire("/site").packet[0] != &site[0] {
 		t.Error("wire bytes are not cached")
+	}
+	if f := p.wire("/site").frame; string(f) != "\x81\x17"+string(site) {
+		t.Errorf("frame %q: want a final text frame of the packet", f)
 	}
 	if n := testing.AllocsPerRun(100, func() { p.wire("/site") }); n != 0 {
 		t.Errorf("cached wire allocates %v times", n)
@@ -211,7 +214,7 @@ func TestPacketWireConcurrent(t *testing.T) {
 	for i := range 8 {
 		go func() {
 			nsp := "/n" + strings.Repeat("x", i%4)
-			done <- nsp + "=" + string(p.wire(nsp))
+			done <- nsp + "=" + string(p.wire(nsp).packet)
 		}()
 	}
 	for range 8 {

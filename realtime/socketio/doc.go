@@ -21,6 +21,12 @@
 //     namespace) shared by every socket it is sent to.
 //   - A bounded send queue per Engine.IO session: a client that does not keep
 //     up is disconnected ("slow consumer") instead of blocking the sender.
+//   - Its own WebSocket server side (RFC 6455: fragments, ping/pong, close
+//     handshake, no extensions): an idle connection holds no buffers and
+//     parks one goroutine on a small stack, and a send writes straight to the
+//     socket without waiting (the rest, when the socket is full, goes on a
+//     writer goroutine). A [Batch] writes several sends to a socket with one
+//     system call: the hub's fan-out.
 //
 // What it refuses:
 //
@@ -35,6 +41,6 @@
 //   - JSONP polling, WebTransport, per-message compression, and client
 //     pings (protocol v3 heartbeat direction).
 //
-// The server does not check Origin on its own (WebSocket Accept's origin check
-// is off); Options.CheckRequest is the place for it.
+// The server does not check Origin on its own; Options.CheckRequest is the
+// place for it.
 package socketio

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 const (
@@ -19,10 +17,11 @@ const (
 // session is one Engine.IO connection and the Socket.IO sockets (one per
 // namespace) multiplexed on it.
 //
-// Outgoing packets wait in queue, each a complete Engine.IO packet. On
-// polling the pending GET takes the whole queue; on WebSocket a writer
-// goroutine runs only while the queue is not empty. One timer per session
-// drives the heartbeat.
+// Outgoing packets wait in queue: on polling each a complete Engine.IO
+// packet, which the pending GET takes all at once; on WebSocket each a
+// complete frame, written at once as far as the socket takes them, the rest
+// by a writer goroutine that runs only while the socket is full. One timer
+// per session drives the heartbeat.
 type session struct {
 	srv *Server
 	id  string
@@ -31,15 +30,15 @@ type session struct {
 	mu        sync.Mutex
 	transport string
 	closed    bool
-	ws        *websocket.Conn // the WebSocket transport, once there is one
-	cork      *corkConn       // ws's connection, for writing a burst at once
-	probe     *websocket.Conn // a WebSocket being probed for upgrade
-	upgrading bool            // probe answered: polls return at once
+	ws        *wsConn // the WebSocket transport, once there is one
+	probe     *wsConn // a WebSocket being probed for upgrade
+	upgrading bool    // probe answered: polls return at once
 
 	queue   [][]byte
 	spare   [][]byte // the writer's last batch, emptied, for reuse as queue
 	queued  int      // bytes in queue and in the writer's batch
 	writing bool     // the WebSocket writer goroutine runs
+	batched bool     // in a Batch, to be written on its Flush
 
 	poll      chan struct{} // closed to wake the waiting GET; nil if none
 	pollWoken bool
@@ -120,14 +119,16 @@ func (s *session) transportName() string {
 	return s.transport
 }
 
-// enqueueFor queues b on behalf of socket so, which must still be connected.
-func (s *session) enqueueFor(so *Socket, b []byte) error {
+// enqueueFor queues an Engine.IO packet on behalf of socket so, which must
+// still be connected. frame, if not nil, is the packet's WebSocket frame,
+// already encoded; with a Batch, a WebSocket write waits for its Flush.
+func (s *session) enqueueFor(so *Socket, packet, frame []byte, b *Batch) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !so.connected {
 		return ErrClosed
 	}
-	return s.enqueueLocked(b)
+	return s.enqueueWithLocked(packet, frame, b)
 }
 
 func (s *session) enqueue(b []byte) error {
@@ -136,28 +137,63 @@ func (s *session) enqueue(b []byte) error {
 	return s.enqueueLocked(b)
 }
 
-// enqueueLocked queues one Engine.IO packet. It never blocks: on overflow
-// the session is marked closed here and torn down on another goroutine.
-func (s *session) enqueueLocked(b []byte) error {
+func (s *session) enqueueLocked(packet []byte) error {
+	return s.enqueueWithLocked(packet, nil, nil)
+}
+
+func (s *session) enqueueWithLocked(packet, frame []byte, b *Batch) error {
+	item := packet
+	if s.ws != nil {
+		if frame == nil {
+			frame = textFrame(packet)
+		}
+		item = frame
+	}
+	if err := s.queueLocked(item); err != nil {
+		return err
+	}
+	switch {
+	case s.writing:
+	case s.batched: // until the batch's Flush, unless that would hold too much
+		if s.queued > maxHeld {
+			s.sendLocked()
+		}
+	case b != nil:
+		s.batched = true
+		b.sessions = append(b.sessions, s)
+	default:
+		s.sendLocked()
+	}
+	return nil
+}
+
+// maxHeld bounds what a session in a Batch holds back before writing anyway.
+const maxHeld = 64 << 10
+
+// queueLocked appends to the queue, or on overflow marks the session closed
+// and tears it down on another goroutine.
+func (s *session) queueLocked(item []byte) error {
 	if s.closed {
 		return ErrClosed
 	}
-	if s.queued+len(b) > s.srv.opts.SendQueueBytes {
+	if s.queued+len(item) > s.srv.opts.SendQueueBytes {
 		s.markClosedLocked()
 		go s.teardown("slow consumer")
 		return ErrSlowConsumer
 	}
-	s.queue = append(s.queue, b)
-	s.queued += len(b)
+	s.queue = append(s.queue, item)
+	s.queued += len(item)
+	return nil
+}
+
+// sendLocked starts what is queued on its way: written to the WebSocket, or
+// handed to the waiting poll.
+func (s *session) sendLocked() {
 	if s.ws != nil {
-		if !s.writing {
-			s.writing = true
-			go s.writeLoop(s.ws, s.cork)
-		}
+		s.writeLocked()
 	} else {
 		s.wakePollLocked()
 	}
-	return nil
 }
 
 func (s *session) wakePollLocked() {
@@ -203,10 +239,10 @@ func (s *session) teardown(reason string) {
 	}
 	s.mu.Unlock()
 	if ws != nil {
-		ws.CloseNow()
+		ws.conn.Close()
 	}
 	if probe != nil {
-		probe.CloseNow()
+		probe.conn.Close()
 	}
 	if on := s.srv.opts.OnDisconnect; on != nil {
 		for _, so := range sockets {
@@ -292,8 +328,12 @@ func (s *session) connect(nsp string, auth json.RawMessage) {
 		reply = &ConnectReply{}
 	}
 	so := &Socket{id: randomID(), namespace: nsp, data: reply.Data, sess: s}
+	// The answer waits for OnConnect: a client must not act on a socket the application does not
+	// know yet (a broadcast right after the answer would pass it by).
+	var held Batch
+	defer held.Flush()
 	s.mu.Lock()
-	if s.enqueueLocked(encodeConnect(nsp, so.id, reply.PID)) != nil {
+	if s.enqueueWithLocked(encodeConnect(nsp, so.id, reply.PID), nil, &held) != nil {
 		s.mu.Unlock()
 		return
 	}
@@ -351,7 +391,7 @@ func (s *session) ackFunc(so *Socket, id int64) Ack {
 		if !used.CompareAndSwap(false, true) {
 			return errors.New("socketio: ack already sent")
 		}
-		return s.enqueueFor(so, b)
+		return s.enqueueFor(so, b, nil, nil)
 	}
 }
 

@@ -41,7 +41,7 @@ func (s *Socket) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	return s.sess.enqueueFor(s, b)
+	return s.sess.enqueueFor(s, b, nil, nil)
 }
 
 // EmitWithAck sends an event asking the client for an acknowledgement;
@@ -54,7 +54,7 @@ func (s *Socket) EmitWithAck(event string, reply func(args []json.RawMessage), a
 	}
 	b, err := encodeEvent(s.namespace, id, event, args)
 	if err == nil {
-		err = s.sess.enqueueFor(s, b)
+		err = s.sess.enqueueFor(s, b, nil, nil)
 	}
 	if err != nil {
 		s.sess.takeAck(s, id)
@@ -63,8 +63,12 @@ func (s *Socket) EmitWithAck(event string, reply func(args []json.RawMessage), a
 }
 
 // Send queues a pre-encoded event without encoding it again.
-func (s *Socket) Send(p *Packet) error {
-	return s.sess.enqueueFor(s, p.wire(s.namespace))
+func (s *Socket) Send(p *Packet) error { return s.SendBatched(p, nil) }
+
+// SendBatched is Send, but on WebSocket the write waits for b.Flush (b nil: it does not).
+func (s *Socket) SendBatched(p *Packet, b *Batch) error {
+	w := p.wire(s.namespace)
+	return s.sess.enqueueFor(s, w.packet, w.frame, b)
 }
 
 // Disconnect sends DISCONNECT for this namespace and forgets the socket
@@ -75,8 +79,8 @@ func (s *Socket) Disconnect() {
 }
 
 // Packet is an event encoded once, to be sent to many sockets. Its wire
-// bytes for a namespace are computed on first use and cached; a Packet is
-// safe for concurrent use.
+// bytes for a namespace (the Engine.IO packet and its WebSocket frame) are
+// computed on first use and cached; a Packet is safe for concurrent use.
 type Packet struct {
 	body []byte // ["event",args...]
 
@@ -86,7 +90,8 @@ type Packet struct {
 
 type namespaceWire struct {
 	namespace string
-	bytes     []byte
+	packet    []byte
+	frame     []byte // the packet is its tail
 }
 
 // NewEvent encodes an event for broadcasting with Socket.Send.
@@ -100,11 +105,11 @@ func NewEvent(event string, args ...any) (*Packet, error) {
 }
 
 // wire returns the Engine.IO message for namespace nsp.
-func (p *Packet) wire(nsp string) []byte {
+func (p *Packet) wire(nsp string) namespaceWire {
 	if ws := p.wires.Load(); ws != nil {
 		for _, w := range *ws {
 			if w.namespace == nsp {
-				return w.bytes
+				return w
 			}
 		}
 	}
@@ -115,13 +120,15 @@ func (p *Packet) wire(nsp string) []byte {
 		old = *ws
 		for _, w := range old {
 			if w.namespace == nsp {
-				return w.bytes
+				return w
 			}
 		}
 	}
 	b := appendSIOHeader(make([]byte, 0, len(nsp)+3+len(p.body)), sioEvent, nsp, -1)
 	b = append(b, p.body...)
-	ws := append(append(make([]namespaceWire, 0, len(old)+1), old...), namespaceWire{nsp, b})
+	frame := textFrame(b)
+	w := namespaceWire{nsp, frame[len(frame)-len(b):], frame}
+	ws := append(append(make([]namespaceWire, 0, len(old)+1), old...), w)
 	p.wires.Store(&ws)
-	return b
+	return w
 }

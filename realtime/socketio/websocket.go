@@ -1,151 +1,275 @@
 package socketio
 
 import (
-	"bufio"
-	"bytes"
-	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"runtime"
+	"slices"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
-// upgradeTimeout bounds the probe exchange of an upgrade to WebSocket.
+// The WebSocket transport is the server side of RFC 6455, written here rather than taken from a
+// library for the two things this server lives on: an idle connection must cost little (no
+// buffers held, one goroutine parked on a shallow stack) and one event fanned out to thousands of
+// sockets must cost about one system call per socket, written straight from the fan-out without a
+// goroutine per socket. It speaks what Engine.IO needs: text and binary messages (fragmented or
+// not), ping/pong and the close handshake; no extensions (so no per-message compression) and no
+// subprotocols.
+
+// upgradeTimeout bounds the probe exchange of an upgrade to WebSocket and the handshake's answer.
 const upgradeTimeout = 10 * time.Second
 
-// acceptOptions: Origin is the business of Options.CheckRequest; every
-// message is small and many connections are idle, so no compression.
-var acceptOptions = &websocket.AcceptOptions{
-	InsecureSkipVerify: true,
-	CompressionMode:    websocket.CompressionDisabled,
-}
-
-func (srv *Server) accept(w http.ResponseWriter, r *http.Request) (*websocket.Conn, *corkConn, error) {
-	hw := &hijackWriter{ResponseWriter: w}
-	c, err := websocket.Accept(hw, r, acceptOptions)
-	if err != nil {
-		return nil, nil, err // Accept has answered the request
-	}
-	c.SetReadLimit(int64(srv.opts.MaxPayload))
-	return c, hw.cork, nil
-}
-
-// Small buffers for the hijacked connection: most connections are idle and every message is
-// small, so net/http's 4 KiB reader and writer per connection would be most of its memory. Larger
-// messages bypass the buffers.
+// Opcodes and close codes of RFC 6455.
 const (
-	wsReadBuffer  = 512
-	wsWriteBuffer = 512
-	maxCork       = 256 << 10
+	opContinuation = 0x0
+	opText         = 0x1
+	opBinary       = 0x2
+	opClose        = 0x8
+	opPing         = 0x9
+	opPong         = 0xA
+
+	closeGoingAway     = 1001
+	closeProtocolError = 1002
+	closeTooBig        = 1009
 )
 
-// hijackWriter hands coder/websocket a corkConn and small buffers instead of net/http's.
-type hijackWriter struct {
-	http.ResponseWriter
-	cork *corkConn
+var (
+	errBadFrame    = errors.New("websocket: protocol error")
+	errTooBig      = errors.New("websocket: message too big")
+	errPeerClosed  = errors.New("websocket: closed by the peer")
+	errBadUpgrade  = errors.New("websocket: bad handshake")
+	webSocketMagic = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+)
+
+// wsConn is one server-side WebSocket. One goroutine reads; writes happen under the owning
+// session's lock, or on its writer goroutine.
+type wsConn struct {
+	conn       net.Conn
+	raw        syscall.RawConn // for writes that never block; nil where there is none (TLS)
+	unread     []byte          // read by net/http past the handshake, served first
+	maxPayload int
+	hdr        [14]byte // the frame header being read
 }
 
-func (w *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
+// accept completes the WebSocket handshake of r (already vetted by CheckRequest) and hijacks
+// the connection. On error the request has been answered.
+func (srv *Server) accept(w http.ResponseWriter, r *http.Request) (*wsConn, error) {
+	key := r.Header.Get("Sec-WebSocket-Key")
+	if k, err := base64.StdEncoding.DecodeString(key); err != nil || len(k) != 16 ||
+		r.Header.Get("Sec-WebSocket-Version") != "13" || !hasToken(r.Header, "Connection", "upgrade") {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		writeError(w, http.StatusBadRequest, codeBadRequest, "Bad request")
+		return nil, errBadUpgrade
 	}
-	// Bytes the client sent after the handshake may already sit in net/http's reader; the conn
-	// serves them first, since coder/websocket reads from the conn itself.
-	buffered, _ := brw.Reader.Peek(brw.Reader.Buffered())
-	w.cork = &corkConn{Conn: conn, unread: bytes.Clone(buffered)}
-	return w.cork, bufio.NewReadWriter(bufio.NewReaderSize(w.cork, wsReadBuffer), bufio.NewWriterSize(w.cork, wsWriteBuffer)), nil
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil { // e.g. HTTP/2, which has no Upgrade
+		writeError(w, http.StatusBadRequest, codeBadRequest, "Bad request")
+		return nil, err
+	}
+	c := &wsConn{conn: conn, maxPayload: srv.opts.MaxPayload}
+	if n := brw.Reader.Buffered(); n > 0 { // a client may send its first frame right behind the request
+		b, _ := brw.Reader.Peek(n)
+		c.unread = slices.Clone(b)
+	}
+	sum := sha1.Sum([]byte(key + webSocketMagic))
+	resp := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " +
+		base64.StdEncoding.EncodeToString(sum[:]) + "\r\n\r\n"
+	conn.SetWriteDeadline(time.Now().Add(upgradeTimeout))
+	if _, err := io.WriteString(conn, resp); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	conn.SetWriteDeadline(time.Time{})
+	c.raw = rawConn(conn)
+	return c, nil
 }
 
-// corkConn lets the writer put a whole burst of WebSocket frames on the wire with one write:
-// coder/websocket flushes after every message, which would cost a system call (and on a VM an
-// interrupt) per frame per socket — the largest cost of a fan-out.
-type corkConn struct {
-	net.Conn
-	unread []byte // read before the connection: what net/http had buffered at the hijack
-
-	mu     sync.Mutex
-	corked bool
-	buf    []byte
+// hasToken reports whether a comma-separated header lists token (case-insensitively).
+func hasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
-func (c *corkConn) Read(p []byte) (int, error) {
-	if len(c.unread) > 0 { // only the reading goroutine reads
+// readMessage returns the next text or binary message, reassembled from its fragments. A ping
+// is answered through pong; a close frame ends reading with errPeerClosed.
+//
+// The buffers live only while a message is being read: an idle connection parks here holding
+// nothing but its 14-byte header array.
+func (c *wsConn) readMessage(pong func(payload []byte)) (op byte, msg []byte, err error) {
+	for {
+		if err := c.readFull(c.hdr[:2]); err != nil {
+			return 0, nil, err
+		}
+		fin, frameOp := c.hdr[0]&0x80 != 0, c.hdr[0]&0x0f
+		if c.hdr[0]&0x70 != 0 || c.hdr[1]&0x80 == 0 { // extension bits, or an unmasked client frame
+			return 0, nil, errBadFrame
+		}
+		n := uint64(c.hdr[1] & 0x7f)
+		ext := 0
+		switch n {
+		case 126:
+			ext = 2
+		case 127:
+			ext = 8
+		}
+		if err := c.readFull(c.hdr[2 : 2+ext+4]); err != nil {
+			return 0, nil, err
+		}
+		switch ext {
+		case 2:
+			n = uint64(binary.BigEndian.Uint16(c.hdr[2:]))
+		case 8:
+			n = binary.BigEndian.Uint64(c.hdr[2:])
+		}
+		mask := c.hdr[2+ext : 2+ext+4]
+
+		if frameOp >= opClose { // control frames: whole, small, between a message's fragments
+			if !fin || n > 125 || frameOp > opPong {
+				return 0, nil, errBadFrame
+			}
+			payload := make([]byte, n)
+			if err := c.readFull(payload); err != nil {
+				return 0, nil, err
+			}
+			unmask(payload, mask)
+			switch frameOp {
+			case opPing:
+				pong(payload)
+			case opClose:
+				return 0, nil, errPeerClosed
+			}
+			continue
+		}
+		switch {
+		case frameOp == opContinuation && op == 0, frameOp != opContinuation && op != 0:
+			return 0, nil, errBadFrame // a continuation of nothing, or a message inside a message
+		case frameOp > opBinary:
+			return 0, nil, errBadFrame // reserved opcodes
+		case frameOp != opContinuation:
+			op = frameOp
+		}
+		if n > uint64(c.maxPayload-len(msg)) {
+			return 0, nil, errTooBig
+		}
+		start := len(msg)
+		msg = slices.Grow(msg, int(n))[:start+int(n)]
+		if err := c.readFull(msg[start:]); err != nil {
+			return 0, nil, err
+		}
+		unmask(msg[start:], mask)
+		if fin {
+			return op, msg, nil
+		}
+	}
+}
+
+func (c *wsConn) readFull(p []byte) error {
+	if len(c.unread) > 0 {
 		n := copy(p, c.unread)
 		c.unread = c.unread[n:]
 		if len(c.unread) == 0 {
 			c.unread = nil
 		}
-		return n, nil
+		p = p[n:]
 	}
-	return c.Conn.Read(p)
-}
-
-func (c *corkConn) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.corked && len(c.buf)+len(p) <= maxCork {
-		c.buf = append(c.buf, p...)
-		return len(p), nil
-	}
-	if err := c.flushLocked(); err != nil {
-		return 0, err
-	}
-	return c.Conn.Write(p)
-}
-
-func (c *corkConn) cork() {
-	c.mu.Lock()
-	c.corked = true
-	c.mu.Unlock()
-}
-
-// uncork writes what was held, in one write.
-func (c *corkConn) uncork() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.corked = false
-	return c.flushLocked()
-}
-
-func (c *corkConn) flushLocked() error {
-	if len(c.buf) == 0 {
-		return nil
-	}
-	_, err := c.Conn.Write(c.buf)
-	if cap(c.buf) > 16<<10 {
-		c.buf = nil // an idle connection keeps no large buffer
-	} else {
-		c.buf = c.buf[:0]
-	}
+	_, err := io.ReadFull(c.conn, p)
 	return err
 }
+
+func unmask(b, mask []byte) {
+	for i := range b {
+		b[i] ^= mask[i&3]
+	}
+}
+
+// appendFrame appends one whole, unmasked (server-to-client) frame.
+func appendFrame(dst []byte, op byte, payload []byte) []byte {
+	n := len(payload)
+	dst = slices.Grow(dst, n+10)
+	dst = append(dst, 0x80|op)
+	switch {
+	case n <= 125:
+		dst = append(dst, byte(n))
+	case n <= 0xffff:
+		dst = append(dst, 126, byte(n>>8), byte(n))
+	default:
+		dst = append(dst, 127)
+		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
+	}
+	return append(dst, payload...)
+}
+
+func textFrame(packet []byte) []byte { return appendFrame(nil, opText, packet) }
+
+func closeFrame(code int, reason string) []byte {
+	payload := binary.BigEndian.AppendUint16(nil, uint16(code))
+	return appendFrame(nil, opClose, append(payload, reason...))
+}
+
+// writeFrames writes frames and waits for the socket to take them: the writer goroutine's way,
+// for a socket whose buffer is full. It consumes frames (the slice's elements are cleared).
+func (c *wsConn) writeFrames(frames [][]byte) error {
+	bufs := net.Buffers(frames)
+	_, err := bufs.WriteTo(c.conn)
+	return err
+}
+
+// writeTimed writes one frame outside any session, bounded by the upgrade timeout.
+func (c *wsConn) writeTimed(frame []byte) error {
+	c.conn.SetWriteDeadline(time.Now().Add(upgradeTimeout))
+	defer c.conn.SetWriteDeadline(time.Time{})
+	_, err := c.conn.Write(frame)
+	return err
+}
+
+// readText reads one message, within the upgrade timeout, and reports whether it is want.
+func (c *wsConn) readText(want string) bool {
+	c.conn.SetReadDeadline(time.Now().Add(upgradeTimeout))
+	defer c.conn.SetReadDeadline(time.Time{})
+	op, msg, err := c.readMessage(func([]byte) {})
+	return err == nil && op == opText && string(msg) == want
+}
+
+// gatherPool holds the buffers that join a session's queued frames into one write.
+var gatherPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // serveWebSocketHandshake opens a session directly on WebSocket and starts
 // reading from it.
 func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Request) {
-	c, cork, err := srv.accept(w, r)
+	c, err := srv.accept(w, r)
 	if err != nil {
 		return
 	}
 	s := srv.newSession(r, transportWebSocket)
 	if s == nil {
-		c.Close(websocket.StatusGoingAway, "server is closed")
+		c.writeTimed(closeFrame(closeGoingAway, "server is closed"))
+		c.conn.Close()
 		return
 	}
 	s.mu.Lock()
 	if s.closed { // by Server.Close, before s.ws was there to close
 		s.mu.Unlock()
-		c.CloseNow()
+		c.conn.Close()
 		return
 	}
-	s.ws, s.cork = c, cork
-	s.writing = true
-	go s.writeLoop(c, cork) // the open packet is queued
+	s.ws = c
+	s.queue[0] = textFrame(s.queue[0]) // the open packet, queued as for polling
+	s.queued = len(s.queue[0])
+	s.writeLocked()
 	s.mu.Unlock()
 	s.startHeartbeat()
 	// Read in a goroutine of our own and let ServeHTTP return: net/http's serving goroutine would
@@ -165,7 +289,7 @@ func (s *session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeBadRequest, "Bad request")
 		return
 	}
-	c, cork, err := s.srv.accept(w, r)
+	c, err := s.srv.accept(w, r)
 	if err != nil {
 		return
 	}
@@ -175,7 +299,7 @@ func (s *session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		s.probe = c
 	}
 	s.mu.Unlock()
-	if ok && s.upgrade(c, cork) {
+	if ok && s.upgrade(c) {
 		go s.readLoop(c) // as in serveWebSocketHandshake
 		return
 	}
@@ -184,22 +308,20 @@ func (s *session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 		s.probe, s.upgrading = nil, false
 	}
 	s.mu.Unlock()
-	c.CloseNow()
+	c.conn.Close()
 }
 
 // upgrade runs the probe exchange: 2probe / 3probe, the pending poll is
 // answered with a noop, then 5 switches the session to c.
-func (s *session) upgrade(c *websocket.Conn, cork *corkConn) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), upgradeTimeout)
-	defer cancel()
-	if !readText(ctx, c, "2probe") || c.Write(ctx, websocket.MessageText, []byte("3probe")) != nil {
+func (s *session) upgrade(c *wsConn) bool {
+	if !c.readText("2probe") || c.writeTimed(textFrame([]byte("3probe"))) != nil {
 		return false
 	}
 	s.mu.Lock()
 	s.upgrading = true
 	s.wakePollLocked()
 	s.mu.Unlock()
-	if !readText(ctx, c, "5") {
+	if !c.readText("5") {
 		return false
 	}
 	s.mu.Lock()
@@ -208,33 +330,30 @@ func (s *session) upgrade(c *websocket.Conn, cork *corkConn) bool {
 		return false
 	}
 	s.probe, s.upgrading = nil, false
-	s.ws, s.cork, s.transport = c, cork, transportWebSocket
+	s.ws, s.transport = c, transportWebSocket
 	s.wakePollLocked()
+	s.queued = 0
+	for i, p := range s.queue { // what polling did not take yet, now as frames
+		s.queue[i] = textFrame(p)
+		s.queued += len(s.queue[i])
+	}
 	if len(s.queue) > 0 {
-		s.writing = true
-		go s.writeLoop(c, cork)
+		s.writeLocked()
 	}
 	return true
 }
 
-func readText(ctx context.Context, c *websocket.Conn, want string) bool {
-	typ, msg, err := c.Read(ctx)
-	return err == nil && typ == websocket.MessageText && string(msg) == want
-}
-
-// readLoop reads packets from the session's WebSocket until it ends. It is
-// the one goroutine an idle WebSocket session costs.
-func (s *session) readLoop(c *websocket.Conn) {
-	ctx := context.Background()
-	for {
-		typ, msg, err := c.Read(ctx)
-		if err != nil {
-			s.close(readErrorReason(err))
-			return
-		}
-		if typ != websocket.MessageText {
-			continue // binary attachments are refused with their header
-		}
+// readLoop reads packets from the session's WebSocket until it ends. Each message is handled by
+// this goroutine, which then hands reading on to a fresh one: handling (a CONNECT that
+// authenticates against the database, say) can grow a stack to tens of KiB, which the parked
+// reader of an idle connection would otherwise keep.
+func (s *session) readLoop(c *wsConn) {
+	op, msg, err := c.readMessage(s.pong)
+	if err != nil {
+		s.closeTransport(c, err)
+		return
+	}
+	if op == opText {
 		p, err := decodeEIOPacket(msg)
 		if err != nil {
 			s.close("parse error")
@@ -244,21 +363,103 @@ func (s *session) readLoop(c *websocket.Conn) {
 			s.close(reason)
 			return
 		}
+	} // binary attachments are refused with their header
+	go s.readLoop(c)
+}
+
+// pong answers a client's ping, behind what is already queued.
+func (s *session) pong(payload []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.enqueueWithLocked(nil, appendFrame(nil, opPong, payload), nil)
 	}
 }
 
-func readErrorReason(err error) string {
-	if websocket.CloseStatus(err) != -1 || errors.Is(err, io.EOF) {
-		return "transport close"
+// closeTransport ends the session after a read error, telling the client why when the protocol
+// was at fault.
+func (s *session) closeTransport(c *wsConn, err error) {
+	var frame []byte
+	reason := "transport error"
+	switch {
+	case errors.Is(err, errPeerClosed), errors.Is(err, io.EOF):
+		reason = "transport close"
+		frame = closeFrame(1000, "")
+	case errors.Is(err, errBadFrame):
+		frame = closeFrame(closeProtocolError, "protocol error")
+	case errors.Is(err, errTooBig):
+		frame = closeFrame(closeTooBig, "message too big")
 	}
-	return "transport error"
+	if frame != nil {
+		s.mu.Lock()
+		s.writeLastLocked(c, frame)
+		s.mu.Unlock()
+	}
+	s.close(reason)
 }
 
-// writeLoop writes the queue to c until it is empty, then exits. It swaps
-// the queue with an emptied batch, so that a steady stream of sends to an
-// idle session allocates nothing but this goroutine.
-func (s *session) writeLoop(c *websocket.Conn, cork *corkConn) {
-	ctx := context.Background()
+// writeLastLocked writes a close frame if the socket takes it at once and nothing is half
+// written; a connection being torn down is not waited for.
+func (s *session) writeLastLocked(c *wsConn, frame []byte) {
+	if !s.writing && c.raw != nil {
+		c.writeNow(frame)
+	}
+}
+
+// writeLocked writes the queue to the WebSocket: at once as far as the socket takes it, the rest
+// by the writer goroutine, which waits for the socket to drain. Called with the queue not empty
+// and no writer running.
+func (s *session) writeLocked() {
+	if s.ws.raw != nil {
+		var buf []byte
+		var pooled *[]byte
+		if len(s.queue) == 1 {
+			buf = s.queue[0] // often a broadcast's frame, shared: only read
+		} else {
+			pooled = gatherPool.Get().(*[]byte)
+			buf = (*pooled)[:0]
+			for _, f := range s.queue {
+				buf = append(buf, f...)
+			}
+		}
+		n, err := s.ws.writeNow(buf)
+		rest := buf[n:]
+		if len(rest) > 0 && err == nil {
+			rest = slices.Clone(rest) // the writer goroutine finishes it
+		}
+		if pooled != nil {
+			if cap(buf) <= maxPooledGather {
+				*pooled = buf[:0]
+				gatherPool.Put(pooled)
+			}
+		}
+		if err != nil {
+			s.markClosedLocked()
+			go s.teardown("transport error")
+			return
+		}
+		clear(s.queue)
+		s.queue = s.queue[:0]
+		if cap(s.queue) > maxKeptBatch {
+			s.queue = nil
+		}
+		if len(rest) == 0 {
+			s.queued = 0
+			return
+		}
+		s.queue = append(s.queue, rest)
+		s.queued = len(rest)
+	}
+	s.writing = true
+	go s.writeLoop(s.ws)
+}
+
+// maxPooledGather bounds the gather buffers kept for reuse.
+const maxPooledGather = 64 << 10
+
+// writeLoop writes the queue to c, waiting for the socket, until the queue is empty; then it
+// exits. Without raw writes (TLS) it is the only way out.
+func (s *session) writeLoop(c *wsConn) {
 	var batch [][]byte
 	written := 0
 	for {
@@ -280,16 +481,10 @@ func (s *session) writeLoop(c *websocket.Conn, cork *corkConn) {
 		s.mu.Unlock()
 
 		written = 0
-		cork.cork()
-		for _, b := range batch {
-			if err := c.Write(ctx, websocket.MessageText, b); err != nil {
-				cork.uncork()
-				s.close("transport error")
-				return
-			}
-			written += len(b)
+		for _, f := range batch {
+			written += len(f)
 		}
-		if err := cork.uncork(); err != nil {
+		if err := c.writeFrames(batch); err != nil {
 			s.close("transport error")
 			return
 		}
@@ -299,3 +494,46 @@ func (s *session) writeLoop(c *websocket.Conn, cork *corkConn) {
 
 // maxKeptBatch bounds the queue capacity an idle session keeps.
 const maxKeptBatch = 8
+
+// A Batch collects sends to many sockets and writes each socket's share at once on Flush: an
+// event fanned out to thousands of sockets, or several events in a row, cost one system call per
+// socket rather than one per event per socket. Not safe for concurrent use; reuse it.
+type Batch struct {
+	sessions []*session
+}
+
+// Flush writes what was sent through b since the last Flush. With several CPUs the sockets are
+// shared out among goroutines.
+func (b *Batch) Flush() {
+	sessions := b.sessions
+	if len(sessions) == 0 {
+		return
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(sessions)/flushPerWorker)
+	if workers <= 1 {
+		flushSessions(sessions)
+	} else {
+		var wg sync.WaitGroup
+		per := (len(sessions) + workers - 1) / workers
+		for part := range slices.Chunk(sessions, per) {
+			wg.Go(func() { flushSessions(part) })
+		}
+		wg.Wait()
+	}
+	clear(sessions)
+	b.sessions = sessions[:0]
+}
+
+// flushPerWorker is the fewest sockets worth a goroutine of their own in Flush.
+const flushPerWorker = 256
+
+func flushSessions(sessions []*session) {
+	for _, s := range sessions {
+		s.mu.Lock()
+		s.batched = false
+		if !s.closed && !s.writing && len(s.queue) > 0 {
+			s.sendLocked()
+		}
+		s.mu.Unlock()
+	}
+}

@@ -61,6 +61,15 @@ const tailEvery = time.Second
 // maxCoalesce bounds the batches fanned out together, written with one system call per socket.
 const maxCoalesce = 256
 
+// A round's writes may wait for more batches to join them: up to lingerFactor times as long as
+// the last round's writes took, and never more than maxLinger. Events further apart than that go
+// out as they come; a stream of small commits (saves) shares writes instead of paying one system
+// call per subscriber each, which is what bounds the fan-out.
+const (
+	lingerFactor = 3
+	maxLinger    = 2 * time.Millisecond
+)
+
 // fanoutLoop delivers committed events strictly in offset order. Whatever batches are waiting
 // when it gets to them go out together: each socket gets its share in one write (h.out), so a
 // fan-out that falls behind catches up by writing more per system call.
@@ -70,25 +79,47 @@ func (h *Hub) fanoutLoop() {
 	defer tick.Stop()
 	lastTail := time.Now()
 	var started []time.Time
+	var lastEnd time.Time
+	var lastWrite time.Duration
+	linger := time.NewTimer(time.Hour)
+	linger.Stop()
 	for {
 		select {
 		case b := <-h.queue:
 			started = append(started[:0], b.at)
 			h.process(b.events)
-		more:
+			due := lastEnd.Add(min(lingerFactor*lastWrite, maxLinger))
+			lingering := time.Until(due) > 0
+			if lingering {
+				linger.Reset(time.Until(due))
+			}
+		gather:
 			for len(started) < maxCoalesce {
 				select {
 				case b := <-h.queue:
 					started = append(started, b.at)
 					h.process(b.events)
+					continue
 				default:
-					break more
+				}
+				if !lingering {
+					break
+				}
+				select {
+				case b := <-h.queue:
+					started = append(started, b.at)
+					h.process(b.events)
+				case <-linger.C:
+					break gather
 				}
 			}
+			linger.Stop()
+			begin := time.Now()
 			h.out.Flush()
-			now := time.Now()
+			lastEnd = time.Now()
+			lastWrite = lastEnd.Sub(begin)
 			for _, at := range started {
-				h.metrics.fanoutSeconds.Observe(now.Sub(at).Seconds())
+				h.metrics.fanoutSeconds.Observe(lastEnd.Sub(at).Seconds())
 			}
 		case <-tick.C:
 			tail := time.Since(lastTail) >= tailEvery

@@ -54,8 +54,6 @@ func (c *conn) deliver(ev *outEvent) {
 	c.sendIn(ev, &c.h.out)
 }
 
-func (c *conn) send(ev *outEvent) { c.sendIn(ev, nil) }
-
 // sendIn sends ev, in batch b if not nil (written on its Flush).
 func (c *conn) sendIn(ev *outEvent, b *socketio.Batch) {
 	p, err := ev.packet()
@@ -233,16 +231,19 @@ func (h *Hub) onConnect(s *socketio.Socket) {
 		}
 		events = append(events, more...)
 	}
+	// The replay goes out in writes of up to 64 KiB (a Batch), not one per event.
+	var replay socketio.Batch
 	for _, ev := range events {
-		c.send(&outEvent{Event: ev})
+		c.sendIn(&outEvent{Event: ev}, &replay)
 	}
 	h.mu.Lock()
 	for _, ev := range c.pending {
-		c.send(ev)
+		c.sendIn(ev, &replay)
 	}
 	c.pending, c.replaying = nil, false
 	rooms := openRooms(sess)
 	h.mu.Unlock()
+	replay.Flush()
 	for _, room := range rooms {
 		h.viewing(sess, room, true)
 	}

@@ -57,6 +57,12 @@ type wsConn struct {
 	unread     []byte          // read by net/http past the handshake, served first
 	maxPayload int
 	hdr        [14]byte // the frame header being read
+
+	// writeNow's state, guarded by the session's lock.
+	writeFn func(fd uintptr) bool
+	wbuf    []byte
+	wn      int
+	werr    error
 }
 
 // accept completes the WebSocket handshake of r (already vetted by CheckRequest) and hijacks

@@ -20,11 +20,10 @@ import (
 // API as a regular user. Setup, as a superuser (--admin-password, email bench@example.com),
 // creates the collection and that user. PocketBase has no publish API: fanout does not apply.
 type pocketbase struct {
-	o         Options
-	http      *http.Client
-	adminTok  string
-	userTok   string
-	userEmail string
+	o        Options
+	http     *http.Client
+	adminTok string
+	userTok  string
 }
 
 // PocketBase names of the bench's collection and user.

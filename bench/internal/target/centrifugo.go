@@ -13,11 +13,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/livedoc/livedoc/bench/internal/jscan"
+	"github.com/livedoc/livedoc/bench/internal/wsclient"
 )
 
 // centrifugo drives a Centrifugo v6 server (bench/peers/centrifugo): subscribers speak its JSON
@@ -96,12 +96,13 @@ func (c *centrifugo) Publish(ctx context.Context, event, room string, payload []
 	return c.api(ctx, "publish", b.Bytes())
 }
 
-// centrifugoConn is one client connection speaking the JSON protocol (v2).
+// centrifugoConn is one client connection speaking the JSON protocol (v2) over a lean WebSocket
+// (wsclient): the connect and subscribe commands are sent and their replies awaited by Dial;
+// then one reader goroutine answers pings and hands each publication's data to OnMessage,
+// found with jscan in the read buffer.
 type centrifugoConn struct {
-	ws      *websocket.Conn
-	nextID  atomic.Uint32
-	mu      sync.Mutex
-	replies map[uint32]chan json.RawMessage
+	ws      *wsclient.Conn
+	nextID  uint32 // Dial only
 	done    chan struct{}
 	closing atomic.Bool
 	o       DialOptions
@@ -110,131 +111,169 @@ type centrifugoConn struct {
 type cfReply struct {
 	ID    uint32          `json:"id"`
 	Error json.RawMessage `json:"error"`
-	Push  *struct {
-		Channel string `json:"channel"`
-		Pub     *struct {
-			Data   json.RawMessage `json:"data"`
-			Offset uint64          `json:"offset"`
-		} `json:"pub"`
-	} `json:"push"`
 }
 
 // Dial connects, sends the connect command with the JWT, subscribes to each room's channel and
 // returns once every subscription is confirmed. Server pings ({}) are answered with {}.
+// Publications that arrive meanwhile are delivered from the calling goroutine.
 func (c *centrifugo) Dial(ctx context.Context, o DialOptions) (Conn, error) {
-	u := "ws" + strings.TrimPrefix(strings.TrimSuffix(c.o.URL, "/"), "http") + "/connection/websocket"
-	opts := &websocket.DialOptions{}
-	if o.Transport != nil {
-		opts.HTTPClient = o.Transport.HTTPClient(o.Index)
-	}
-	ws, _, err := websocket.Dial(ctx, u, opts)
+	u, err := wsURL(c.o.URL, "/connection/websocket")
 	if err != nil {
 		return nil, err
 	}
-	ws.SetReadLimit(64 << 20)
-	cc := &centrifugoConn{ws: ws, replies: map[uint32]chan json.RawMessage{}, done: make(chan struct{}), o: o}
-	go cc.read()
-	fail := func(err error) (Conn, error) {
-		cc.closing.Store(true)
-		ws.CloseNow()
+	ws, err := wsclient.Dial(ctx, u, wsclient.Options{Dialer: leanDialer(o), BufSize: leanBufSize})
+	if err != nil {
 		return nil, err
 	}
-	if _, err := cc.call(ctx, "connect", map[string]any{"token": c.jwt, "name": "livedoc-bench"}); err != nil {
-		return fail(fmt.Errorf("centrifugo connect: %w", err))
+	cc := &centrifugoConn{ws: ws, done: make(chan struct{}), o: o}
+	release := ws.Bind(ctx)
+	err = cc.setup(c.jwt)
+	if rerr := release(); rerr != nil {
+		err = fmt.Errorf("%w (%v)", rerr, err)
 	}
-	for _, room := range o.Rooms {
-		if _, err := cc.call(ctx, "subscribe", map[string]any{"channel": channel(room)}); err != nil {
-			return fail(fmt.Errorf("centrifugo subscribe %s: %w", channel(room), err))
-		}
+	if err != nil {
+		ws.Close()
+		return nil, err
 	}
+	go cc.read()
 	return cc, nil
 }
 
-func (cc *centrifugoConn) call(ctx context.Context, method string, params any) (json.RawMessage, error) {
-	id := cc.nextID.Add(1)
-	ch := make(chan json.RawMessage, 1)
-	cc.mu.Lock()
-	cc.replies[id] = ch
-	cc.mu.Unlock()
+func (cc *centrifugoConn) setup(jwt string) error {
+	if _, err := cc.call("connect", map[string]any{"token": jwt, "name": "livedoc-bench"}); err != nil {
+		return fmt.Errorf("centrifugo connect: %w", err)
+	}
+	for _, room := range cc.o.Rooms {
+		if _, err := cc.call("subscribe", map[string]any{"channel": channel(room)}); err != nil {
+			return fmt.Errorf("centrifugo subscribe %s: %w", channel(room), err)
+		}
+	}
+	return nil
+}
+
+// call sends a command and reads (answering pings, delivering publications) until its reply.
+func (cc *centrifugoConn) call(method string, params any) ([]byte, error) {
+	cc.nextID++
+	id := cc.nextID
 	cmd, err := json.Marshal(map[string]any{"id": id, method: params})
 	if err != nil {
 		return nil, err
 	}
-	if err := cc.ws.Write(ctx, websocket.MessageText, cmd); err != nil {
+	if err := cc.ws.WriteText(cmd); err != nil {
 		return nil, err
 	}
-	select {
-	case r := <-ch:
+	for {
+		_, msg, err := cc.ws.Next()
+		if err != nil {
+			return nil, err
+		}
+		var reply []byte
+		cc.frame(msg, func(line []byte) {
+			var rep cfReply
+			if reply == nil && json.Unmarshal(line, &rep) == nil && rep.ID == id {
+				reply = bytes.Clone(line)
+			}
+		})
+		if reply == nil {
+			continue
+		}
 		var rep cfReply
-		if json.Unmarshal(r, &rep) == nil && len(rep.Error) > 0 {
+		if json.Unmarshal(reply, &rep) == nil && len(rep.Error) > 0 {
 			return nil, fmt.Errorf("%s", rep.Error)
 		}
-		return r, nil
-	case <-cc.done:
-		return nil, errors.New("connection closed")
-	case <-ctx.Done():
-		return nil, ctx.Err()
+		return reply, nil
 	}
 }
 
-// read handles frames: each may hold several newline-separated replies.
+// read is the reader goroutine.
 func (cc *centrifugoConn) read() {
 	defer close(cc.done)
-	ctx := context.Background()
 	for {
-		_, msg, err := cc.ws.Read(ctx)
+		_, msg, err := cc.ws.Next()
 		if err != nil {
+			cc.ws.Close()
 			if !cc.closing.Load() && cc.o.OnDisconnect != nil {
 				cc.o.OnDisconnect(err.Error())
 			}
 			return
 		}
-		for line := range bytes.SplitSeq(msg, []byte("\n")) {
-			line = bytes.TrimSpace(line)
-			if len(line) == 0 {
-				continue
-			}
-			if string(line) == "{}" { // ping
-				wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				cc.ws.Write(wctx, websocket.MessageText, []byte("{}"))
-				cancel()
-				continue
-			}
-			if bytes.HasPrefix(line, []byte(`{"push"`)) {
-				if cc.o.OnMessage == nil {
-					continue
+		cc.frame(msg, nil)
+	}
+}
+
+// frame handles one message, which may hold several newline-separated replies: pings are
+// answered, publications delivered, other replies given to reply (ignored when nil).
+func (cc *centrifugoConn) frame(msg []byte, reply func(line []byte)) {
+	for len(msg) > 0 {
+		line := msg
+		if i := bytes.IndexByte(msg, '\n'); i >= 0 {
+			line, msg = msg[:i], msg[i+1:]
+		} else {
+			msg = nil
+		}
+		line = bytes.TrimSpace(line)
+		switch {
+		case len(line) == 0:
+		case string(line) == "{}": // ping
+			cc.ws.WriteText([]byte("{}"))
+		case bytes.HasPrefix(line, []byte(`{"push"`)):
+			if cc.o.OnMessage != nil {
+				if data, off, ok := cfPublication(line); ok {
+					cc.o.OnMessage(data, off)
 				}
-				var rep cfReply
-				if json.Unmarshal(line, &rep) == nil && rep.Push != nil && rep.Push.Pub != nil {
-					var off []byte
-					if rep.Push.Pub.Offset > 0 {
-						off = strconv.AppendUint(nil, rep.Push.Pub.Offset, 10)
-					}
-					cc.o.OnMessage(rep.Push.Pub.Data, off)
-				}
-				continue
 			}
-			var rep cfReply
-			if json.Unmarshal(line, &rep) != nil || rep.ID == 0 {
-				continue
-			}
-			cc.mu.Lock()
-			ch := cc.replies[rep.ID]
-			delete(cc.replies, rep.ID)
-			cc.mu.Unlock()
-			if ch != nil {
-				ch <- append(json.RawMessage(nil), line...)
-			}
+		case reply != nil:
+			reply(line)
 		}
 	}
 }
 
+// cfPublication finds a push's publication data and offset: {"push":{"channel":...,"pub":
+// {"data":...,"offset":N}}}. off is nil when the publication has no offset (or offset 0); data
+// is nil when it has no data. ok is false if the push is not a publication.
+func cfPublication(line []byte) (data, off []byte, ok bool) {
+	push, ok := jscan.Field(line, "push")
+	if !ok {
+		return nil, nil, false
+	}
+	pub, ok := jscan.Field(push, "pub")
+	if !ok || pub[0] != '{' {
+		return nil, nil, false
+	}
+	data, _ = jscan.Field(pub, "data")
+	if o, ok := jscan.Field(pub, "offset"); ok && isPositiveInt(o) {
+		off = o
+	}
+	return data, off, true
+}
+
+// isPositiveInt reports whether b is a JSON integer above 0 (what a uint64 offset would show).
+func isPositiveInt(b []byte) bool {
+	nonZero := false
+	for _, d := range b {
+		if d < '0' || d > '9' {
+			return false
+		}
+		nonZero = nonZero || d != '0'
+	}
+	return nonZero && len(b) <= 20
+}
+
 func (cc *centrifugoConn) Close() error {
-	cc.closing.Store(true)
-	return cc.ws.Close(websocket.StatusNormalClosure, "")
+	if !cc.closing.CompareAndSwap(false, true) {
+		return nil
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	cc.ws.SetWriteDeadline(deadline)
+	if cc.ws.WriteClose(wsclient.StatusNormal) != nil {
+		cc.ws.Close()
+		return nil
+	}
+	cc.ws.SetReadDeadline(deadline) // the reader stops at the server's close frame, or then
+	return nil
 }
 
 func (cc *centrifugoConn) Done() <-chan struct{} { return cc.done }
 
 // CloseTransport drops the connection without a closing handshake.
-func (cc *centrifugoConn) CloseTransport() { cc.ws.CloseNow() }
+func (cc *centrifugoConn) CloseTransport() { cc.ws.Close() }

@@ -323,8 +323,13 @@ func (l *livedoc) Dial(ctx context.Context, o DialOptions) (Conn, error) {
 }
 
 // frappeDial connects a Socket.IO client that speaks Frappe's realtime events (livedoc and the
-// Frappe-shaped Socket.IO peer) and joins o.Rooms with acknowledged subscriptions.
+// Frappe-shaped Socket.IO peer) and joins o.Rooms with acknowledged subscriptions: the lean
+// subscriber of lean.go, or with o.Reconnect livedoc's full client (realtime/client), which
+// implements reconnection and connection-state recovery.
 func frappeDial(ctx context.Context, base, namespace string, auth map[string]any, o DialOptions) (Conn, error) {
+	if !o.Reconnect {
+		return leanDial(ctx, base, namespace, auth, o)
+	}
 	opts := client.Options{URL: base, Namespace: namespace, Auth: auth, Reconnect: o.Reconnect}
 	if o.Transport != nil {
 		opts.HTTPClient = o.Transport.HTTPClient(o.Index)

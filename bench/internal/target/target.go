@@ -33,12 +33,16 @@ type DialOptions struct {
 	Event     string // the event name the bench publishes and listens for
 	Transport *Sources
 	// OnMessage gets each Event's payload, and the server's ordering offset for it when the target
-	// sends one (nil otherwise), on the connection's reader goroutine; it must not block.
+	// sends one (nil otherwise), on the goroutine reading the connection (Dial's own until it
+	// returns, for what arrives while it subscribes); it must not block. The
+	// slices may alias the connection's read buffer: they are valid only until OnMessage returns
+	// (parse them there, copy what must be kept). The same holds for OnEvent's payload.
 	OnMessage func(payload, offset []byte)
 	// OnDisconnect is told when the connection is lost (not after Close).
 	OnDisconnect func(reason string)
 	// Events and OnEvent listen to other events than Event (save-to-screen: the document and
-	// list updates), with the event's name; on the reader goroutine, must not block.
+	// list updates), with the event's name; on the reader goroutine, must not block, and payload
+	// is valid only until it returns (see OnMessage).
 	Events  []string
 	OnEvent func(event string, payload []byte)
 	// Reconnect keeps the connection alive across transport losses (recovery), resuming the

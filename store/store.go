@@ -5,6 +5,12 @@
 // rewrites what must differ. Writes go through one transaction at a time on SQLite (BEGIN
 // IMMEDIATE on a single writer connection), so writers queue in Go instead of spinning on
 // SQLITE_BUSY, while readers use their own pool and never block the writer (WAL).
+//
+// On SQLite, writers that queue up commit together (group commit): each write transaction is a
+// savepoint inside one shared transaction, and a member's Commit returns once the whole group has
+// committed — with the group's error if it did not, so a member never reports a commit that did
+// not happen. A commit, and the write-ahead log frames of the pages members share (the event
+// log's, an index's), are paid once per group instead of once per write.
 package store
 
 import (
@@ -16,8 +22,10 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -31,8 +39,21 @@ type DB struct {
 	rstmts  stmtCache
 	// writer admits one write transaction at a time, in Go, so writers queue without SQLite's
 	// busy-wait and a cancelled request stops waiting. Nil for PostgreSQL.
-	writer chan struct{}
+	writer  chan struct{}
+	waiting atomic.Int32 // write transactions waiting for the writer
+	group   *group       // the open group commit; guarded by holding writer
 }
+
+// group is one SQLite transaction shared by the write transactions that queued up for it.
+type group struct {
+	tx      *sql.Tx
+	members int           // committed savepoints so far
+	done    chan struct{} // closed when the group has ended, err set
+	err     error
+}
+
+// maxGroup bounds the members of a group commit, and so the wait of its first.
+const maxGroup = 64
 
 // stmtCache keeps prepared statements by query text. Preparing is a large share of a small
 // statement's cost on SQLite; database/sql keeps each statement prepared per connection, so each
@@ -152,20 +173,81 @@ func (db *DB) Begin(ctx context.Context, write bool) (*Tx, error) {
 		return &Tx{tx: tx, d: db.dialect, db: db, stmts: &db.rstmts}, nil
 	}
 	if db.writer != nil {
-		select {
-		case db.writer <- struct{}{}:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+		return db.beginMember(ctx)
 	}
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
-		if db.writer != nil {
-			<-db.writer
-		}
 		return nil, fmt.Errorf("begin transaction: %w", err)
 	}
 	return &Tx{tx: tx, d: db.dialect, write: true, db: db, stmts: &db.wstmts}, nil
+}
+
+// beginMember starts a write transaction as a savepoint of the open group, or of a new one.
+func (db *DB) beginMember(ctx context.Context) (*Tx, error) {
+	db.waiting.Add(1)
+	select {
+	case db.writer <- struct{}{}:
+		db.waiting.Add(-1)
+	case <-ctx.Done():
+		db.waiting.Add(-1)
+		// A member may have left the group open for this one: whoever takes the writer next
+		// with nothing to add commits it.
+		go db.closeGroup()
+		return nil, ctx.Err()
+	}
+	g := db.group
+	if g == nil {
+		// Not the request's context: the group outlives the request that opened it.
+		tx, err := db.write.BeginTx(context.Background(), nil)
+		if err != nil {
+			<-db.writer
+			return nil, fmt.Errorf("begin transaction: %w", err)
+		}
+		g = &group{tx: tx, done: make(chan struct{})}
+		db.group = g
+	}
+	if _, err := g.tx.ExecContext(context.Background(), "SAVEPOINT member"); err != nil {
+		db.endGroup(false, err)
+		<-db.writer
+		return nil, fmt.Errorf("begin transaction: %w", err)
+	}
+	return &Tx{tx: g.tx, d: db.dialect, write: true, db: db, stmts: &db.wstmts, group: g}, nil
+}
+
+// closeGroup commits the open group, if any, once it can take the writer.
+func (db *DB) closeGroup() {
+	db.writer <- struct{}{}
+	if db.group != nil {
+		db.endGroup(true, nil)
+	}
+	<-db.writer
+}
+
+// endGroup commits (or, on err, rolls back) the open group and tells its members. Called holding
+// the writer.
+func (db *DB) endGroup(commit bool, err error) error {
+	g := db.group
+	db.group = nil
+	if commit && err == nil {
+		err = g.tx.Commit()
+	} else {
+		g.tx.Rollback()
+	}
+	g.err = err
+	close(g.done)
+	return err
+}
+
+// leaveOpen reports whether a member ending now should leave the group to the writers queued
+// behind it rather than commit it. It first lets other goroutines run: a request that holds the
+// writer never blocks until its commit, so on one CPU the requests that arrived meanwhile have not
+// yet reached Begin, and without this yield no group would ever form.
+func (db *DB) leaveOpen(g *group) bool {
+	if g.members >= maxGroup {
+		return false
+	}
+	runtime.Gosched()
+	return db.waiting.Load() > 0
 }
 
 // Tx is one transaction.
@@ -176,6 +258,7 @@ type Tx struct {
 	db    *DB
 	stmts *stmtCache
 	done  bool
+	group *group // SQLite: the group commit this transaction is a savepoint of
 }
 
 // stmt returns the transaction's handle on the cached statement for query, or nil when it is not
@@ -205,6 +288,19 @@ func isDML(q string) bool {
 	return false
 }
 
+// statementContext: in a group commit a statement is not interrupted when its request goes away,
+// since SQLite answers an interrupted write by rolling back the whole transaction — the other
+// members' work too. A cancelled request is noticed between statements instead.
+func (t *Tx) statementContext(ctx context.Context) context.Context {
+	if t.group == nil {
+		return ctx
+	}
+	if ctx.Err() != nil {
+		return ctx // database/sql refuses it before the statement starts
+	}
+	return context.WithoutCancel(ctx)
+}
+
 // Writable reports whether the transaction may write.
 func (t *Tx) Writable() bool { return t.write }
 
@@ -214,6 +310,7 @@ func (t *Tx) Dialect() Dialect { return t.d }
 // Exec runs a statement with `?` placeholders. DDL also drops the cached statements, since it
 // may change what they refer to.
 func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = t.statementContext(ctx)
 	query = t.d.Rebind(query)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
@@ -227,6 +324,7 @@ func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, e
 
 // Query runs a query with `?` placeholders.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = t.statementContext(ctx)
 	query = t.d.Rebind(query)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
@@ -236,6 +334,7 @@ func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 
 // QueryRow runs a query expected to return at most one row.
 func (t *Tx) QueryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = t.statementContext(ctx)
 	query = t.d.Rebind(query)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
@@ -253,27 +352,65 @@ func (t *Tx) LockSchema(ctx context.Context) error {
 	return nil
 }
 
-// Commit makes the transaction's writes durable.
+// Commit makes the transaction's writes durable. In a group commit it returns once the group
+// has committed, with its error.
 func (t *Tx) Commit() error {
-	defer t.release()
-	return t.tx.Commit()
-}
-
-// Rollback abandons the transaction; it is harmless after Commit.
-func (t *Tx) Rollback() error {
-	defer t.release()
-	err := t.tx.Rollback()
-	if errors.Is(err, sql.ErrTxDone) {
-		return nil
+	if t.group == nil {
+		t.done = true
+		return t.tx.Commit()
 	}
+	if t.done {
+		return sql.ErrTxDone
+	}
+	t.done = true
+	db, g := t.db, t.group
+	if _, err := g.tx.ExecContext(context.Background(), "RELEASE member"); err != nil {
+		db.endGroup(false, err) // e.g. SQLite rolled the transaction back after an I/O error
+		<-db.writer
+		return err
+	}
+	g.members++
+	if db.leaveOpen(g) {
+		<-db.writer
+		<-g.done
+		return g.err
+	}
+	err := db.endGroup(true, nil)
+	<-db.writer
 	return err
 }
 
-func (t *Tx) release() {
-	if t.write && !t.done && t.db.writer != nil {
-		<-t.db.writer
+// Rollback abandons the transaction; it is harmless after Commit. In a group commit only this
+// transaction's savepoint is undone.
+func (t *Tx) Rollback() error {
+	if t.group == nil {
+		t.done = true
+		err := t.tx.Rollback()
+		if errors.Is(err, sql.ErrTxDone) {
+			return nil
+		}
+		return err
+	}
+	if t.done {
+		return nil
 	}
 	t.done = true
+	db, g := t.db, t.group
+	ctx := context.Background()
+	_, err := g.tx.ExecContext(ctx, "ROLLBACK TO member")
+	if err == nil {
+		_, err = g.tx.ExecContext(ctx, "RELEASE member")
+	}
+	switch {
+	case err != nil:
+		db.endGroup(false, err)
+	case g.members == 0 && !db.leaveOpen(g):
+		db.endGroup(false, nil) // nothing to commit
+	case !db.leaveOpen(g):
+		err = db.endGroup(true, nil) // the members before this one
+	}
+	<-db.writer
+	return err
 }
 
 // ColumnKind is the storage class of a column, mapped to a type by the dialect.

@@ -188,16 +188,13 @@ func (cc *centrifugoConn) call(method string, params any) ([]byte, error) {
 // read is the reader goroutine.
 func (cc *centrifugoConn) read() {
 	defer close(cc.done)
-	for {
-		_, msg, err := cc.ws.Next()
-		if err != nil {
-			cc.ws.Close()
-			if !cc.closing.Load() && cc.o.OnDisconnect != nil {
-				cc.o.OnDisconnect(err.Error())
-			}
-			return
-		}
+	err := cc.ws.Run(func(_ byte, msg []byte) bool {
 		cc.frame(msg, nil)
+		return true
+	})
+	cc.ws.Close()
+	if !cc.closing.Load() && cc.o.OnDisconnect != nil {
+		cc.o.OnDisconnect(err.Error())
 	}
 }
 

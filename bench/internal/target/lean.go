@@ -243,29 +243,36 @@ func (c *sioConn) await(want func(sioPacket) bool) (sioPacket, error) {
 // run is the reader goroutine.
 func (c *sioConn) run() {
 	defer close(c.done)
-	for {
-		_, reason, _ := c.step()
-		if reason == "" {
-			continue
-		}
-		c.ws.Close()
-		if !c.closing.Load() && c.o.OnDisconnect != nil {
-			c.o.OnDisconnect(reason)
-		}
-		return
+	var reason string
+	err := c.ws.Run(func(op byte, msg []byte) bool {
+		_, reason = c.handle(op, msg)
+		return reason == ""
+	})
+	if reason == "" {
+		reason = c.readReason(err)
+	}
+	c.ws.Close()
+	if !c.closing.Load() && c.o.OnDisconnect != nil {
+		c.o.OnDisconnect(reason)
 	}
 }
 
-// step reads one message and handles it: answers a ping, dispatches an event, and returns the
-// namespace's CONNECT, CONNECT_ERROR and ACK packets. A non-empty reason (socket.io-client's)
-// ends the connection; err is the read error behind it, if any.
+// step reads one message and handles it (setup).
 func (c *sioConn) step() (p sioPacket, reason string, err error) {
 	op, msg, err := c.ws.Next()
 	if err != nil {
 		return p, c.readReason(err), err
 	}
+	p, reason = c.handle(op, msg)
+	return p, reason, nil
+}
+
+// handle handles one message: answers a ping, dispatches an event, and returns the namespace's
+// CONNECT, CONNECT_ERROR and ACK packets. A non-empty reason (socket.io-client's) ends the
+// connection.
+func (c *sioConn) handle(op byte, msg []byte) (p sioPacket, reason string) {
 	if op != wsclient.OpText || len(msg) == 0 {
-		return p, "", nil // binary attachments are not supported
+		return p, "" // binary attachments are not supported
 	}
 	switch msg[0] {
 	case '2': // ping
@@ -273,33 +280,33 @@ func (c *sioConn) step() (p sioPacket, reason string, err error) {
 			c.ws.SetReadDeadline(time.Now().Add(c.pingWait))
 		}
 		c.ws.WriteText([]byte{'3'})
-		return p, "", nil
+		return p, ""
 	case '4':
 	case '1':
-		return p, "transport close", nil
+		return p, "transport close"
 	case '0', '3', '5', '6':
-		return p, "", nil
+		return p, ""
 	default:
-		return p, "parse error", nil
+		return p, "parse error"
 	}
 	typ, id, data, ours, ok := parsePacket(msg[1:], c.nsp)
 	if !ok {
-		return p, "parse error", nil
+		return p, "parse error"
 	}
 	if !ours {
-		return p, "", nil
+		return p, ""
 	}
 	switch typ {
 	case sioEvent:
 		if !c.dispatch(data) {
-			return p, "parse error", nil
+			return p, "parse error"
 		}
 	case sioConnect, sioAck, sioConnectError:
-		return sioPacket{typ: typ, id: id, data: data}, "", nil
+		return sioPacket{typ: typ, id: id, data: data}, ""
 	case sioDisconnect:
-		return p, "io server disconnect", nil
+		return p, "io server disconnect"
 	}
-	return p, "", nil
+	return p, ""
 }
 
 // readReason is socket.io-client's reason for a failed read.

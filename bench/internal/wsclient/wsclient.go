@@ -1,8 +1,8 @@
 // Package wsclient is a lean WebSocket client (RFC 6455) for the load generator's subscribers:
 // it dials TCP itself, does the opening handshake, writes masked frames and reads the server's
-// frames through one bufio.Reader, returning each message in place (a slice of the reader's
-// buffer) when it fits there. No goroutine of its own, no allocation per received frame, no
-// compression, no UTF-8 validation of text messages.
+// frames into one buffer of its own, returning each message in place (a slice of that buffer)
+// without allocating. No goroutine of its own, no compression, no UTF-8 validation of text
+// messages.
 package wsclient
 
 import (
@@ -68,25 +68,27 @@ var ErrTooBig = errors.New("websocket: message too big")
 type Options struct {
 	// Dialer dials the TCP connection (e.g. with a LocalAddr); a plain net.Dialer by default.
 	Dialer *net.Dialer
-	// BufSize is the read buffer's size (DefaultBufSize by default). A message that does not fit
-	// is read into a scratch buffer instead (one copy more).
+	// BufSize is the read buffer's size (DefaultBufSize by default). The buffer grows for a
+	// frame that does not fit, and shrinks back once it is empty.
 	BufSize int
 	// Header is sent with the handshake request.
 	Header http.Header
 }
 
-// Conn is one client WebSocket connection. Next must be called from one goroutine at a time;
-// the write methods are safe for concurrent use (with each other and with Next).
+// Conn is one client WebSocket connection. Next and Run must be called from one goroutine at a
+// time; the write methods are safe for concurrent use (with each other and with the reader).
 type Conn struct {
 	nc net.Conn
-	br *bufio.Reader
 
 	// MaxMessage bounds a received message (DefaultMaxMsg by default).
 	MaxMessage int
 
-	// Reader side (Next's goroutine only).
+	// Reader side (Next's or Run's goroutine only).
+	size    int    // the read buffer's normal size
+	buf     []byte // read buffer; the unread bytes are buf[r:w]
+	r, w    int
 	fragOp  byte   // opcode of the fragmented message being assembled, 0 if none
-	scratch []byte // a message that does not fit br, or the fragments assembled so far
+	scratch []byte // the fragments assembled so far
 
 	wmu       sync.Mutex
 	wbuf      []byte
@@ -113,7 +115,7 @@ func Dial(ctx context.Context, u string, o Options) (*Conn, error) {
 		size = DefaultBufSize
 	}
 	size = max(size, minBufSize)
-	c := &Conn{nc: nc, br: bufio.NewReaderSize(nc, size), MaxMessage: DefaultMaxMsg}
+	c := newConn(nc, size)
 	release := c.Bind(ctx)
 	err = c.handshake(host, path, o.Header)
 	if rerr := release(); rerr != nil {
@@ -124,6 +126,10 @@ func Dial(ctx context.Context, u string, o Options) (*Conn, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+func newConn(nc net.Conn, size int) *Conn {
+	return &Conn{nc: nc, MaxMessage: DefaultMaxMsg, size: size, buf: make([]byte, size)}
 }
 
 // splitURL returns the host:port to dial and the request target.
@@ -176,10 +182,15 @@ func (c *Conn) handshake(host, path string, hdr http.Header) error {
 	if _, err := io.WriteString(c.nc, b.String()); err != nil {
 		return err
 	}
-	resp, err := http.ReadResponse(c.br, nil)
+	// The answer's head through a bufio.Reader, whose leftovers (the first frames: a server may
+	// speak first) move to the connection's buffer.
+	br := bufio.NewReaderSize(c.nc, len(c.buf))
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		return fmt.Errorf("websocket handshake: %w", err)
 	}
+	rest, _ := br.Peek(br.Buffered())
+	c.w = copy(c.buf, rest)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 300))
 		resp.Body.Close()
@@ -244,24 +255,55 @@ func (c *Conn) Close() error { return c.nc.Close() }
 func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
 
 // Next returns the next data message, OpText or OpBinary, with its payload. The payload aliases
-// the connection's read buffer (or its scratch buffer) and is valid only until the next call
-// of Next. Control frames are handled on the way: a ping is answered with a pong, a pong is
-// ignored, a close frame is answered with a close frame (unless one was sent already) and
-// returned as a *CloseError. Fragmented messages are assembled. After an error, the connection
-// is unusable: Close it.
+// the connection's read buffer (or the buffer where fragments are assembled) and is valid only
+// until the next call of Next or Run. Control frames are handled on the way: a ping is answered
+// with a pong, a pong is ignored, a close frame is answered with a close frame (unless one was
+// sent already) and returned as a *CloseError. Fragmented messages are assembled. After an
+// error, the connection is unusable: Close it.
 func (c *Conn) Next() (op byte, msg []byte, err error) {
-	if c.fragOp == 0 && cap(c.scratch) > keepScratchLimit {
-		c.scratch = nil
-	}
 	for {
-		h, err := c.br.Peek(2)
-		if err != nil {
-			return 0, nil, eof(err, len(h) > 0)
+		op, msg, need, err := c.advance()
+		if err != nil || need == 0 {
+			return op, msg, err
 		}
+		c.makeRoom(need)
+		n, err := c.nc.Read(c.buf[c.w:])
+		c.w += n
+		if err != nil && n == 0 {
+			return 0, nil, eof(err, c.w > c.r || c.fragOp != 0)
+		}
+	}
+}
+
+// Run reads messages as Next does and hands each data message to h, until h returns false
+// (Run returns nil) or reading fails (Run returns the error, a *CloseError for the server's
+// close frame). msg is valid only until h returns.
+func (c *Conn) Run(h func(op byte, msg []byte) bool) error {
+	for {
+		op, msg, err := c.Next()
+		if err != nil {
+			return err
+		}
+		if !h(op, msg) {
+			return nil
+		}
+	}
+}
+
+// advance handles the buffered frames until a data message is complete (need is 0, op and msg
+// are the message), or the frame at the start of the unread bytes is incomplete (need is the
+// number of bytes it needs, from buf[r]), or an error.
+func (c *Conn) advance() (op byte, msg []byte, need int, err error) {
+	for {
+		avail := c.w - c.r
+		if avail < 2 {
+			return 0, nil, 2, nil
+		}
+		h := c.buf[c.r:c.w]
 		fin := h[0]&0x80 != 0
 		fop := h[0] & 0x0f
 		if h[0]&0x70 != 0 || h[1]&0x80 != 0 { // reserved bits, masked server frame
-			return 0, nil, ErrProtocol
+			return 0, nil, 0, ErrProtocol
 		}
 		hl, n := 2, uint64(h[1]&0x7f)
 		switch n {
@@ -270,19 +312,17 @@ func (c *Conn) Next() (op byte, msg []byte, err error) {
 		case 127:
 			hl = 10
 		}
-		if hl > 2 {
-			if h, err = c.br.Peek(hl); err != nil {
-				return 0, nil, eof(err, true)
-			}
-			if hl == 4 {
-				n = uint64(binary.BigEndian.Uint16(h[2:4]))
-			} else {
-				n = binary.BigEndian.Uint64(h[2:10])
-			}
+		if avail < hl {
+			return 0, nil, hl, nil
 		}
-		control := fop >= 0x8
-		if control && (!fin || n > 125) {
-			return 0, nil, ErrProtocol
+		switch hl {
+		case 4:
+			n = uint64(binary.BigEndian.Uint16(h[2:4]))
+		case 10:
+			n = binary.BigEndian.Uint64(h[2:10])
+		}
+		if fop >= 0x8 && (!fin || n > 125) { // control frames: whole and small
+			return 0, nil, 0, ErrProtocol
 		}
 		limit := c.MaxMessage
 		if limit <= 0 {
@@ -292,33 +332,18 @@ func (c *Conn) Next() (op byte, msg []byte, err error) {
 			limit -= len(c.scratch)
 		}
 		if n > uint64(limit) {
-			return 0, nil, ErrTooBig
+			return 0, nil, 0, ErrTooBig
 		}
-		var payload []byte
-		inScratch := false
-		if total := hl + int(n); total <= c.br.Size() {
-			p, err := c.br.Peek(total)
-			if err != nil {
-				return 0, nil, eof(err, true)
-			}
-			payload = p[hl:total]
-			c.br.Discard(total)
-		} else { // does not fit the buffer: read it into scratch (appended to the fragments)
-			c.br.Discard(hl)
-			off := 0
-			if fop == OpContinuation {
-				off = len(c.scratch)
-			}
-			c.scratch = grow(c.scratch, off, int(n))
-			if _, err := io.ReadFull(c.br, c.scratch[off:]); err != nil {
-				return 0, nil, eof(err, true)
-			}
-			payload, inScratch = c.scratch[off:], true
+		total := hl + int(n)
+		if avail < total {
+			return 0, nil, total, nil
 		}
+		payload := h[hl:total]
+		c.r += total
 		switch fop {
 		case OpPing:
 			if err := c.writeFrame(OpPong, payload); err != nil && err != errCloseSent {
-				return 0, nil, err
+				return 0, nil, 0, err
 			}
 		case OpPong:
 		case OpClose:
@@ -337,44 +362,57 @@ func (c *Conn) Next() (op byte, msg []byte, err error) {
 				}
 				c.WriteClose(code)
 			}
-			return 0, nil, ce
+			return 0, nil, 0, ce
 		case OpText, OpBinary:
 			if c.fragOp != 0 {
-				return 0, nil, ErrProtocol
+				return 0, nil, 0, ErrProtocol
 			}
 			if fin {
-				return fop, payload, nil
+				return fop, payload, 0, nil
 			}
 			c.fragOp = fop
-			if !inScratch {
-				c.scratch = append(c.scratch[:0], payload...)
-			}
+			c.scratch = append(c.scratch[:0], payload...)
 		case OpContinuation:
 			if c.fragOp == 0 {
-				return 0, nil, ErrProtocol
+				return 0, nil, 0, ErrProtocol
 			}
-			if !inScratch {
-				c.scratch = append(c.scratch, payload...)
-			}
+			c.scratch = append(c.scratch, payload...)
 			if fin {
 				op, c.fragOp = c.fragOp, 0
 				msg, c.scratch = c.scratch, c.scratch[:0]
-				return op, msg, nil
+				if cap(c.scratch) > keepScratchLimit {
+					c.scratch = nil // msg keeps it until the next call
+				}
+				return op, msg, 0, nil
 			}
 		default:
-			return 0, nil, ErrProtocol
+			return 0, nil, 0, ErrProtocol
 		}
 	}
 }
 
-// grow returns b[:off+n], reallocating (and keeping b[:off]) when needed.
-func grow(b []byte, off, n int) []byte {
-	if need := off + n; need <= cap(b) {
-		return b[:need]
+// makeRoom makes buf[r:] able to hold need bytes and leaves room to read: it rewinds an empty
+// buffer (shrinking it back to its normal size), moves a partial frame to the front, or grows
+// the buffer for a frame larger than it.
+func (c *Conn) makeRoom(need int) {
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+		if len(c.buf) > c.size {
+			c.buf = make([]byte, c.size)
+		}
 	}
-	nb := make([]byte, off+n, max(off+n, 2*cap(b)))
-	copy(nb, b[:off])
-	return nb
+	if c.r+need <= len(c.buf) {
+		return
+	}
+	if need <= len(c.buf) {
+		c.w = copy(c.buf, c.buf[c.r:c.w])
+		c.r = 0
+		return
+	}
+	nb := make([]byte, need)
+	c.w = copy(nb, c.buf[c.r:c.w])
+	c.r = 0
+	c.buf = nb
 }
 
 // eof turns an EOF in the middle of a frame into io.ErrUnexpectedEOF.

@@ -1,7 +1,6 @@
 package wsclient
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -11,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -53,7 +53,9 @@ func (f *fakeConn) Close() error                { return nil }
 
 func newTestConn(r io.Reader, bufSize int) (*Conn, *fakeConn) {
 	fc := &fakeConn{r: r}
-	return &Conn{nc: fc, br: bufio.NewReaderSize(fc, bufSize), MaxMessage: 1 << 20}, fc
+	c := newConn(fc, bufSize)
+	c.MaxMessage = 1 << 20
+	return c, fc
 }
 
 // unmask decodes the client frames written to w: opcode and payload of each.
@@ -83,21 +85,24 @@ func unmask(t *testing.T, w []byte) (ops []byte, payloads []string) {
 	return ops, payloads
 }
 
-func TestNext(t *testing.T) {
+type msg struct {
+	op byte
+	p  string
+}
+
+type frameCase struct {
+	name   string
+	in     []byte
+	want   []msg
+	err    error    // after the messages; io.EOF at the end of the input by default
+	closeC int      // want a *CloseError with this code
+	writes []string // client frames written, "op:payload"
+}
+
+func frameCases() []frameCase {
 	big := bytes.Repeat([]byte("0123456789"), 1000) // 10,000 bytes: more than a 4 KiB buffer
 	huge := bytes.Repeat([]byte("x"), 70000)        // 64-bit length
-	type msg struct {
-		op byte
-		p  string
-	}
-	for _, tc := range []struct {
-		name   string
-		in     []byte
-		want   []msg
-		err    error    // after the messages; io.EOF at the end of the input by default
-		closeC int      // want a *CloseError with this code
-		writes []string // client frames written, "op:payload"
-	}{
+	return []frameCase{
 		{name: "one text", in: frame(true, OpText, []byte("42/livedoc,[\"e\",1]")), want: []msg{{OpText, "42/livedoc,[\"e\",1]"}}},
 		{name: "empty", in: frame(true, OpText, nil), want: []msg{{OpText, ""}}},
 		{name: "binary", in: frame(true, OpBinary, []byte{0, 1, 2}), want: []msg{{OpBinary, "\x00\x01\x02"}}},
@@ -130,8 +135,51 @@ func TestNext(t *testing.T) {
 		{name: "cut in the length", in: []byte{0x81, 126, 1}, err: io.ErrUnexpectedEOF},
 		{name: "cut in the payload", in: frame(true, OpText, []byte("abc"))[:4], err: io.ErrUnexpectedEOF},
 		{name: "cut in a big payload", in: frame(true, OpText, big)[:6000], err: io.ErrUnexpectedEOF},
-	} {
-		for _, mode := range []string{"whole", "one byte at a time", "half"} {
+	}
+}
+
+// check compares what a reader got with tc.
+func (tc frameCase) check(t *testing.T, mode string, got []msg, err error, written []byte) {
+	t.Helper()
+	if len(got) != len(tc.want) {
+		t.Errorf("%s (%s): %d messages, want %d", tc.name, mode, len(got), len(tc.want))
+	} else {
+		for i := range got {
+			if got[i] != tc.want[i] {
+				t.Errorf("%s (%s): message %d = %d %.40q, want %d %.40q", tc.name, mode, i, got[i].op, got[i].p, tc.want[i].op, tc.want[i].p)
+			}
+		}
+	}
+	var ce *CloseError
+	switch {
+	case tc.closeC != 0:
+		if !errors.As(err, &ce) || ce.Code != tc.closeC {
+			t.Errorf("%s (%s): error %v, want close %d", tc.name, mode, err, tc.closeC)
+		}
+	case tc.err != nil:
+		if !errors.Is(err, tc.err) {
+			t.Errorf("%s (%s): error %v, want %v", tc.name, mode, err, tc.err)
+		}
+	default:
+		if err != io.EOF {
+			t.Errorf("%s (%s): error %v, want EOF", tc.name, mode, err)
+		}
+	}
+	ops, payloads := unmask(t, written)
+	var writes []string
+	for i := range ops {
+		writes = append(writes, fmt.Sprintf("%d:%s", ops[i], payloads[i]))
+	}
+	if strings.Join(writes, "|") != strings.Join(tc.writes, "|") {
+		t.Errorf("%s (%s): wrote %q, want %q", tc.name, mode, writes, tc.writes)
+	}
+}
+
+// TestNext reads each case through Next and Run (on a plain io.Reader), whole, one byte at a
+// time and in halves.
+func TestNext(t *testing.T) {
+	for _, tc := range frameCases() {
+		for _, mode := range []string{"whole", "one byte at a time", "half", "Run"} {
 			var r io.Reader = bytes.NewReader(tc.in)
 			switch mode {
 			case "one byte at a time":
@@ -142,47 +190,127 @@ func TestNext(t *testing.T) {
 			c, fc := newTestConn(r, 4096)
 			var got []msg
 			var err error
-			for {
-				var op byte
-				var p []byte
-				if op, p, err = c.Next(); err != nil {
-					break
-				}
-				got = append(got, msg{op, string(p)})
-			}
-			if len(got) != len(tc.want) {
-				t.Errorf("%s (%s): %d messages, want %d", tc.name, mode, len(got), len(tc.want))
+			if mode == "Run" {
+				err = c.Run(func(op byte, p []byte) bool {
+					got = append(got, msg{op, string(p)})
+					return true
+				})
 			} else {
-				for i := range got {
-					if got[i] != tc.want[i] {
-						t.Errorf("%s (%s): message %d = %d %.40q, want %d %.40q", tc.name, mode, i, got[i].op, got[i].p, tc.want[i].op, tc.want[i].p)
+				for {
+					var op byte
+					var p []byte
+					if op, p, err = c.Next(); err != nil {
+						break
+					}
+					got = append(got, msg{op, string(p)})
+				}
+			}
+			tc.check(t, mode, got, err, fc.w.Bytes())
+		}
+	}
+}
+
+// TestTCP reads each case through Run on a TCP connection, the server writing it whole or in
+// small pieces, so that frames arrive split across reads.
+func TestTCP(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	for _, tc := range frameCases() {
+		for _, chunk := range []int{0, 7} {
+			mode := "whole"
+			if chunk > 0 {
+				mode = "pieces"
+				if len(tc.in) > 1000 {
+					chunk = 997
+				}
+			}
+			written := make(chan []byte, 1)
+			go func() {
+				s, err := l.Accept()
+				if err != nil {
+					written <- nil
+					return
+				}
+				defer s.Close()
+				in := tc.in
+				for len(in) > 0 {
+					n := len(in)
+					if chunk > 0 {
+						n = min(n, chunk)
+					}
+					if _, err := s.Write(in[:n]); err != nil {
+						break
+					}
+					in = in[n:]
+					if chunk > 0 {
+						time.Sleep(50 * time.Microsecond)
 					}
 				}
+				s.(*net.TCPConn).CloseWrite()
+				b, _ := io.ReadAll(s) // the client's frames, until it closes
+				written <- b
+			}()
+			nc, err := net.Dial("tcp", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
 			}
-			var ce *CloseError
-			switch {
-			case tc.closeC != 0:
-				if !errors.As(err, &ce) || ce.Code != tc.closeC {
-					t.Errorf("%s (%s): error %v, want close %d", tc.name, mode, err, tc.closeC)
-				}
-			case tc.err != nil:
-				if !errors.Is(err, tc.err) {
-					t.Errorf("%s (%s): error %v, want %v", tc.name, mode, err, tc.err)
-				}
-			default:
-				if err != io.EOF {
-					t.Errorf("%s (%s): error %v, want EOF", tc.name, mode, err)
-				}
-			}
-			ops, payloads := unmask(t, fc.w.Bytes())
-			var writes []string
-			for i := range ops {
-				writes = append(writes, fmt.Sprintf("%d:%s", ops[i], payloads[i]))
-			}
-			if strings.Join(writes, "|") != strings.Join(tc.writes, "|") {
-				t.Errorf("%s (%s): wrote %q, want %q", tc.name, mode, writes, tc.writes)
-			}
+			c := newConn(nc, 4096)
+			c.MaxMessage = 1 << 20
+			var got []msg
+			err = c.Run(func(op byte, p []byte) bool {
+				got = append(got, msg{op, string(p)})
+				return true
+			})
+			c.Close()
+			tc.check(t, "TCP, "+mode, got, err, <-written)
 		}
+	}
+}
+
+// TestRunStop checks that Run returns when its handler says so, that Run and Next can take
+// turns, and that a read deadline ends Run.
+func TestRunStop(t *testing.T) {
+	in := cat(frame(true, OpText, []byte("a")), frame(true, OpText, []byte("b")), frame(true, OpText, []byte("c")))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		s, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		s.Write(in)
+		io.ReadAll(s)
+	}()
+	nc, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newConn(nc, 4096)
+	defer c.Close()
+	var got []string
+	if err := c.Run(func(op byte, p []byte) bool {
+		got = append(got, string(p))
+		return len(got) < 2
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, p, err := c.Next(); err != nil || string(p) != "c" {
+		t.Fatalf("Next after Run: %q %v", p, err)
+	}
+	if strings.Join(got, "") != "ab" {
+		t.Errorf("Run got %q", got)
+	}
+	// A deadline ends Run with os.ErrDeadlineExceeded.
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if err := c.Run(func(byte, []byte) bool { return true }); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Run past the deadline: %v", err)
 	}
 }
 
@@ -194,7 +322,7 @@ func TestNextInPlace(t *testing.T) {
 	c, _ := newTestConn(r, 4096)
 	n := testing.AllocsPerRun(100, func() {
 		r.Reset(in)
-		c.br.Reset(c.nc)
+		c.r, c.w = 0, 0
 		for range 200 {
 			if _, _, err := c.Next(); err != nil {
 				t.Fatal(err)

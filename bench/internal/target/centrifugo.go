@@ -128,8 +128,10 @@ func (c *centrifugo) Dial(ctx context.Context, o DialOptions) (Conn, error) {
 	cc := &centrifugoConn{ws: ws, done: make(chan struct{}), o: o}
 	release := ws.Bind(ctx)
 	err = cc.setup(c.jwt)
-	if rerr := release(); rerr != nil {
+	if rerr := release(); rerr != nil && err != nil {
 		err = fmt.Errorf("%w (%v)", rerr, err)
+	} else if rerr != nil {
+		err = rerr
 	}
 	if err != nil {
 		ws.Close()

@@ -60,6 +60,7 @@ type sioConn struct {
 	o        DialOptions
 	pingWait time.Duration // pingInterval + pingTimeout; 0: no ping timeout
 	done     chan struct{}
+	live     bool        // set before the reader goroutine starts: the setup is over
 	closing  atomic.Bool // Close was called: no OnDisconnect
 	cut      atomic.Bool // CloseTransport was called
 	nextAck  int64       // setup only
@@ -102,8 +103,10 @@ func leanDial(ctx context.Context, base, namespace string, auth map[string]any, 
 	c := &sioConn{ws: ws, nsp: namespace, o: o, done: make(chan struct{})}
 	release := ws.Bind(ctx)
 	err = c.setup(auth)
-	if rerr := release(); rerr != nil {
+	if rerr := release(); rerr != nil && err != nil {
 		err = fmt.Errorf("%w (%v)", rerr, err)
+	} else if rerr != nil {
+		err = rerr
 	}
 	if err != nil {
 		ws.Close()
@@ -112,6 +115,7 @@ func leanDial(ctx context.Context, base, namespace string, auth map[string]any, 
 	if c.pingWait > 0 {
 		ws.SetReadDeadline(time.Now().Add(c.pingWait))
 	}
+	c.live = true
 	go c.run()
 	return c, nil
 }
@@ -276,7 +280,7 @@ func (c *sioConn) handle(op byte, msg []byte) (p sioPacket, reason string) {
 	}
 	switch msg[0] {
 	case '2': // ping
-		if c.pingWait > 0 && !c.closing.Load() {
+		if c.live && c.pingWait > 0 && !c.closing.Load() { // (during the setup, ctx bounds reads)
 			c.ws.SetReadDeadline(time.Now().Add(c.pingWait))
 		}
 		c.ws.WriteText([]byte{'3'})

@@ -290,3 +290,63 @@ func TestLeanDialRefused(t *testing.T) {
 		t.Error("unknown room: no error")
 	}
 }
+
+// TestCentrifugoDial runs a centrifugo subscriber against a fake server: connect and subscribe
+// replies, a ping, several replies in one frame, publications before and after Dial returns.
+func TestCentrifugoDial(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/connection/websocket" {
+			http.Error(w, "bad path", http.StatusNotFound)
+			return
+		}
+		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+		if err != nil {
+			return
+		}
+		defer ws.CloseNow()
+		ctx := r.Context()
+		send := func(s string) { ws.Write(ctx, websocket.MessageText, []byte(s)) }
+		read := func() string {
+			_, b, err := ws.Read(ctx)
+			if err != nil {
+				return ""
+			}
+			return string(b)
+		}
+		if got := read(); got != `{"connect":{"name":"livedoc-bench","token":"jwt"},"id":1}` {
+			t.Errorf("connect: %q", got)
+		}
+		send(`{}` + "\n" + `{"id":1,"connect":{"client":"c1","version":"6.9.1","ping":25,"pong":true}}`)
+		if got := read(); got != `{}` {
+			t.Errorf("pong: %q", got)
+		}
+		if got := read(); got != `{"id":2,"subscribe":{"channel":"all"}}` {
+			t.Errorf("subscribe: %q", got)
+		}
+		send(`{"push":{"channel":"all","pub":{"data":{"seq":0},"offset":1}}}` + "\n" + `{"id":2,"subscribe":{}}`)
+		send(`{"push":{"channel":"all","pub":{"data":{"seq":1},"offset":2}}}` + "\n" +
+			`{"push":{"channel":"all","join":{"info":{"client":"c2"}}}}` + "\n" +
+			`{"push":{"channel":"all","pub":{"data":{"seq":2,"pad":"x\n"}}}}`)
+		ws.CloseNow()
+	}))
+	defer srv.Close()
+	var r recorder
+	o := r.options()
+	o.Rooms = []string{"all"}
+	c := &centrifugo{o: Options{URL: srv.URL}, jwt: "jwt"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := c.Dial(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-conn.Done():
+	case <-ctx.Done():
+		t.Fatal("not done")
+	}
+	got := r.String()
+	if want := `{"seq":0} 1|{"seq":1} 2|{"seq":2,"pad":"x\n"}  /  / `; !strings.HasPrefix(got, want) || len(r.disconnects) != 1 {
+		t.Errorf("got  %s\nwant %s<reason>", got, want)
+	}
+}

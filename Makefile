@@ -57,9 +57,10 @@ bench-smoke: build
 	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./...
 	LIVEDOC_BIN=bin/livedoc bench/run-all.sh --smoke
 
-# The Go micro-benchmarks of document writes.
+# The Go micro-benchmarks: document writes, and the socket fan-out.
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./doc/
+	$(GO) test -run '^$$' -bench Fanout -benchtime 2000x ./realtime/socketio/
 
 # A short run of each fuzz target (go test runs their seed corpora as plain tests anyway).
 fuzz:
@@ -67,6 +68,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseDocType -fuzztime 30s ./doc/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeEngineIO -fuzztime 30s ./realtime/socketio/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeSocketIO -fuzztime 30s ./realtime/socketio/
+	$(GO) test -run '^$$' -fuzz FuzzReadMessage -fuzztime 30s ./realtime/socketio/
 
 clean:
 	rm -rf bin livedoc-data

@@ -133,6 +133,17 @@ func TestConcurrentWritersCommitExactlyWhatTheyReport(t *testing.T) {
 	}
 }
 
+// beginWith starts a write transaction and runs q in it.
+func beginWith(t *testing.T, db *store.DB, q string) *store.Tx {
+	t.Helper()
+	tx, err := db.Begin(context.Background(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exec(t, tx, q)
+	return tx
+}
+
 // beginQueued starts a write transaction on another goroutine and waits until it is queued
 // behind the current writer (or has begun).
 func beginQueued(t *testing.T, db *store.DB) <-chan *store.Tx {
@@ -159,11 +170,7 @@ func beginQueued(t *testing.T, db *store.DB) <-chan *store.Tx {
 func TestGroupMemberRollbackKeepsTheOthers(t *testing.T) {
 	db := openSQLite(t) // group commit is SQLite's
 	setup(t, db, `CREATE TABLE g (name TEXT PRIMARY KEY)`)
-	a, err := db.Begin(context.Background(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec(t, a, `INSERT INTO g (name) VALUES ('a')`)
+	a := beginWith(t, db, `INSERT INTO g (name) VALUES ('a')`)
 	bc := beginQueued(t, db)
 	aDone := make(chan error, 1)
 	go func() { aDone <- a.Commit() }() // leaves the group open for b, and waits for it
@@ -190,11 +197,7 @@ func TestGroupCommitFailureFailsEveryMember(t *testing.T) {
 	db := openSQLite(t) // group commit is SQLite's
 	setup(t, db, `CREATE TABLE p (id INTEGER PRIMARY KEY)`,
 		`CREATE TABLE g (name TEXT PRIMARY KEY, p INTEGER REFERENCES p (id) DEFERRABLE INITIALLY DEFERRED)`)
-	a, err := db.Begin(context.Background(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec(t, a, `INSERT INTO g (name) VALUES ('a')`)
+	a := beginWith(t, db, `INSERT INTO g (name) VALUES ('a')`)
 	bc := beginQueued(t, db)
 	aDone := make(chan error, 1)
 	go func() { aDone <- a.Commit() }()
@@ -219,11 +222,7 @@ func TestGroupCommitFailureFailsEveryMember(t *testing.T) {
 func TestCancelledWaiterClosesTheGroup(t *testing.T) {
 	db := openSQLite(t) // group commit is SQLite's
 	setup(t, db, `CREATE TABLE g (name TEXT PRIMARY KEY)`)
-	a, err := db.Begin(context.Background(), true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	exec(t, a, `INSERT INTO g (name) VALUES ('a')`)
+	a := beginWith(t, db, `INSERT INTO g (name) VALUES ('a')`)
 	ctx, cancel := context.WithCancel(context.Background())
 	gaveUp := make(chan error, 1)
 	go func() {

@@ -22,9 +22,11 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 		}
 	}
 	// synchronous(normal) in WAL mode keeps every commit atomic and consistent; a power loss may
-	// lose the last commits but never corrupts the file. busy_timeout only matters for other
-	// processes: inside this one, writes already queue on the single writer connection.
-	pragmas := "&_pragma=journal_mode(wal)&_pragma=synchronous(normal)&_pragma=busy_timeout(10000)&_pragma=foreign_keys(on)"
+	// lose the last commits but never corrupts the file. busy_timeout comes first: a connection
+	// opened while another holds a lock (the pools open theirs on demand, under load) would
+	// otherwise fail its journal_mode pragma with "database is locked" at once instead of waiting.
+	// Inside this process writes already queue on the single writer connection.
+	pragmas := "&_pragma=busy_timeout(10000)&_pragma=journal_mode(wal)&_pragma=synchronous(normal)&_pragma=foreign_keys(on)"
 	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_txlock="
 	write, err := sql.Open("sqlite3", base+"immediate"+pragmas)
 	if err != nil {

@@ -64,8 +64,9 @@ const maxGroup = 64
 // transaction. So a miss never waits: the statement runs unprepared on the transaction's own
 // connection, and is prepared for later uses in the background.
 type stmtCache struct {
-	mu sync.Mutex
-	m  map[string]*sql.Stmt // nil value: being prepared
+	mu        sync.Mutex
+	m         map[string]*sql.Stmt // nil value: being prepared
+	preparing sync.WaitGroup       // Close waits: none may hold a connection past it
 }
 
 // maxCachedStmts bounds the cache: list queries with varying filters make new texts, and those
@@ -86,7 +87,7 @@ func (c *stmtCache) get(db *sql.DB, query string) *sql.Stmt {
 		c.m = map[string]*sql.Stmt{}
 	}
 	c.m[query] = nil
-	go c.prepare(db, query)
+	c.preparing.Go(func() { c.prepare(db, query) })
 	return nil
 }
 
@@ -153,6 +154,8 @@ func IsUnavailable(err error) bool {
 
 // Close closes every connection.
 func (db *DB) Close() error {
+	db.wstmts.preparing.Wait()
+	db.rstmts.preparing.Wait()
 	db.wstmts.reset()
 	db.rstmts.reset()
 	if db.read == db.write {

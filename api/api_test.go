@@ -4,107 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
-	"github.com/livedoc/livedoc"
 	"github.com/livedoc/livedoc/api"
 	"github.com/livedoc/livedoc/doc"
-	"github.com/livedoc/livedoc/examples/invoice"
-	"github.com/livedoc/livedoc/store/storetest"
+	"github.com/livedoc/livedoc/internal/apptest"
 )
 
-const adminPW = "admin-test-pw"
-
-type env struct {
-	t   *testing.T
-	app *livedoc.App
-	srv *httptest.Server
-}
-
-func newEnv(t *testing.T) *env {
-	t.Helper()
-	ctx := context.Background()
-	app, err := livedoc.New(ctx, livedoc.Config{DataDir: t.TempDir(), Database: storetest.DSN(t), AdminPassword: adminPW})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := invoice.Register(ctx, app, nil); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(app.Handler())
-	t.Cleanup(func() { srv.Close(); app.Close() })
-	return &env{t: t, app: app, srv: srv}
-}
-
-// client is one HTTP peer: a cookie jar, and optionally a CSRF token or an API token.
-type client struct {
-	e     *env
-	http  *http.Client
-	csrf  string
-	token string
-}
-
-func (e *env) anon() *client {
-	jar, _ := cookiejar.New(nil)
-	return &client{e: e, http: &http.Client{Jar: jar}}
-}
-
-func (e *env) login(usr, pwd string) *client {
-	c := e.anon()
-	status, body := c.do("POST", "/api/method/login", map[string]any{"usr": usr, "pwd": pwd})
-	if status != 200 {
-		e.t.Fatalf("login %s: %d %v", usr, status, body)
-	}
-	c.csrf = body["csrf_token"].(string)
-	return c
-}
-
-func (c *client) do(method, path string, body any) (int, map[string]any) {
-	c.e.t.Helper()
-	status, raw := c.raw(method, path, "application/json", body)
-	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil {
-		c.e.t.Fatalf("%s %s: non-JSON answer %d %q", method, path, status, raw)
-	}
-	return status, out
-}
-
-func (c *client) raw(method, path, ctype string, body any) (int, []byte) {
-	c.e.t.Helper()
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = strings.NewReader(b)
-	case []byte:
-		r = strings.NewReader(string(b))
-	default:
-		j, _ := json.Marshal(b)
-		r = strings.NewReader(string(j))
-	}
-	req, _ := http.NewRequest(method, c.e.srv.URL+path, r)
-	if r != nil {
-		req.Header.Set("Content-Type", ctype)
-	}
-	if c.csrf != "" {
-		req.Header.Set("X-Frappe-CSRF-Token", c.csrf)
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "token "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		c.e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, raw
-}
+const adminPW = apptest.AdminPassword
 
 // excType checks a Frappe-shaped error answer and returns its exc_type and message.
 func excType(t *testing.T, body map[string]any) (string, string) {
@@ -123,62 +32,50 @@ func excType(t *testing.T, body map[string]any) (string, string) {
 	return typ, m.Message
 }
 
-func (e *env) countInvoices() int {
+func countInvoices(e *apptest.Env) int {
 	var n int64
-	err := e.app.Engine.Run(context.Background(), doc.AdminUser, false, func(c *doc.Context) error {
+	err := e.App.Engine.Run(context.Background(), doc.AdminUser, false, func(c *doc.Context) error {
 		var err error
 		n, err = c.Count("Invoice", nil)
 		return err
 	})
 	if err != nil {
-		e.t.Fatal(err)
+		e.T.Fatal(err)
 	}
 	return int(n)
 }
 
-func (e *env) newUser(email string, roles ...string) {
-	admin := e.login("Administrator", adminPW)
-	var rows []any
-	for _, r := range roles {
-		rows = append(rows, map[string]any{"role": r})
-	}
-	status, body := admin.do("POST", "/api/resource/User", map[string]any{"email": email, "first_name": "U", "new_password": "pw-" + email, "roles": rows})
-	if status != 200 {
-		e.t.Fatalf("create user: %d %v", status, body)
-	}
-}
-
 func TestCSRFOnCookieSessions(t *testing.T) {
-	e := newEnv(t)
-	admin := e.login("Administrator", adminPW)
-	noCSRF := &client{e: e, http: admin.http}
-	status, body := noCSRF.do("POST", "/api/resource/Customer", map[string]any{"customer_name": "A"})
+	e := apptest.New(t)
+	admin := e.Login("Administrator", adminPW)
+	noCSRF := admin.With("")
+	status, body := noCSRF.JSON("POST", "/api/resource/Customer", map[string]any{"customer_name": "A"})
 	if typ, _ := excType(t, body); status != 400 || typ != "CSRFTokenError" {
 		t.Fatalf("unsafe request without CSRF: %d %v", status, body)
 	}
-	wrong := &client{e: e, http: admin.http, csrf: "nope"}
-	if status, _ := wrong.do("DELETE", "/api/resource/Customer/A", nil); status != 400 {
+	wrong := admin.With("nope")
+	if status, _ := wrong.JSON("DELETE", "/api/resource/Customer/A", nil); status != 400 {
 		t.Fatalf("wrong CSRF token: %d", status)
 	}
 	// Safe methods need no token; the right token works.
-	if status, _ := noCSRF.do("GET", "/api/resource/Customer", nil); status != 200 {
+	if status, _ := noCSRF.JSON("GET", "/api/resource/Customer", nil); status != 200 {
 		t.Fatalf("GET without CSRF: %d", status)
 	}
-	if status, body := admin.do("POST", "/api/resource/Customer", map[string]any{"customer_name": "A"}); status != 200 {
+	if status, body := admin.JSON("POST", "/api/resource/Customer", map[string]any{"customer_name": "A"}); status != 200 {
 		t.Fatalf("with CSRF: %d %v", status, body)
 	}
 	// After logout the cookie is worthless.
-	admin.do("POST", "/api/method/logout", nil)
-	if status, body := admin.do("GET", "/api/method/frappe.auth.get_logged_user", nil); status != 403 {
+	admin.JSON("POST", "/api/method/logout", nil)
+	if status, body := admin.JSON("GET", "/api/method/frappe.auth.get_logged_user", nil); status != 403 {
 		t.Fatalf("after logout: %d %v", status, body)
 	}
 }
 
 // Behind a proxy that terminates TLS, the session cookie is Secure; over plain HTTP it is not.
 func TestSessionCookieSecureBehindTLSProxy(t *testing.T) {
-	e := newEnv(t)
+	e := apptest.New(t)
 	for proto, want := range map[string]bool{"https": true, "": false} {
-		req, _ := http.NewRequest("POST", e.srv.URL+"/api/method/login", strings.NewReader(`{"usr":"Administrator","pwd":"`+adminPW+`"}`))
+		req, _ := http.NewRequest("POST", e.Srv.URL+"/api/method/login", strings.NewReader(`{"usr":"Administrator","pwd":"`+adminPW+`"}`))
 		req.Header.Set("Content-Type", "application/json")
 		if proto != "" {
 			req.Header.Set("X-Forwarded-Proto", proto)
@@ -201,29 +98,29 @@ func TestSessionCookieSecureBehindTLSProxy(t *testing.T) {
 }
 
 func TestAPIKeys(t *testing.T) {
-	e := newEnv(t)
-	e.newUser("sam@example.com", "Sales User")
-	admin := e.login("Administrator", adminPW)
-	status, body := admin.do("POST", "/api/method/frappe.core.doctype.user.user.generate_keys", map[string]any{"user": "sam@example.com"})
+	e := apptest.New(t)
+	e.NewUser("sam@example.com", "Sales User")
+	admin := e.Login("Administrator", adminPW)
+	status, body := admin.JSON("POST", "/api/method/frappe.core.doctype.user.user.generate_keys", map[string]any{"user": "sam@example.com"})
 	if status != 200 {
 		t.Fatalf("generate_keys: %d %v", status, body)
 	}
 	keys := body["message"].(map[string]any)
-	sam := &client{e: e, http: http.DefaultClient, token: keys["api_key"].(string) + ":" + keys["api_secret"].(string)}
-	if _, body := sam.do("GET", "/api/method/frappe.auth.get_logged_user", nil); body["message"] != "sam@example.com" {
+	sam := e.WithToken(keys["api_key"].(string) + ":" + keys["api_secret"].(string))
+	if _, body := sam.JSON("GET", "/api/method/frappe.auth.get_logged_user", nil); body["message"] != "sam@example.com" {
 		t.Fatalf("token user: %v", body)
 	}
 	// Token requests need no CSRF token.
-	if status, body := sam.do("POST", "/api/resource/Customer", map[string]any{"customer_name": "Sam's"}); status != 200 {
+	if status, body := sam.JSON("POST", "/api/resource/Customer", map[string]any{"customer_name": "Sam's"}); status != 200 {
 		t.Fatalf("token write: %d %v", status, body)
 	}
 	// The secret is not stored in the clear, and is never returned.
-	_, u := admin.do("GET", "/api/resource/User/sam@example.com", nil)
+	_, u := admin.JSON("GET", "/api/resource/User/sam@example.com", nil)
 	if s := fmt.Sprint(u); strings.Contains(s, keys["api_secret"].(string)) || strings.Contains(s, "pw-sam") {
 		t.Fatalf("secret or password in the User document: %v", u)
 	}
 	var stored string
-	_ = e.app.Engine.Run(context.Background(), doc.AdminUser, false, func(c *doc.Context) error {
+	_ = e.App.Engine.Run(context.Background(), doc.AdminUser, false, func(c *doc.Context) error {
 		var err error
 		stored, err = c.Secret("User", "sam@example.com", "api_secret")
 		return err
@@ -232,43 +129,43 @@ func TestAPIKeys(t *testing.T) {
 		t.Fatalf("api secret stored as %q", stored)
 	}
 	// A wrong secret is a 401, not Guest.
-	bad := &client{e: e, http: http.DefaultClient, token: keys["api_key"].(string) + ":wrong"}
-	if status, body := bad.do("GET", "/api/method/ping", nil); status != 401 {
+	bad := e.WithToken(keys["api_key"].(string) + ":wrong")
+	if status, body := bad.JSON("GET", "/api/method/ping", nil); status != 401 {
 		t.Fatalf("wrong secret: %d %v", status, body)
 	}
 	// Only a System Manager generates keys for someone else.
-	e.newUser("eve@example.com", "Sales User")
-	eve := e.login("eve@example.com", "pw-eve@example.com")
-	if status, _ := eve.do("POST", "/api/method/frappe.core.doctype.user.user.generate_keys", map[string]any{"user": "sam@example.com"}); status != 403 {
+	e.NewUser("eve@example.com", "Sales User")
+	eve := e.Login("eve@example.com", "pw-eve@example.com")
+	if status, _ := eve.JSON("POST", "/api/method/frappe.core.doctype.user.user.generate_keys", map[string]any{"user": "sam@example.com"}); status != 403 {
 		t.Fatalf("eve generates sam's keys: %d", status)
 	}
 	// Nor does a user raise their own roles.
-	if status, body := eve.do("PUT", "/api/resource/User/eve@example.com", map[string]any{"roles": []any{map[string]any{"role": "System Manager"}}}); status != 403 {
+	if status, body := eve.JSON("PUT", "/api/resource/User/eve@example.com", map[string]any{"roles": []any{map[string]any{"role": "System Manager"}}}); status != 403 {
 		t.Fatalf("eve makes herself System Manager: %d %v", status, body)
 	}
 }
 
 func TestLoginThrottling(t *testing.T) {
-	e := newEnv(t)
-	c := e.anon()
+	e := apptest.New(t)
+	c := e.Anon()
 	var last int
 	for range 8 {
-		last, _ = c.do("POST", "/api/method/login", map[string]any{"usr": "Administrator", "pwd": "wrong"})
+		last, _ = c.JSON("POST", "/api/method/login", map[string]any{"usr": "Administrator", "pwd": "wrong"})
 	}
 	if last != 429 {
 		t.Fatalf("after 8 failures the answer is %d, want 429", last)
 	}
 	// Even the right password is refused while locked.
-	status, body := c.do("POST", "/api/method/login", map[string]any{"usr": "Administrator", "pwd": adminPW})
+	status, body := c.JSON("POST", "/api/method/login", map[string]any{"usr": "Administrator", "pwd": adminPW})
 	if typ, msg := excType(t, body); status != 429 || !strings.Contains(msg, "try again") {
 		t.Fatalf("right password while locked: %d %s %s", status, typ, msg)
 	}
 }
 
 func TestBadInputChangesNothing(t *testing.T) {
-	e := newEnv(t)
-	admin := e.login("Administrator", adminPW)
-	admin.do("POST", "/api/resource/Customer", map[string]any{"customer_name": "ACME"})
+	e := apptest.New(t)
+	admin := e.Login("Administrator", adminPW)
+	admin.JSON("POST", "/api/resource/Customer", map[string]any{"customer_name": "ACME"})
 	cases := []struct {
 		name, method, path, ctype string
 		body                      any
@@ -293,7 +190,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 	for _, tc := range cases {
 		path := strings.NewReplacer(`"`, "%22", " ", "%20", "[", "%5B", "]", "%5D", ";", "%3B").Replace(tc.path)
-		status, raw := admin.raw(tc.method, path, tc.ctype, tc.body)
+		status, raw := admin.Raw(tc.method, path, tc.ctype, tc.body)
 		var body map[string]any
 		if err := json.Unmarshal(raw, &body); err != nil {
 			t.Errorf("%s: non-JSON answer %d %.200q", tc.name, status, raw)
@@ -305,76 +202,76 @@ func TestBadInputChangesNothing(t *testing.T) {
 		}
 		excType(t, body)
 	}
-	if n := e.countInvoices(); n != 0 {
+	if n := countInvoices(e); n != 0 {
 		t.Fatalf("bad input wrote %d invoices", n)
 	}
 	// The tables are all still there.
-	if status, _ := admin.do("GET", "/api/resource/Invoice", nil); status != 200 {
+	if status, _ := admin.JSON("GET", "/api/resource/Invoice", nil); status != 200 {
 		t.Fatalf("Invoice table damaged: %d", status)
 	}
 }
 
 func TestMethods(t *testing.T) {
-	e := newEnv(t)
-	e.app.Whitelist("test.insert_customer", func(c *doc.Context, a api.Args) (any, error) {
+	e := apptest.New(t)
+	e.App.Whitelist("test.insert_customer", func(c *doc.Context, a api.Args) (any, error) {
 		d, err := c.Insert(doc.Doc{"doctype": "Customer", "customer_name": a.String("name")})
 		if err != nil {
 			return nil, err
 		}
 		return d.Name(), nil
 	}, api.MethodOptions{Methods: []string{"GET", "POST"}})
-	e.app.Whitelist("test.public", func(c *doc.Context, a api.Args) (any, error) { return "hello " + c.User.Name, nil },
+	e.App.Whitelist("test.public", func(c *doc.Context, a api.Args) (any, error) { return "hello " + c.User.Name, nil },
 		api.MethodOptions{AllowGuest: true})
-	e.app.Whitelist("test.post_only", func(c *doc.Context, a api.Args) (any, error) { return 1, nil },
+	e.App.Whitelist("test.post_only", func(c *doc.Context, a api.Args) (any, error) { return 1, nil },
 		api.MethodOptions{Methods: []string{"POST"}})
-	admin := e.login("Administrator", adminPW)
-	anon := e.anon()
+	admin := e.Login("Administrator", adminPW)
+	anon := e.Anon()
 
-	if status, body := anon.do("GET", "/api/method/test.public", nil); status != 200 || body["message"] != "hello Guest" {
+	if status, body := anon.JSON("GET", "/api/method/test.public", nil); status != 200 || body["message"] != "hello Guest" {
 		t.Fatalf("guest method: %d %v", status, body)
 	}
-	if status, _ := anon.do("GET", "/api/method/test.insert_customer?name=X", nil); status != 403 {
+	if status, _ := anon.JSON("GET", "/api/method/test.insert_customer?name=X", nil); status != 403 {
 		t.Fatalf("guest calls a login-only method: %d", status)
 	}
-	if status, _ := admin.do("GET", "/api/method/test.nope", nil); status != 404 {
+	if status, _ := admin.JSON("GET", "/api/method/test.nope", nil); status != 404 {
 		t.Fatalf("unknown method: %d", status)
 	}
-	if status, _ := admin.do("GET", "/api/method/test.post_only", nil); status != 405 {
+	if status, _ := admin.JSON("GET", "/api/method/test.post_only", nil); status != 405 {
 		t.Fatalf("GET on a POST-only method: %d", status)
 	}
 	// POST commits; form arguments work as JSON ones do.
-	status, raw := admin.raw("POST", "/api/method/test.insert_customer", "application/x-www-form-urlencoded", "name=Posted")
+	status, raw := admin.Raw("POST", "/api/method/test.insert_customer", "application/x-www-form-urlencoded", "name=Posted")
 	if status != 200 || !strings.Contains(string(raw), `"message":"Posted"`) {
 		t.Fatalf("POST method: %d %s", status, raw)
 	}
 	// GET never writes: the method fails cleanly and nothing is stored.
-	status, body := admin.do("GET", "/api/method/test.insert_customer?name=Got", nil)
+	status, body := admin.JSON("GET", "/api/method/test.insert_customer?name=Got", nil)
 	if status == 200 {
 		t.Fatalf("GET method wrote: %v", body)
 	}
-	if status, _ := admin.do("GET", "/api/resource/Customer/Got", nil); status != 404 {
+	if status, _ := admin.JSON("GET", "/api/resource/Customer/Got", nil); status != 404 {
 		t.Fatalf("GET method's write was kept: %d", status)
 	}
-	if status, _ := admin.do("GET", "/api/resource/Customer/Posted", nil); status != 200 {
+	if status, _ := admin.JSON("GET", "/api/resource/Customer/Posted", nil); status != 200 {
 		t.Fatalf("POST method's write was lost: %d", status)
 	}
 }
 
 func TestDocTypeThroughREST(t *testing.T) {
-	e := newEnv(t)
-	admin := e.login("Administrator", adminPW)
-	status, body := admin.do("POST", "/api/resource/DocType", map[string]any{"name": "Visit", "autoname": "autoincrement",
+	e := apptest.New(t)
+	admin := e.Login("Administrator", adminPW)
+	status, body := admin.JSON("POST", "/api/resource/DocType", map[string]any{"name": "Visit", "autoname": "autoincrement",
 		"fields":      []any{map[string]any{"fieldname": "place", "fieldtype": "Data", "reqd": 1}},
 		"permissions": []any{map[string]any{"role": "System Manager", "read": 1, "write": 1, "create": 1}}})
 	if status != 200 {
 		t.Fatalf("create DocType: %d %v", status, body)
 	}
-	if status, body := admin.do("POST", "/api/resource/Visit", map[string]any{"place": "Oslo"}); status != 200 || body["data"].(map[string]any)["name"] != "1" {
+	if status, body := admin.JSON("POST", "/api/resource/Visit", map[string]any{"place": "Oslo"}); status != 200 || body["data"].(map[string]any)["name"] != "1" {
 		t.Fatalf("insert into the new DocType: %d %v", status, body)
 	}
-	e.newUser("sue@example.com", "Sales User")
-	sue := e.login("sue@example.com", "pw-sue@example.com")
-	if status, _ := sue.do("POST", "/api/resource/DocType", map[string]any{"name": "Mine", "fields": []any{}}); status != 403 {
+	e.NewUser("sue@example.com", "Sales User")
+	sue := e.Login("sue@example.com", "pw-sue@example.com")
+	if status, _ := sue.JSON("POST", "/api/resource/DocType", map[string]any{"name": "Mine", "fields": []any{}}); status != 403 {
 		t.Fatalf("non-admin creates a DocType: %d", status)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/livedoc/livedoc"
 	"github.com/livedoc/livedoc/examples/invoice"
+	"github.com/livedoc/livedoc/internal/apptest"
 	"net/http/httptest"
 )
 
@@ -95,14 +96,14 @@ func TestPostgresRestartGives503ThenRecovers(t *testing.T) {
 	}
 	srv := httptest.NewServer(app.Handler())
 	defer func() { srv.Close(); app.Close() }()
-	e := &env{t: t, app: app, srv: srv}
-	admin := e.login("Administrator", adminPW)
-	if status, body := admin.do("POST", "/api/resource/Customer", map[string]any{"customer_name": "Before"}); status != 200 {
+	e := apptest.Serve(t, app)
+	admin := e.Login("Administrator", adminPW)
+	if status, body := admin.JSON("POST", "/api/resource/Customer", map[string]any{"customer_name": "Before"}); status != 200 {
 		t.Fatalf("before the restart: %d %v", status, body)
 	}
 	pg.stop()
 	for _, req := range [][2]string{{"GET", "/api/resource/Customer/Before"}, {"POST", "/api/resource/Customer"}} {
-		status, body := admin.do(req[0], req[1], map[string]any{"customer_name": "During"})
+		status, body := admin.JSON(req[0], req[1], map[string]any{"customer_name": "During"})
 		if status != 503 {
 			t.Fatalf("%s %s with the database down: %d %v", req[0], req[1], status, body)
 		}
@@ -113,7 +114,7 @@ func TestPostgresRestartGives503ThenRecovers(t *testing.T) {
 	pg.start()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		status, body := admin.do("POST", "/api/resource/Customer", map[string]any{"customer_name": "After"})
+		status, body := admin.JSON("POST", "/api/resource/Customer", map[string]any{"customer_name": "After"})
 		if status == 200 {
 			break
 		}
@@ -122,7 +123,7 @@ func TestPostgresRestartGives503ThenRecovers(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	if status, _ := admin.do("GET", "/api/resource/Customer/Before", nil); status != 200 {
+	if status, _ := admin.JSON("GET", "/api/resource/Customer/Before", nil); status != 200 {
 		t.Fatalf("data written before the restart: %d", status)
 	}
 }

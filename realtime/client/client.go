@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/livedoc/livedoc/realtime/internal/wire"
 )
 
 // Options configures a Client.
@@ -340,7 +341,7 @@ func (c *Client) Emit(event string, args ...any) error {
 	if err != nil {
 		return err
 	}
-	b, err := encodeEvent(c.opts.Namespace, -1, event, args)
+	b, err := wire.Event(c.opts.Namespace, -1, event, args)
 	if err != nil {
 		return err
 	}
@@ -359,7 +360,7 @@ func (c *Client) EmitWithAck(ctx context.Context, event string, args ...any) ([]
 	}
 	id := c.nextAckID
 	c.nextAckID++
-	b, err := encodeEvent(c.opts.Namespace, id, event, args)
+	b, err := wire.Event(c.opts.Namespace, id, event, args)
 	if err != nil {
 		c.mu.Unlock()
 		return nil, err
@@ -895,7 +896,7 @@ func (c *Client) dispatch(cn *conn, id int64, event string, all []json.RawMessag
 		res := eh.ack(args)
 		if id >= 0 && !acked {
 			acked = true
-			if b, err := encodeAck(c.opts.Namespace, id, res); err == nil {
+			if b, err := wire.Ack(c.opts.Namespace, id, res); err == nil {
 				cn.ws.Write(context.Background(), websocket.MessageText, b)
 			}
 		}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+
+	"github.com/livedoc/livedoc/realtime/internal/wire"
 )
 
 // Engine.IO v4 packet types (first byte of a WebSocket text message).
@@ -90,72 +92,15 @@ func isNamespace(got []byte, nsp string) bool {
 	return string(got) == nsp
 }
 
-// appendHeader starts an Engine.IO message carrying a Socket.IO packet:
-// "4", the type, "/nsp," unless nsp is "/", then the ack id if id >= 0.
-func appendHeader(buf []byte, typ byte, nsp string, id int64) []byte {
-	buf = append(buf, eioMessage, typ)
-	if nsp != "/" {
-		buf = append(buf, nsp...)
-		buf = append(buf, ',')
-	}
-	if id >= 0 {
-		buf = strconv.AppendInt(buf, id, 10)
-	}
-	return buf
-}
-
-// encodeEvent encodes an EVENT ["event",args...].
-func encodeEvent(nsp string, id int64, event string, args []any) ([]byte, error) {
-	buf := appendHeader(make([]byte, 0, 64), sioEvent, nsp, id)
-	return appendArray(buf, &event, args)
-}
-
-// encodeAck encodes an ACK [args...] answering the server's ack id.
-func encodeAck(nsp string, id int64, args []any) ([]byte, error) {
-	buf := appendHeader(make([]byte, 0, 32), sioAck, nsp, id)
-	return appendArray(buf, nil, args)
-}
-
 // encodeConnect encodes a CONNECT with an optional auth object.
 func encodeConnect(nsp string, auth []byte) []byte {
-	buf := appendHeader(make([]byte, 0, 8+len(nsp)+len(auth)), sioConnect, nsp, -1)
+	buf := wire.AppendHeader(make([]byte, 0, 8+len(nsp)+len(auth)), sioConnect, nsp, -1)
 	return append(buf, auth...)
 }
 
 // encodeDisconnect encodes a client-side DISCONNECT.
 func encodeDisconnect(nsp string) []byte {
-	return appendHeader(nil, sioDisconnect, nsp, -1)
-}
-
-// appendArray appends a JSON array of the event name (when not nil) and
-// args. json.RawMessage arguments are checked and written as they are.
-func appendArray(buf []byte, event *string, args []any) ([]byte, error) {
-	buf = append(buf, '[')
-	if event != nil {
-		b, err := json.Marshal(*event)
-		if err != nil {
-			return nil, err
-		}
-		buf = append(buf, b...)
-	}
-	for i, a := range args {
-		if i > 0 || event != nil {
-			buf = append(buf, ',')
-		}
-		if raw, ok := a.(json.RawMessage); ok {
-			if !json.Valid(raw) {
-				return nil, errors.New("argument " + strconv.Itoa(i) + ": invalid json.RawMessage")
-			}
-			buf = append(buf, raw...)
-			continue
-		}
-		b, err := json.Marshal(a)
-		if err != nil {
-			return nil, errors.New("argument " + strconv.Itoa(i) + ": " + err.Error())
-		}
-		buf = append(buf, b...)
-	}
-	return append(buf, ']'), nil
+	return wire.AppendHeader(nil, sioDisconnect, nsp, -1)
 }
 
 // splitArray splits a JSON array into its elements without copying them:

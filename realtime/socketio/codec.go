@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/livedoc/livedoc/realtime/internal/wire"
 )
 
 // Engine.IO v4 packet types, as their first byte on the wire.
@@ -216,75 +218,13 @@ func isJSONKind(b []byte, first byte) bool {
 	return len(t) > 0 && t[0] == first && json.Valid(b)
 }
 
-// appendSIOHeader starts an Engine.IO message carrying a Socket.IO packet:
-// "4", the type, "/nsp," unless nsp is "/", then the ack id if id >= 0.
-func appendSIOHeader(buf []byte, typ byte, nsp string, id int64) []byte {
-	buf = append(buf, eioMessage, typ)
-	if nsp != "/" {
-		buf = append(buf, nsp...)
-		buf = append(buf, ',')
-	}
-	if id >= 0 {
-		buf = strconv.AppendInt(buf, id, 10)
-	}
-	return buf
-}
-
-// appendArgs appends a JSON array of the event name (for an EVENT) and args.
-// json.RawMessage arguments are written verbatim, after a validity check.
-func appendArgs(buf []byte, event *string, args []any) ([]byte, error) {
-	buf = append(buf, '[')
-	if event != nil {
-		var err error
-		if buf, err = appendJSON(buf, *event); err != nil {
-			return nil, err
-		}
-	}
-	for i, a := range args {
-		if i > 0 || event != nil {
-			buf = append(buf, ',')
-		}
-		var err error
-		if buf, err = appendJSON(buf, a); err != nil {
-			return nil, fmt.Errorf("argument %d: %w", i, err)
-		}
-	}
-	return append(buf, ']'), nil
-}
-
-func appendJSON(buf []byte, v any) ([]byte, error) {
-	if raw, ok := v.(json.RawMessage); ok {
-		if !json.Valid(raw) {
-			return nil, errors.New("invalid json.RawMessage")
-		}
-		return append(buf, raw...), nil
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, err
-	}
-	return append(buf, b...), nil
-}
-
-// encodeEvent encodes a whole EVENT message for one namespace.
-func encodeEvent(nsp string, id int64, event string, args []any) ([]byte, error) {
-	buf := appendSIOHeader(make([]byte, 0, 64), sioEvent, nsp, id)
-	return appendArgs(buf, &event, args)
-}
-
-// encodeAck encodes an ACK message answering the client's ack id.
-func encodeAck(nsp string, id int64, args []any) ([]byte, error) {
-	buf := appendSIOHeader(make([]byte, 0, 32), sioAck, nsp, id)
-	return appendArgs(buf, nil, args)
-}
-
 // encodeConnect encodes the CONNECT answer {"sid":...,"pid":...}.
 func encodeConnect(nsp, sid, pid string) []byte {
 	body, _ := json.Marshal(struct {
 		SID string `json:"sid"`
 		PID string `json:"pid,omitempty"`
 	}{sid, pid})
-	return append(appendSIOHeader(nil, sioConnect, nsp, -1), body...)
+	return append(wire.AppendHeader(nil, sioConnect, nsp, -1), body...)
 }
 
 // encodeConnectError encodes CONNECT_ERROR {"message":...}.
@@ -292,12 +232,12 @@ func encodeConnectError(nsp, message string) []byte {
 	body, _ := json.Marshal(struct {
 		Message string `json:"message"`
 	}{message})
-	return append(appendSIOHeader(nil, sioConnectError, nsp, -1), body...)
+	return append(wire.AppendHeader(nil, sioConnectError, nsp, -1), body...)
 }
 
 // encodeDisconnect encodes a server-side DISCONNECT of a namespace.
 func encodeDisconnect(nsp string) []byte {
-	return appendSIOHeader(nil, sioDisconnect, nsp, -1)
+	return wire.AppendHeader(nil, sioDisconnect, nsp, -1)
 }
 
 // encodeOpen encodes the Engine.IO handshake packet.

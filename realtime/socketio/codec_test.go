@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/livedoc/livedoc/realtime/internal/wire"
 )
 
 func TestDecodeEIOPayload(t *testing.T) {
@@ -145,13 +147,13 @@ func TestEncode(t *testing.T) {
 			t.Errorf("got %s, want %s", got, want)
 		}
 	}
-	b, err := encodeEvent("/", -1, "news", []any{"a<b", 1, json.RawMessage(`{"k": [1, 2]}`)})
+	b, err := wire.Event("/", -1, "news", []any{"a<b", 1, json.RawMessage(`{"k": [1, 2]}`)})
 	check(b, err, `42["news","a\u003cb",1,{"k": [1, 2]}]`)
-	b, err = encodeEvent("/site", 4, "e", nil)
+	b, err = wire.Event("/site", 4, "e", nil)
 	check(b, err, `42/site,4["e"]`)
-	b, err = encodeAck("/", 3, []any{"ok"})
+	b, err = wire.Ack("/", 3, []any{"ok"})
 	check(b, err, `433["ok"]`)
-	b, err = encodeAck("/site", 0, nil)
+	b, err = wire.Ack("/site", 0, nil)
 	check(b, err, `43/site,0[]`)
 	check(encodeConnect("/", "S", ""), nil, `40{"sid":"S"}`)
 	check(encodeConnect("/site", "S", "P"), nil, `40/site,{"sid":"S","pid":"P"}`)
@@ -161,10 +163,10 @@ func TestEncode(t *testing.T) {
 	check(encodeOpen("SID", []string{}, &Options{PingInterval: 25 * time.Second, PingTimeout: 20 * time.Second, MaxPayload: 1e6}), nil,
 		`0{"sid":"SID","upgrades":[],"pingInterval":25000,"pingTimeout":20000,"maxPayload":1000000}`)
 
-	if _, err := encodeEvent("/", -1, "e", []any{json.RawMessage(`{bad`)}); err == nil {
+	if _, err := wire.Event("/", -1, "e", []any{json.RawMessage(`{bad`)}); err == nil {
 		t.Error("invalid json.RawMessage accepted")
 	}
-	if _, err := encodeEvent("/", -1, "e", []any{func() {}}); err == nil {
+	if _, err := wire.Event("/", -1, "e", []any{func() {}}); err == nil {
 		t.Error("unencodable argument accepted")
 	}
 }
@@ -173,7 +175,7 @@ func TestEncode(t *testing.T) {
 // send it, minus the Engine.IO "4").
 func TestEventRoundTrip(t *testing.T) {
 	for _, nsp := range []string{"/", "/site"} {
-		b, err := encodeEvent(nsp, 42, "doc:update", []any{map[string]int{"v": 1}, "offset-9"})
+		b, err := wire.Event(nsp, 42, "doc:update", []any{map[string]int{"v": 1}, "offset-9"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +276,7 @@ func FuzzDecodeSocketIO(f *testing.F) {
 			for i, a := range p.args {
 				args[i] = a
 			}
-			enc, err := encodeEvent(p.nsp, p.id, p.event, args)
+			enc, err := wire.Event(p.nsp, p.id, p.event, args)
 			if err != nil {
 				t.Fatalf("%q decodes but does not re-encode: %v", b, err)
 			}

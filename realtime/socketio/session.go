@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/livedoc/livedoc/realtime/internal/wire"
 )
 
 const (
@@ -384,7 +386,7 @@ func (s *session) socket(nsp string) *Socket {
 func (s *session) ackFunc(so *Socket, id int64) Ack {
 	var used atomic.Bool
 	return func(args ...any) error {
-		b, err := encodeAck(so.namespace, id, args)
+		b, err := wire.Ack(so.namespace, id, args)
 		if err != nil {
 			return err
 		}

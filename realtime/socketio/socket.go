@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"sync"
 	"sync/atomic"
+
+	"github.com/livedoc/livedoc/realtime/internal/wire"
 )
 
 // Socket is one client connected to one namespace. Its methods are safe for
@@ -37,7 +39,7 @@ func (s *Socket) RemoteAddr() string { return s.sess.req.RemoteAddr }
 
 // Emit sends an event. json.RawMessage arguments are sent verbatim.
 func (s *Socket) Emit(event string, args ...any) error {
-	b, err := encodeEvent(s.namespace, -1, event, args)
+	b, err := wire.Event(s.namespace, -1, event, args)
 	if err != nil {
 		return err
 	}
@@ -52,7 +54,7 @@ func (s *Socket) EmitWithAck(event string, reply func(args []json.RawMessage), a
 	if id < 0 {
 		return ErrClosed
 	}
-	b, err := encodeEvent(s.namespace, id, event, args)
+	b, err := wire.Event(s.namespace, id, event, args)
 	if err == nil {
 		err = s.sess.enqueueFor(s, b, nil, nil)
 	}
@@ -97,7 +99,7 @@ type namespaceWire struct {
 // NewEvent encodes an event for broadcasting with Socket.Send.
 // json.RawMessage arguments are sent verbatim.
 func NewEvent(event string, args ...any) (*Packet, error) {
-	body, err := appendArgs(nil, &event, args)
+	body, err := wire.AppendArgs(nil, &event, args)
 	if err != nil {
 		return nil, err
 	}
@@ -124,7 +126,7 @@ func (p *Packet) wire(nsp string) namespaceWire {
 			}
 		}
 	}
-	b := appendSIOHeader(make([]byte, 0, len(nsp)+3+len(p.body)), sioEvent, nsp, -1)
+	b := wire.AppendHeader(make([]byte, 0, len(nsp)+3+len(p.body)), sioEvent, nsp, -1)
 	b = append(b, p.body...)
 	frame := textFrame(b)
 	w := namespaceWire{nsp, frame[len(frame)-len(b):], frame}

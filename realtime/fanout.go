@@ -88,10 +88,10 @@ func (h *Hub) fanoutLoop() {
 		case b := <-h.queue:
 			started = append(started[:0], b.at)
 			h.process(b.events)
-			due := lastEnd.Add(min(lingerFactor*lastWrite, maxLinger))
-			lingering := time.Until(due) > 0
+			wait := time.Until(lastEnd.Add(min(lingerFactor*lastWrite, maxLinger)))
+			lingering := wait > 0
 			if lingering {
-				linger.Reset(time.Until(due))
+				linger.Reset(wait)
 			}
 		gather:
 			for len(started) < maxCoalesce {

@@ -407,9 +407,10 @@ func (t *Tx) Rollback() error {
 	switch {
 	case err != nil:
 		db.endGroup(false, err)
-	case g.members == 0 && !db.leaveOpen(g):
+	case db.leaveOpen(g):
+	case g.members == 0:
 		db.endGroup(false, nil) // nothing to commit
-	case !db.leaveOpen(g):
+	default:
 		err = db.endGroup(true, nil) // the members before this one
 	}
 	<-db.writer

@@ -36,6 +36,7 @@ const (
 	opPing         = 0x9
 	opPong         = 0xA
 
+	closeNormal        = 1000
 	closeGoingAway     = 1001
 	closeProtocolError = 1002
 	closeTooBig        = 1009
@@ -390,7 +391,7 @@ func (s *session) closeTransport(c *wsConn, err error) {
 	switch {
 	case errors.Is(err, errPeerClosed), errors.Is(err, io.EOF):
 		reason = "transport close"
-		frame = closeFrame(1000, "")
+		frame = closeFrame(closeNormal, "")
 	case errors.Is(err, errBadFrame):
 		frame = closeFrame(closeProtocolError, "protocol error")
 	case errors.Is(err, errTooBig):

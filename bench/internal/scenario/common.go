@@ -363,3 +363,25 @@ func (m *cpuMeter) addWriter(r *report.Result, wall time.Duration) time.Duration
 	r.Add("write_server_cpu_pct", 100*float64(c)/float64(wall), "%")
 	return c
 }
+
+// pace hands out job numbers 0..m-1 at rate per second from start (open loop: a slow job does not
+// delay the next one's due time), until m are out or ctx ends. The caller closes jobs.
+func pace(ctx context.Context, start time.Time, m int, rate float64, jobs chan<- int64) {
+	timer := time.NewTimer(0)
+	for k := range int64(m) {
+		due := start.Add(time.Duration(float64(k) * float64(time.Second) / rate))
+		if d := time.Until(due); d > 0 {
+			timer.Reset(d)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case jobs <- k:
+		case <-ctx.Done():
+			return
+		}
+	}
+}

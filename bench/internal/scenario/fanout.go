@@ -279,24 +279,7 @@ func fanout(ctx context.Context, cfg *Config, name string) (*report.Result, erro
 			}
 		}()
 	}
-	timer := time.NewTimer(0)
-pace:
-	for seq := range int64(m) {
-		due := start.Add(time.Duration(float64(seq) * float64(time.Second) / cfg.Rate))
-		if d := time.Until(due); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				break pace
-			}
-		}
-		select {
-		case jobs <- seq:
-		case <-ctx.Done():
-			break pace
-		}
-	}
+	pace(ctx, start, m, cfg.Rate, jobs)
 	close(jobs)
 	wg.Wait()
 	pubEnd := time.Now()

@@ -199,24 +199,7 @@ func SaveToScreen(ctx context.Context, cfg *Config) (*report.Result, error) {
 		}()
 	}
 	if cfg.Rate > 0 {
-		timer := time.NewTimer(0)
-	pace:
-		for k := range int64(m) {
-			due := start.Add(time.Duration(float64(k) * float64(time.Second) / cfg.Rate))
-			if d := time.Until(due); d > 0 {
-				timer.Reset(d)
-				select {
-				case <-timer.C:
-				case <-ctx.Done():
-					break pace
-				}
-			}
-			select {
-			case jobs <- k:
-			case <-ctx.Done():
-				break pace
-			}
-		}
+		pace(ctx, start, m, cfg.Rate, jobs)
 		close(jobs)
 	}
 	wg.Wait()

@@ -126,14 +126,7 @@ func (c *centrifugo) Dial(ctx context.Context, o DialOptions) (Conn, error) {
 		return nil, err
 	}
 	cc := &centrifugoConn{ws: ws, done: make(chan struct{}), o: o}
-	release := ws.Bind(ctx)
-	err = cc.setup(c.jwt)
-	if rerr := release(); rerr != nil && err != nil {
-		err = fmt.Errorf("%w (%v)", rerr, err)
-	} else if rerr != nil {
-		err = rerr
-	}
-	if err != nil {
+	if err := ws.Within(ctx, func() error { return cc.setup(c.jwt) }); err != nil {
 		ws.Close()
 		return nil, err
 	}

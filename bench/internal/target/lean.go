@@ -101,14 +101,7 @@ func leanDial(ctx context.Context, base, namespace string, auth map[string]any, 
 		return nil, err
 	}
 	c := &sioConn{ws: ws, nsp: namespace, o: o, done: make(chan struct{})}
-	release := ws.Bind(ctx)
-	err = c.setup(auth)
-	if rerr := release(); rerr != nil && err != nil {
-		err = fmt.Errorf("%w (%v)", rerr, err)
-	} else if rerr != nil {
-		err = rerr
-	}
-	if err != nil {
+	if err := ws.Within(ctx, func() error { return c.setup(auth) }); err != nil {
 		ws.Close()
 		return nil, err
 	}

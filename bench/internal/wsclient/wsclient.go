@@ -116,12 +116,7 @@ func Dial(ctx context.Context, u string, o Options) (*Conn, error) {
 	}
 	size = max(size, minBufSize)
 	c := newConn(nc, size)
-	release := c.Bind(ctx)
-	err = c.handshake(host, path, o.Header)
-	if rerr := release(); rerr != nil {
-		err = rerr // the context's error explains a failed read or write better
-	}
-	if err != nil {
+	if err := c.Within(ctx, func() error { return c.handshake(host, path, o.Header) }); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -218,6 +213,19 @@ func headerHas(h http.Header, name, token string) bool {
 		}
 	}
 	return false
+}
+
+// Within runs f (a handshake over c, say) bound to ctx as Bind does, and returns f's error or
+// the binding's, both when there are two.
+func (c *Conn) Within(ctx context.Context, f func() error) error {
+	release := c.Bind(ctx)
+	err := f()
+	if rerr := release(); rerr != nil && err != nil {
+		err = fmt.Errorf("%w (%v)", rerr, err)
+	} else if rerr != nil {
+		err = rerr
+	}
+	return err
 }
 
 // Bind makes ctx bound the connection's reads and writes until release is called: its deadline

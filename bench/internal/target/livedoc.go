@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/livedoc/livedoc/bench/internal/jscan"
 	"github.com/livedoc/livedoc/realtime/client"
 )
 
@@ -200,31 +201,29 @@ func (l *livedoc) Save(ctx context.Context, d SavedDoc, counter int64) (time.Tim
 	if _, err := l.do(req, &out); err != nil {
 		return time.Time{}, err
 	}
-	return parseModified(out.Data.Modified), nil
+	return parseStamp(out.Data.Modified), nil
 }
 
 // UpdateEvents: Frappe's events for a committed save.
 func (l *livedoc) UpdateEvents() (string, string) { return "doc_update", "list_update" }
 
 // ParseUpdate reads doc_update {doctype, name, modified} and list_update {doctype, name, user}.
+// It scans for the two members (jscan) rather than decoding the document: the generator reads
+// 100,000s of these a second on one core.
 func (l *livedoc) ParseUpdate(event string, payload []byte) (string, time.Time, bool) {
-	var m struct {
-		Name     string `json:"name"`
-		Modified string `json:"modified"`
-	}
-	if json.Unmarshal(payload, &m) != nil || m.Name == "" {
+	raw, ok := jscan.Field(payload, "name")
+	if !ok {
 		return "", time.Time{}, false
 	}
-	return m.Name, parseModified(m.Modified), true
-}
-
-// parseModified reads livedoc's "2006-01-02 15:04:05.000000" UTC timestamps.
-func parseModified(s string) time.Time {
-	t, err := time.Parse("2006-01-02 15:04:05.999999", s)
-	if err != nil {
-		return time.Time{}
+	name, ok := jscan.String(raw)
+	if !ok || name == "" {
+		return "", time.Time{}, false
 	}
-	return t
+	var stamp time.Time
+	if raw, ok := jscan.Field(payload, "modified"); ok && len(raw) >= 2 && raw[0] == '"' {
+		stamp = parseStamp(raw[1 : len(raw)-1])
+	}
+	return name, stamp, true
 }
 
 func (l *livedoc) authHeader() http.Header {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/livedoc/livedoc/bench/internal/jscan"
 )
 
 // pocketbase drives a PocketBase server (bench/peers/pocketbase) for save-to-screen and idle:
@@ -171,7 +173,7 @@ func (p *pocketbase) Save(ctx context.Context, d SavedDoc, counter int64) (time.
 		map[string]any{"counter": counter}, &rec); err != nil {
 		return time.Time{}, err
 	}
-	return parsePBTime(rec.Updated), nil
+	return parseStamp(rec.Updated), nil
 }
 
 // UpdateEvents: the SSE event names are the subscription topics; Dial renames them "doc"
@@ -179,25 +181,23 @@ func (p *pocketbase) Save(ctx context.Context, d SavedDoc, counter int64) (time.
 func (p *pocketbase) UpdateEvents() (string, string) { return "doc", "list" }
 
 func (p *pocketbase) ParseUpdate(event string, payload []byte) (string, time.Time, bool) {
-	var m struct {
-		Record struct {
-			ID      string `json:"id"`
-			Updated string `json:"updated"`
-		} `json:"record"`
-	}
-	if json.Unmarshal(payload, &m) != nil || m.Record.ID == "" {
+	rec, ok := jscan.Field(payload, "record")
+	if !ok {
 		return "", time.Time{}, false
 	}
-	return m.Record.ID, parsePBTime(m.Record.Updated), true
-}
-
-// parsePBTime reads PocketBase's "2006-01-02 15:04:05.000Z" (millisecond) stamps.
-func parsePBTime(s string) time.Time {
-	t, err := time.Parse("2006-01-02 15:04:05.999Z", s)
-	if err != nil {
-		return time.Time{}
+	raw, ok := jscan.Field(rec, "id")
+	if !ok {
+		return "", time.Time{}, false
 	}
-	return t
+	id, ok := jscan.String(raw)
+	if !ok || id == "" {
+		return "", time.Time{}, false
+	}
+	var stamp time.Time
+	if raw, ok := jscan.Field(rec, "updated"); ok && len(raw) >= 2 && raw[0] == '"' {
+		stamp = parseStamp(raw[1 : len(raw)-1])
+	}
+	return id, stamp, true
 }
 
 // pbConn is one SSE subscriber.

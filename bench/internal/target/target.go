@@ -119,8 +119,10 @@ func New(name string, o Options) (Target, error) {
 		return newCentrifugo(o)
 	case "pocketbase":
 		return newPocketBase(o)
+	case "floor":
+		return newFloor(o)
 	}
-	return nil, fmt.Errorf("unknown target %q (livedoc, socketio, centrifugo, pocketbase)", name)
+	return nil, fmt.Errorf("unknown target %q (livedoc, socketio, centrifugo, pocketbase, floor)", name)
 }
 
 // Sources spreads connections over loopback source addresses 127.0.0.2, 127.0.0.3, ... with at

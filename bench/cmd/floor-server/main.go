@@ -1,0 +1,41 @@
+//go:build linux
+
+// Command floor-server is the cheapest fan-out server we can write (package
+// bench/internal/floor): subscribers connect over plain TCP to --listen and get every message
+// as one line; POST /publish on --http queues one (the body), GET /health answers with the
+// subscriber address. It measures the physical floor of a fan-out on this machine: one write(2)
+// per subscriber per round, nothing else.
+//
+//	floor-server --listen 127.0.0.1:PORT --http 127.0.0.1:PORT
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+
+	"github.com/livedoc/livedoc/bench/internal/floor"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:9100", "subscribers' address (plain TCP)")
+	httpAddr := flag.String("http", "127.0.0.1:9101", "publish API's address (POST /publish, GET /health)")
+	flag.Parse()
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		log.Fatal(err)
+	}
+	hl, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := floor.New(ln)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Fprintf(os.Stderr, "floor-server: subscribers on %s, publish API on http://%s\n", ln.Addr(), hl.Addr())
+	log.Fatal(http.Serve(hl, s.Handler()))
+}

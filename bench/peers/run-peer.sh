@@ -4,14 +4,17 @@
 # temporary directories (PEER_CACHE=dir keeps the installs between runs): nothing of theirs is
 # committed.
 #
-#   bench/peers/run-peer.sh socketio|centrifugo|pocketbase [--pin] <scenario> [livedoc-bench flags...]
+#   bench/peers/run-peer.sh socketio|centrifugo|pocketbase|floor [--pin] <scenario> [livedoc-bench flags...]
+#
+# floor is no product: bench/cmd/floor-server, built from this tree, the cheapest fan-out server
+# (plain TCP, one write(2) per subscriber per round), to measure the floor of the machine.
 #
 # --pin: the server (and Redis, for socketio) on CPU 0, the generator on CPU 1, as run-livedoc.sh.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 benchdir=$(cd "$here/.." && pwd)
-peer=${1:?usage: $0 socketio|centrifugo|pocketbase [--pin] <scenario> [flags...]}
+peer=${1:?usage: $0 socketio|centrifugo|pocketbase|floor [--pin] <scenario> [flags...]}
 shift
 pin=0
 if [[ ${1:-} == --pin ]]; then
@@ -99,8 +102,17 @@ pocketbase)
 	wait_http "$url/api/health" "$server" "pocketbase"
 	extra=(--admin-password "$pw")
 	;;
+floor)
+	(cd "$benchdir" && go build -o "$tmp/floor-server" ./cmd/floor-server)
+	sport=$(free_port)
+	while [[ $sport == "$port" ]]; do sport=$(free_port); done
+	"${srv[@]}" "$tmp/floor-server" --listen "127.0.0.1:$sport" --http "127.0.0.1:$port" >"$tmp/server.log" 2>&1 &
+	server=$!
+	pids+=("$server")
+	wait_http "$url/health" "$server" "floor-server"
+	;;
 *)
-	echo "unknown peer $peer (socketio, centrifugo, pocketbase)" >&2
+	echo "unknown peer $peer (socketio, centrifugo, pocketbase, floor)" >&2
 	exit 2
 	;;
 esac

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 	"github.com/livedoc/livedoc/store/storetest"
 )
 
-func newTestHub(t *testing.T, opts Options) (*Hub, *doc.Engine, string) {
+func newTestHub(t testing.TB, opts Options) (*Hub, *doc.Engine, string) {
 	t.Helper()
 	ctx := context.Background()
 	path := storetest.DSN(t)
@@ -246,6 +247,38 @@ func TestLogBoundsAndPruning(t *testing.T) {
 	// The log's position survives pruning.
 	if last, err := h.elog.last(ctx); err != nil || last != 10 {
 		t.Fatalf("last after pruning everything: %d %v", last, err)
+	}
+}
+
+// A transaction's events are logged in a few multi-row INSERTs: their offsets still follow the
+// order they were published in, across chunks, and the log reads them back in that order.
+func TestLogAppendKeepsEventOrderAcrossChunks(t *testing.T) {
+	h, e, _ := newTestHub(t, Options{})
+	ctx := context.Background()
+	n := 2*appendChunk + 3
+	evs := make([]Event, n)
+	err := e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
+		for i := range evs {
+			evs[i] = Event{Room: "r", Event: "e", Message: json.RawMessage(strconv.Itoa(i))}
+		}
+		return h.elog.append(c, evs)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i < n; i++ {
+		if evs[i].Offset != evs[i-1].Offset+1 {
+			t.Fatalf("offsets %d then %d at event %d", evs[i-1].Offset, evs[i].Offset, i)
+		}
+	}
+	got, err := h.elog.since(ctx, 0, 1<<40, nil, 10*n)
+	if err != nil || len(got) != n {
+		t.Fatalf("log holds %d events (%v), want %d", len(got), err, n)
+	}
+	for i, ev := range got {
+		if string(ev.Message) != strconv.Itoa(i) || ev.Offset != evs[i].Offset {
+			t.Fatalf("event %d read back as %s at offset %d, want %d at %d", i, ev.Message, ev.Offset, i, evs[i].Offset)
+		}
 	}
 }
 

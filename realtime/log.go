@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,13 +68,58 @@ func (l *Log) append(c *doc.Context, events []Event) error {
 		}
 	}
 	now := time.Now().UTC().Format(doc.DatetimeFormat)
-	for i := range events {
-		ev := &events[i]
-		err := c.Tx.QueryRow(c, `INSERT INTO __events (room, event, message, created) VALUES (?, ?, ?, ?) RETURNING seq`,
-			ev.Room, ev.Event, string(ev.Message), now).Scan(&ev.Offset)
-		if err != nil {
+	for len(events) > 0 {
+		n := min(len(events), appendChunk)
+		if err := l.insert(c, events[:n], now); err != nil {
 			return fmt.Errorf("append to event log: %w", err)
 		}
+		events = events[n:]
+	}
+	return nil
+}
+
+// appendChunk bounds the rows of one INSERT (4 parameters each: SQLite allows 32,766).
+const appendChunk = 256
+
+// insert writes events with one multi-row INSERT: a save logs doc_update and list_update, and one
+// statement for both is ~10 µs less per save (BenchmarkLogAppend, SQLite). Both databases number
+// the rows of one INSERT in VALUES order (and the commit-order lock, or SQLite's single writer,
+// keeps other transactions from interleaving), but RETURNING's row order is not promised, so the
+// offsets are sorted before they are handed out in event order.
+func (l *Log) insert(c *doc.Context, events []Event, now string) error {
+	var q strings.Builder
+	q.WriteString("INSERT INTO __events (room, event, message, created) VALUES ")
+	args := make([]any, 0, 4*len(events))
+	for i := range events {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?)")
+		args = append(args, events[i].Room, events[i].Event, string(events[i].Message), now)
+	}
+	q.WriteString(" RETURNING seq")
+	rows, err := c.Tx.Query(c, q.String(), args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	seqs := make([]int64, 0, len(events))
+	for rows.Next() {
+		var seq int64
+		if err := rows.Scan(&seq); err != nil {
+			return err
+		}
+		seqs = append(seqs, seq)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if len(seqs) != len(events) {
+		return fmt.Errorf("%d offsets returned for %d events", len(seqs), len(events))
+	}
+	slices.Sort(seqs)
+	for i := range events {
+		events[i].Offset = seqs[i]
 	}
 	return nil
 }

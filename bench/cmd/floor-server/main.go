@@ -32,10 +32,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := floor.New(ln)
-	if err != nil {
-		log.Fatal(err)
-	}
+	s := floor.New(ln)
 	fmt.Fprintf(os.Stderr, "floor-server: subscribers on %s, publish API on http://%s\n", ln.Addr(), hl.Addr())
 	log.Fatal(http.Serve(hl, s.Handler()))
 }

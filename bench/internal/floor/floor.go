@@ -7,20 +7,24 @@
 // Subscribers connect over plain TCP and send nothing. When the writer has registered one, it
 // writes an empty line ("\n": subscribed); after that every message is its payload followed by
 // "\n". Everybody is in the one room. A publish (POST /publish, the payload as the body) appends
-// payload+"\n" to a pending buffer and wakes the writer; the writer takes everything pending
-// (all the publishes that arrived while its previous round ran), and writes that chunk to every
-// subscriber with one write(2) each. What a socket does not take (a partial write, EAGAIN) is kept
-// in that subscriber's backlog, in order, and the socket is watched for room (EPOLLOUT) so the
-// backlog goes out even if nothing more is published; until then, new chunks are appended to the
-// backlog without a system call. A subscriber whose write fails otherwise (EPIPE, ECONNRESET) is
-// dropped. Nothing is ever dropped or reordered for a live subscriber.
+// payload+"\n" to a pending buffer and wakes the writer goroutine; the writer takes everything
+// pending (all the publishes that arrived while its previous round ran) and writes that chunk to
+// every subscriber with one write(2) each. What a socket does not take (a partial write, EAGAIN)
+// is kept in that subscriber's backlog, in order; until the socket has room again, new chunks are
+// appended to the backlog without a system call, and Go's netpoller tells when it has (so the
+// backlog goes out even if nothing more is published). A subscriber whose write fails otherwise
+// (EPIPE, ECONNRESET) is dropped. Nothing is ever dropped or reordered for a live subscriber.
+//
+// The writer parks on a channel between rounds rather than blocking in a system call of its own
+// (epoll_wait on a wake pipe): a goroutine blocked in a system call keeps the process's one P
+// (the server is pinned to one CPU, so GOMAXPROCS is 1) until sysmon takes it back, which would
+// delay the HTTP handler that must read the next publish.
 package floor
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log"
 	"net"
@@ -37,15 +41,13 @@ const MaxPayload = 1 << 20
 
 // Server is one floor server: its subscriber listener, its writer and its HTTP handler.
 type Server struct {
-	ln    net.Listener
-	epfd  int // the writer sleeps here: on the wake pipe and on the sockets it waits to drain
-	wakeR int // the wake pipe (non-blocking): one byte means "look at pending"
-	wakeW int
+	ln   net.Listener
+	wake chan struct{} // capacity 1: one pending wake-up covers any number of publishes
 
 	mu      sync.Mutex
 	pending []byte // the publishes the writer has not taken yet, each followed by '\n'
 	joined  []*sub // accepted subscribers the writer has not registered yet
-	woken   bool   // a wake byte is in the pipe: no need for another
+	ready   []*sub // stalled subscribers whose socket has room again
 	closing bool
 
 	subscribers atomic.Int64 // registered with the writer (for /health)
@@ -53,43 +55,28 @@ type Server struct {
 	done        chan struct{}
 }
 
-// sub is one subscriber. Only the writer goroutine touches it once registered.
+// sub is one subscriber. Only the writer goroutine touches it once registered, but for rc, which
+// a watcher goroutine uses while the writer leaves the socket alone (waiting).
 type sub struct {
 	// conn owns the socket: we take its fd with SyscallConn().Control rather than File() because
 	// File() dups the descriptor and (*os.File).Fd puts it back in blocking mode, where a full
 	// socket would stall the writer for everybody. The net.Conn keeps the one descriptor
-	// non-blocking, open while we hold it (no finalizer closes it behind our back) and closes it
-	// when dropped. We never Read or Write through it, so Go's poller has nothing to do for it.
+	// non-blocking and registered with Go's netpoller, open while we hold it (no finalizer closes
+	// it behind our back), and closes it when dropped. We never Read or Write through it.
 	conn    net.Conn
+	rc      syscall.RawConn
 	fd      int
 	backlog []byte // bytes the kernel has not taken yet, in order
-	waiting bool   // armed for EPOLLOUT: the socket is full, append to backlog without writing
-	armed   bool   // the fd is in epfd (ADD once, then MOD to re-arm the one-shot)
+	waiting bool   // the socket was full: a watcher waits for room; append to backlog, no write
 	dead    bool
 }
 
 // New starts a server on ln (subscribers): its accept loop and its writer.
-func New(ln net.Listener) (*Server, error) {
-	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
-	if err != nil {
-		return nil, fmt.Errorf("epoll_create1: %w", err)
-	}
-	var p [2]int
-	if err := syscall.Pipe2(p[:], syscall.O_NONBLOCK|syscall.O_CLOEXEC); err != nil {
-		syscall.Close(epfd)
-		return nil, fmt.Errorf("pipe2: %w", err)
-	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(p[0])}
-	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p[0], &ev); err != nil {
-		syscall.Close(epfd)
-		syscall.Close(p[0])
-		syscall.Close(p[1])
-		return nil, fmt.Errorf("epoll_ctl: %w", err)
-	}
-	s := &Server{ln: ln, epfd: epfd, wakeR: p[0], wakeW: p[1], done: make(chan struct{})}
+func New(ln net.Listener) *Server {
+	s := &Server{ln: ln, wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go s.accept()
 	go s.write()
-	return s, nil
+	return s
 }
 
 // Addr is the subscribers' address.
@@ -105,25 +92,19 @@ func (s *Server) Stalls() int64 { return s.stalls.Load() }
 func (s *Server) Close() error {
 	err := s.ln.Close()
 	s.mu.Lock()
-	if !s.closing {
-		s.closing = true
-		s.wakeLocked()
-	}
+	s.closing = true
 	s.mu.Unlock()
+	s.signal()
 	<-s.done
 	return err
 }
 
-// wakeLocked wakes the writer, once per round however many publishes arrive: the writer clears
-// woken when it takes pending. The byte is written under mu so that it never goes to a pipe the
-// writer has closed (it closes it only after seeing closing, under mu).
-func (s *Server) wakeLocked() {
-	if s.woken {
-		return
+// signal wakes the writer unless a wake-up is already pending.
+func (s *Server) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
 	}
-	s.woken = true
-	b := [1]byte{1}
-	syscall.Write(s.wakeW, b[:]) // cannot be full: at most one byte is in it
 }
 
 // accept hands each new connection to the writer.
@@ -151,7 +132,7 @@ func (s *Server) accept() {
 		}
 		// The first thing a subscriber gets is the empty line that says it is registered: its
 		// Dial waits for it, so that no publish made after Dial returns can miss it.
-		sb := &sub{conn: c, backlog: []byte{'\n'}}
+		sb := &sub{conn: c, rc: rc, backlog: []byte{'\n'}}
 		rc.Control(func(fd uintptr) { sb.fd = int(fd) })
 		s.mu.Lock()
 		if s.closing {
@@ -160,47 +141,22 @@ func (s *Server) accept() {
 			return
 		}
 		s.joined = append(s.joined, sb)
-		s.wakeLocked()
 		s.mu.Unlock()
+		s.signal()
 	}
 }
 
 // write is the writer goroutine, the one place subscribers are written to: a round per wake-up.
 func (s *Server) write() {
 	defer close(s.done)
-	var subs []*sub
-	byFD := map[int32]*sub{} // for the EPOLLOUT events
-	events := make([]syscall.EpollEvent, 256)
+	var subs, batch []*sub
 	var chunk []byte
-	var ready []*sub
-	for {
-		n, err := syscall.EpollWait(s.epfd, events, -1)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			log.Printf("floor: epoll_wait: %v", err) // cannot happen with a valid epfd
-			n = 0
-		}
-		ready = ready[:0]
-		for _, ev := range events[:n] {
-			if ev.Fd == int32(s.wakeR) {
-				var b [64]byte
-				syscall.Read(s.wakeR, b[:])
-				continue
-			}
-			// A one-shot EPOLLOUT (or an error: the write below will tell): the socket has room.
-			if sb := byFD[ev.Fd]; sb != nil && sb.waiting {
-				sb.waiting = false
-				ready = append(ready, sb)
-			}
-		}
+	for range s.wake {
 		s.mu.Lock()
 		// Swap buffers: the previous round's chunk is free again, the handler fills it next.
 		chunk, s.pending = s.pending, chunk[:0]
-		joined := s.joined
-		s.joined = nil
-		s.woken = false
+		joined, ready := s.joined, s.ready
+		s.joined, s.ready = nil, nil
 		closing := s.closing
 		s.mu.Unlock()
 
@@ -209,22 +165,23 @@ func (s *Server) write() {
 				sb.conn.Close()
 			}
 			s.subscribers.Store(0)
-			syscall.Close(s.wakeR)
-			syscall.Close(s.wakeW)
-			syscall.Close(s.epfd)
 			return
 		}
-		for _, sb := range joined {
-			subs = append(subs, sb)
-			byFD[int32(sb.fd)] = sb
-			ready = append(ready, sb) // its backlog holds the "\n" that says it is registered
+		// With something published, every subscriber gets it; otherwise only those that have a
+		// backlog to send: just registered (the "\n"), or their socket has room again.
+		batch = batch[:0]
+		for _, sb := range ready {
+			if !sb.dead {
+				sb.waiting = false
+				batch = append(batch, sb)
+			}
 		}
 		if len(joined) > 0 {
+			subs = append(subs, joined...)
+			batch = append(batch, joined...)
 			s.subscribers.Store(int64(len(subs)))
 		}
-		// With something published, every subscriber gets it; otherwise only those that have a
-		// backlog to send (just registered, or their socket has room again).
-		to := ready
+		to := batch
 		if len(chunk) > 0 {
 			to = subs
 		}
@@ -238,15 +195,11 @@ func (s *Server) write() {
 		if dropped {
 			live := subs[:0]
 			for _, sb := range subs {
-				if !sb.dead {
+				if sb.dead {
+					sb.conn.Close()
+				} else {
 					live = append(live, sb)
-					continue
 				}
-				delete(byFD, int32(sb.fd))
-				if sb.armed {
-					syscall.EpollCtl(s.epfd, syscall.EPOLL_CTL_DEL, sb.fd, nil)
-				}
-				sb.conn.Close()
 			}
 			clear(subs[len(live):]) // let the dropped ones be collected
 			subs = live
@@ -258,7 +211,7 @@ func (s *Server) write() {
 // send gives sb its backlog, then chunk, with at most one write(2), and keeps what the socket
 // does not take; false means sb must be dropped.
 func (s *Server) send(sb *sub, chunk []byte) bool {
-	if sb.waiting { // full a moment ago: EPOLLOUT will say when a write is worth a system call
+	if sb.waiting { // full a moment ago: its watcher will say when a write is worth a system call
 		sb.backlog = append(sb.backlog, chunk...)
 		return true
 	}
@@ -273,7 +226,7 @@ func (s *Server) send(sb *sub, chunk []byte) bool {
 	n, errno := write(sb.fd, b)
 	switch errno {
 	case 0:
-	case syscall.EAGAIN, syscall.EINTR: // (a retry through EPOLLOUT, which fires at once if there is room)
+	case syscall.EAGAIN, syscall.EINTR: // (the watcher finds at once that there is room)
 		n = 0
 	default: // EPIPE, ECONNRESET: the subscriber is gone (anything else: we cannot write to it)
 		return false
@@ -287,20 +240,39 @@ func (s *Server) send(sb *sub, chunk []byte) bool {
 	}
 	// A partial write or EAGAIN: the socket buffer is full, so another write now would only
 	// return EAGAIN. Keep the rest (copy, or move down within the backlog: append copies
-	// overlapping bytes correctly) and sleep on EPOLLOUT for this socket, once (one-shot).
+	// overlapping bytes correctly) and let a watcher wait for room.
 	sb.backlog = append(sb.backlog[:0], b[n:]...)
 	s.stalls.Add(1)
-	op := syscall.EPOLL_CTL_MOD
-	if !sb.armed {
-		op = syscall.EPOLL_CTL_ADD
-	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLOUT | syscall.EPOLLONESHOT, Fd: int32(sb.fd)}
-	if err := syscall.EpollCtl(s.epfd, op, sb.fd, &ev); err != nil {
-		return false
-	}
-	sb.armed = true
 	sb.waiting = true
+	go s.watch(sb)
 	return true
+}
+
+// watch waits until sb's socket has room, parked in Go's netpoller (no thread held), and hands sb
+// back to the writer. RawConn.Write first clears the socket's write readiness, then calls the
+// function, and parks until the next EPOLLOUT edge each time it returns false: room that appears
+// after the check wakes it, room there before it is seen by the check. It returns an error when
+// the writer closed the connection (dropped, or the server is closing): nothing to hand back.
+func (s *Server) watch(sb *sub) {
+	if sb.rc.Write(func(fd uintptr) bool { return writable(int(fd)) }) != nil {
+		return
+	}
+	s.mu.Lock()
+	s.ready = append(s.ready, sb)
+	s.mu.Unlock()
+	s.signal()
+}
+
+// writable reports whether the socket has room (POLLOUT), or an error the next write will report,
+// with a ppoll(2) that does not wait.
+func writable(fd int) bool {
+	pfd := struct {
+		fd             int32
+		events, revent int16
+	}{fd: int32(fd), events: 0x4} // POLLOUT
+	var ts syscall.Timespec
+	n, _, e := syscall.RawSyscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+	return e != 0 || n > 0
 }
 
 // write is one write(2) on a non-blocking socket. RawSyscall, not syscall.Write: it never blocks,
@@ -352,7 +324,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.pending = append(append(s.pending, body...), '\n')
-	s.wakeLocked()
 	s.mu.Unlock()
+	s.signal()
 	w.WriteHeader(http.StatusOK)
 }

@@ -25,10 +25,7 @@ func startFloor(t *testing.T, lc net.ListenConfig) (*floor.Server, *floorTarget)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := floor.New(ln)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := floor.New(ln)
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
 		hs.Close()

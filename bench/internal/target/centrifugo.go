@@ -130,7 +130,7 @@ func (c *centrifugo) Dial(ctx context.Context, o DialOptions) (Conn, error) {
 		ws.Close()
 		return nil, err
 	}
-	go cc.read()
+	cc.read()
 	return cc, nil
 }
 
@@ -180,17 +180,21 @@ func (cc *centrifugoConn) call(method string, params any) ([]byte, error) {
 	}
 }
 
-// read is the reader goroutine.
+// read hands the connection to its reader (wsclient's Go: a poller where there is one).
 func (cc *centrifugoConn) read() {
-	defer close(cc.done)
-	err := cc.ws.Run(func(_ byte, msg []byte) bool {
+	cc.ws.Go(func(_ byte, msg []byte) bool {
 		cc.frame(msg, nil)
 		return true
+	}, func(err error) {
+		cc.ws.Close()
+		if !cc.closing.Load() && cc.o.OnDisconnect != nil {
+			if err == nil {
+				err = io.EOF
+			}
+			cc.o.OnDisconnect(err.Error())
+		}
+		close(cc.done)
 	})
-	cc.ws.Close()
-	if !cc.closing.Load() && cc.o.OnDisconnect != nil {
-		cc.o.OnDisconnect(err.Error())
-	}
 }
 
 // frame handles one message, which may hold several newline-separated replies: pings are

@@ -109,7 +109,7 @@ func leanDial(ctx context.Context, base, namespace string, auth map[string]any, 
 		ws.SetReadDeadline(time.Now().Add(c.pingWait))
 	}
 	c.live = true
-	go c.run()
+	c.run()
 	return c, nil
 }
 
@@ -237,21 +237,22 @@ func (c *sioConn) await(want func(sioPacket) bool) (sioPacket, error) {
 	}
 }
 
-// run is the reader goroutine.
+// run hands the connection to its reader (wsclient's Go: a poller where there is one).
 func (c *sioConn) run() {
-	defer close(c.done)
 	var reason string
-	err := c.ws.Run(func(op byte, msg []byte) bool {
+	c.ws.Go(func(op byte, msg []byte) bool {
 		_, reason = c.handle(op, msg)
 		return reason == ""
+	}, func(err error) {
+		if reason == "" {
+			reason = c.readReason(err)
+		}
+		c.ws.Close()
+		if !c.closing.Load() && c.o.OnDisconnect != nil {
+			c.o.OnDisconnect(reason)
+		}
+		close(c.done)
 	})
-	if reason == "" {
-		reason = c.readReason(err)
-	}
-	c.ws.Close()
-	if !c.closing.Load() && c.o.OnDisconnect != nil {
-		c.o.OnDisconnect(reason)
-	}
 }
 
 // step reads one message and handles it (setup).

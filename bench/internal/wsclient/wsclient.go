@@ -93,6 +93,8 @@ type Conn struct {
 	wmu       sync.Mutex
 	wbuf      []byte
 	closeSent bool // guarded by wmu
+
+	poll pollState // set by Go when a poller reads the connection
 }
 
 // Dial connects to u (ws://host[:port]/path?query; http:// is taken as ws://) and performs the
@@ -250,14 +252,24 @@ func (c *Conn) Bind(ctx context.Context) (release func() error) {
 	}
 }
 
-// SetReadDeadline sets the underlying connection's read deadline.
-func (c *Conn) SetReadDeadline(t time.Time) error { return c.nc.SetReadDeadline(t) }
+// SetReadDeadline sets the read deadline (also of a connection that Go handed to a poller).
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	c.poll.setDeadline(t)
+	return c.nc.SetReadDeadline(t)
+}
 
 // SetWriteDeadline sets the underlying connection's write deadline.
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadline(t) }
 
-// Close closes the TCP connection at once (no closing handshake).
-func (c *Conn) Close() error { return c.nc.Close() }
+// Close closes the TCP connection at once (no closing handshake). While a poller reads the
+// connection, Close shuts it down instead and the poller's done callback sees the end; the
+// descriptor is closed by the next Close (the poller must not meet a number reused meanwhile).
+func (c *Conn) Close() error {
+	if c.poll.shutdown(c) {
+		return nil
+	}
+	return c.nc.Close()
+}
 
 // LocalAddr is the connection's local address.
 func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
@@ -296,6 +308,34 @@ func (c *Conn) Run(h func(op byte, msg []byte) bool) error {
 			return nil
 		}
 	}
+}
+
+// Go reads messages as Run does, without a goroutine of its own where it can: on Linux the
+// connection joins one of a few pollers (epoll), each reading many connections on one
+// goroutine: no second read to learn there is nothing more, no park and wake per message (7% of
+// the generator's CPU at 1,000 subscribers x 100 messages/s; the rest is the kernel's TCP).
+// done gets Run's result, once, on the poller's goroutine. Messages already buffered are handled
+// before Go returns, on the caller's goroutine.
+func (c *Conn) Go(h func(op byte, msg []byte) bool, done func(error)) {
+	for {
+		op, msg, need, err := c.advance()
+		if err != nil {
+			done(err)
+			return
+		}
+		if need != 0 {
+			c.makeRoom(need)
+			break
+		}
+		if !h(op, msg) {
+			done(nil)
+			return
+		}
+	}
+	if p := pollerFor(); p != nil && p.add(c, h, done) {
+		return
+	}
+	go func() { done(c.Run(h)) }()
 }
 
 // advance handles the buffered frames until a data message is complete (need is 0, op and msg

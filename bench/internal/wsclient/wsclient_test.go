@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -218,6 +219,13 @@ func TestTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
+	for _, polled := range []bool{false, true} {
+		testTCP(t, l, polled)
+	}
+}
+
+// testTCP reads each frame case from a real TCP connection, with Run or through a poller (Go).
+func testTCP(t *testing.T, l net.Listener, polled bool) {
 	for _, tc := range frameCases() {
 		for _, chunk := range []int{0, 7} {
 			mode := "whole"
@@ -260,13 +268,122 @@ func TestTCP(t *testing.T) {
 			c := newConn(nc, 4096)
 			c.MaxMessage = 1 << 20
 			var got []msg
-			err = c.Run(func(op byte, p []byte) bool {
+			h := func(op byte, p []byte) bool {
 				got = append(got, msg{op, string(p)})
 				return true
-			})
+			}
+			if polled {
+				mode += ", polled"
+				ended := make(chan error, 1)
+				c.Go(h, func(err error) { ended <- err })
+				err = <-ended
+			} else {
+				err = c.Run(h)
+			}
 			c.Close()
 			tc.check(t, "TCP, "+mode, got, err, <-written)
 		}
+	}
+}
+
+// TestGo checks the poller: many connections read on its goroutine, each in order, a handler
+// that stops one, a read deadline and Close ending others, each told once through done.
+func TestGo(t *testing.T) {
+	const conns, msgs = 40, 300
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			s, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer s.Close()
+				var b []byte
+				for i := range msgs {
+					b = append(b, frame(true, OpText, []byte(strconv.Itoa(i)))...)
+					if len(b) > 700 || i == msgs-1 {
+						if _, err := s.Write(b); err != nil {
+							return
+						}
+						b = b[:0]
+					}
+				}
+				io.ReadAll(s) // until the client closes
+			}()
+		}
+	}()
+	type result struct {
+		i   int
+		n   int
+		err error
+	}
+	ended := make(chan result, conns)
+	cs := make([]*Conn, conns)
+	for i := range cs {
+		nc, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := newConn(nc, 256)
+		cs[i] = c
+		n := 0
+		var bad error
+		c.Go(func(op byte, p []byte) bool {
+			if string(p) != strconv.Itoa(n) && bad == nil {
+				bad = fmt.Errorf("message %d is %q", n, p)
+			}
+			n++
+			// Connection 0 stops itself halfway; the others read everything and then wait.
+			return !(i == 0 && n == msgs/2)
+		}, func(err error) {
+			if bad != nil {
+				err = bad
+			}
+			ended <- result{i, n, err}
+		})
+	}
+	// Connection 0 ends by its handler, with no error.
+	select {
+	case r := <-ended:
+		if r.i != 0 || r.n != msgs/2 || r.err != nil {
+			t.Fatalf("first to end: connection %d after %d messages: %v", r.i, r.n, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("connection 0 did not stop")
+	}
+	// Connection 1 by its read deadline; connections 2 and up by Close.
+	cs[1].SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	deadline := time.After(10 * time.Second)
+	select {
+	case r := <-ended:
+		if r.i != 1 || r.n != msgs || !errors.Is(r.err, os.ErrDeadlineExceeded) {
+			t.Fatalf("by deadline: connection %d after %d messages: %v", r.i, r.n, r.err)
+		}
+	case <-deadline:
+		t.Fatal("the read deadline did not end connection 1")
+	}
+	for _, c := range cs[2:] {
+		c.Close()
+	}
+	seen := map[int]bool{}
+	for len(seen) < conns-2 {
+		select {
+		case r := <-ended:
+			if r.i < 2 || seen[r.i] || r.n != msgs || !errors.Is(r.err, io.EOF) {
+				t.Fatalf("after Close: connection %d (seen %v) after %d messages: %v", r.i, seen[r.i], r.n, r.err)
+			}
+			seen[r.i] = true
+		case <-deadline:
+			t.Fatalf("%d of %d closed connections told", len(seen), conns-2)
+		}
+	}
+	for _, c := range cs {
+		c.Close() // now the descriptors themselves
 	}
 }
 

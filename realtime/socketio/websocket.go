@@ -534,8 +534,16 @@ func (b *Batch) Flush() {
 // flushPerWorker is the fewest sockets worth a goroutine of their own in Flush.
 const flushPerWorker = 256
 
+// yieldEvery is how many sockets a flush writes before it lets other goroutines run: a round to
+// thousands of sockets is tens of milliseconds of system calls, and on one CPU the requests that
+// publish the next events (and the saves behind them) would wait for all of it.
+const yieldEvery = 128
+
 func flushSessions(sessions []*session) {
-	for _, s := range sessions {
+	for i, s := range sessions {
+		if i > 0 && i%yieldEvery == 0 {
+			runtime.Gosched()
+		}
 		s.mu.Lock()
 		s.batched = false
 		if !s.closed && !s.writing && len(s.queue) > 0 {

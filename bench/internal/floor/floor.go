@@ -62,7 +62,8 @@ type sub struct {
 	// File() dups the descriptor and (*os.File).Fd puts it back in blocking mode, where a full
 	// socket would stall the writer for everybody. The net.Conn keeps the one descriptor
 	// non-blocking and registered with Go's netpoller, open while we hold it (no finalizer closes
-	// it behind our back), and closes it when dropped. We never Read or Write through it.
+	// it behind our back), and closes it when dropped. We never Read or Write through it: only a
+	// stalled subscriber's watcher waits on it, through rc, for the socket to have room.
 	conn    net.Conn
 	rc      syscall.RawConn
 	fd      int

@@ -7,7 +7,7 @@
 #   bench/peers/run-peer.sh socketio|centrifugo|pocketbase|floor [--pin] <scenario> [livedoc-bench flags...]
 #
 # floor is no product: bench/cmd/floor-server, built from this tree, the cheapest fan-out server
-# (plain TCP, one write(2) per subscriber per round), to measure the floor of the machine.
+# (WebSocket, one write(2) per subscriber per round), to measure the floor of the machine.
 #
 # --pin: the server (and Redis, for socketio) on CPU 0, the generator on CPU 1, as run-livedoc.sh.
 set -euo pipefail
@@ -104,9 +104,7 @@ pocketbase)
 	;;
 floor)
 	(cd "$benchdir" && go build -o "$tmp/floor-server" ./cmd/floor-server)
-	sport=$(free_port)
-	while [[ $sport == "$port" ]]; do sport=$(free_port); done
-	"${srv[@]}" "$tmp/floor-server" --listen "127.0.0.1:$sport" --http "127.0.0.1:$port" >"$tmp/server.log" 2>&1 &
+	"${srv[@]}" "$tmp/floor-server" --http "127.0.0.1:$port" >"$tmp/server.log" 2>&1 &
 	server=$!
 	pids+=("$server")
 	wait_http "$url/health" "$server" "floor-server"

@@ -1,12 +1,12 @@
 //go:build linux
 
 // Command floor-server is the cheapest fan-out server we can write (package
-// bench/internal/floor): subscribers connect over plain TCP to --listen and get every message
-// as one line; POST /publish on --http queues one (the body), GET /health answers with the
-// subscriber address. It measures the physical floor of a fan-out on this machine: one write(2)
-// per subscriber per round, nothing else.
+// bench/internal/floor), one HTTP server on --http: subscribers open a WebSocket on GET /subscribe
+// and get every message as one text frame; POST /publish queues one (the body), GET /health
+// answers with the subscribers' path and count. It measures the physical floor of a fan-out on
+// this machine: one write(2) per subscriber per round, nothing else.
 //
-//	floor-server --listen 127.0.0.1:PORT --http 127.0.0.1:PORT
+//	floor-server --http 127.0.0.1:PORT
 package main
 
 import (
@@ -22,8 +22,7 @@ import (
 )
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:9100", "subscribers' address (plain TCP)")
-	httpAddr := flag.String("http", "127.0.0.1:9101", "publish API's address (POST /publish, GET /health)")
+	httpAddr := flag.String("http", "127.0.0.1:9101", "the server's address (GET /subscribe: WebSocket, POST /publish, GET /health)")
 	flag.Parse()
 	// Pinned to one CPU, Go runs one P. The writer's rounds (~25 ms at 5,000 subscribers: raw
 	// writes, which never block) then keep it, and a publish waits for the end of the round or
@@ -35,15 +34,11 @@ func main() {
 	if os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) < 2 {
 		runtime.GOMAXPROCS(2)
 	}
-	ln, err := net.Listen("tcp", *listen)
-	if err != nil {
-		log.Fatal(err)
-	}
 	hl, err := net.Listen("tcp", *httpAddr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	s := floor.New(ln)
-	fmt.Fprintf(os.Stderr, "floor-server: subscribers on %s, publish API on http://%s\n", ln.Addr(), hl.Addr())
+	s := floor.New()
+	fmt.Fprintf(os.Stderr, "floor-server: subscribers on ws://%s%s, publish API on http://%s\n", hl.Addr(), floor.SubscribePath, hl.Addr())
 	log.Fatal(http.Serve(hl, s.Handler()))
 }

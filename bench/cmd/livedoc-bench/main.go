@@ -51,8 +51,8 @@ targets (--target):
               --redis); idle, fanout, churn
   centrifugo  Centrifugo (--token: API key and JWT secret); idle, fanout, churn
   pocketbase  PocketBase (--admin-password); idle, save-to-screen
-  floor       bench/cmd/floor-server, the cheapest fan-out server (plain TCP, one write(2) per
-              subscriber per round): the floor of this machine; --url is its publish API;
+  floor       bench/cmd/floor-server, the cheapest fan-out server (WebSocket, one write(2) per
+              subscriber per round): the floor of this machine; --url is its HTTP address;
               idle, fanout, churn
 
 flags:
@@ -200,7 +200,7 @@ type options struct {
 
 func newFlags(cfg *scenario.Config, o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("livedoc-bench", flag.ContinueOnError)
-	fs.StringVar(&o.target, "target", "livedoc", "server under test: livedoc, socketio (bench/peers/socketio), centrifugo, pocketbase, floor (bench/cmd/floor-server: --url is its publish API)")
+	fs.StringVar(&o.target, "target", "livedoc", "server under test: livedoc, socketio (bench/peers/socketio), centrifugo, pocketbase, floor (bench/cmd/floor-server: --url is its HTTP address)")
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8000", "server URL (loopback only)")
 	fs.StringVar(&o.writeURL, "write-url", "", "livedoc: another node of a cluster, where the setup, publishes and REST saves go while subscribers connect to --url (default: --url)")
 	fs.StringVar(&o.adminPassword, "admin-password", os.Getenv("LIVEDOC_ADMIN_PASSWORD"), "Administrator's password: the bench generates an API key itself")

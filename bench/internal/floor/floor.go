@@ -4,16 +4,20 @@
 // physical floor of a fan-out on a machine: what remains is the system calls no server can avoid,
 // one write(2) per subscriber per round.
 //
-// Subscribers connect over plain TCP and send nothing. When the writer has registered one, it
-// writes an empty line ("\n": subscribed); after that every message is its payload followed by
-// "\n". Everybody is in the one room. A publish (POST /publish, the payload as the body) appends
-// payload+"\n" to a pending buffer and wakes the writer goroutine; the writer takes everything
-// pending (all the publishes that arrived while its previous round ran) and writes that chunk to
-// every subscriber with one write(2) each. What a socket does not take (a partial write, EAGAIN)
-// is kept in that subscriber's backlog, in order; until the socket has room again, new chunks are
-// appended to the backlog without a system call, and Go's netpoller tells when it has (so the
-// backlog goes out even if nothing more is published). A subscriber whose write fails otherwise
-// (EPIPE, ECONNRESET) is dropped. Nothing is ever dropped or reordered for a live subscriber.
+// Subscribers are WebSocket clients (RFC 6455) of GET /subscribe on the server's HTTP handler,
+// which checks the opening handshake (400 otherwise) and hands the connection over (hijacked) to
+// the writer goroutine. When the writer registers one, it writes the 101 answer and an empty text
+// frame (subscribed); after that every message is one unmasked final text frame holding its
+// payload. The server never reads what subscribers send (no pings, no closing handshake): a gone
+// subscriber shows at a write. Everybody is in the one room. A publish (POST /publish, the payload
+// as the body) encodes its frame once, appends it to a pending buffer and wakes the writer; the
+// writer takes everything pending (all the publishes that arrived while its previous round ran)
+// and writes that chunk to every subscriber with one write(2) each. What a socket does not take
+// (a partial write, EAGAIN) is kept in that subscriber's backlog, in order; until the socket has
+// room again, new chunks are appended to the backlog without a system call, and Go's netpoller
+// tells when it has (so the backlog goes out even if nothing more is published). A subscriber
+// whose write fails otherwise (EPIPE, ECONNRESET) is dropped. Nothing is ever dropped or
+// reordered for a live subscriber.
 //
 // The writer parks on a channel between rounds rather than blocking in a system call of its own
 // (epoll_wait on a wake pipe): a goroutine blocked in a system call keeps the process's one P
@@ -22,31 +26,36 @@
 package floor
 
 import (
-	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"io"
 	"log"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 )
+
+// SubscribePath is where subscribers open their WebSocket.
+const SubscribePath = "/subscribe"
 
 // MaxPayload bounds one publish's body.
 const MaxPayload = 1 << 20
 
-// Server is one floor server: its subscriber listener, its writer and its HTTP handler.
+// Server is one floor server: its writer and its HTTP handler.
 type Server struct {
-	ln   net.Listener
 	wake chan struct{} // capacity 1: one pending wake-up covers any number of publishes
 
 	mu      sync.Mutex
-	pending []byte // the publishes the writer has not taken yet, each followed by '\n'
-	joined  []*sub // accepted subscribers the writer has not registered yet
+	pending []byte // the publishes the writer has not taken yet, each a whole text frame
+	joined  []*sub // handshaken subscribers the writer has not registered yet
 	ready   []*sub // stalled subscribers whose socket has room again
 	closing bool
 
@@ -58,12 +67,13 @@ type Server struct {
 // sub is one subscriber. Only the writer goroutine touches it once registered, but for rc, which
 // a watcher goroutine uses while the writer leaves the socket alone (waiting).
 type sub struct {
-	// conn owns the socket: we take its fd with SyscallConn().Control rather than File() because
-	// File() dups the descriptor and (*os.File).Fd puts it back in blocking mode, where a full
-	// socket would stall the writer for everybody. The net.Conn keeps the one descriptor
-	// non-blocking and registered with Go's netpoller, open while we hold it (no finalizer closes
-	// it behind our back), and closes it when dropped. We never Read or Write through it: only a
-	// stalled subscriber's watcher waits on it, through rc, for the socket to have room.
+	// conn (hijacked from the HTTP server) owns the socket: we take its fd with
+	// SyscallConn().Control rather than File() because File() dups the descriptor and
+	// (*os.File).Fd puts it back in blocking mode, where a full socket would stall the writer for
+	// everybody. The net.Conn keeps the one descriptor non-blocking and registered with Go's
+	// netpoller, open while we hold it (no finalizer closes it behind our back), and closes it
+	// when dropped. We never Read or Write through it: only a stalled subscriber's watcher waits
+	// on it, through rc, for the socket to have room.
 	conn    net.Conn
 	rc      syscall.RawConn
 	fd      int
@@ -72,32 +82,28 @@ type sub struct {
 	dead    bool
 }
 
-// New starts a server on ln (subscribers): its accept loop and its writer.
-func New(ln net.Listener) *Server {
-	s := &Server{ln: ln, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	go s.accept()
+// New starts a server's writer; its subscribers and publishes come through Handler.
+func New() *Server {
+	s := &Server{wake: make(chan struct{}, 1), done: make(chan struct{})}
 	go s.write()
 	return s
 }
 
-// Addr is the subscribers' address.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
-
-// Subscribers is how many subscribers the writer knows (accepted, not dropped).
+// Subscribers is how many subscribers the writer knows (registered, not dropped).
 func (s *Server) Subscribers() int64 { return s.subscribers.Load() }
 
 // Stalls counts the writes a socket did not take in full, so that a backlog was kept.
 func (s *Server) Stalls() int64 { return s.stalls.Load() }
 
-// Close stops accepting, drops every subscriber and waits for the writer to end.
+// Close drops every subscriber, refuses new ones and publishes, and waits for the writer to end.
+// The HTTP server serving Handler is the caller's.
 func (s *Server) Close() error {
-	err := s.ln.Close()
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
 	s.signal()
 	<-s.done
-	return err
+	return nil
 }
 
 // signal wakes the writer unless a wake-up is already pending.
@@ -105,45 +111,6 @@ func (s *Server) signal() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
-	}
-}
-
-// accept hands each new connection to the writer.
-func (s *Server) accept() {
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// EMFILE and the like: net/http's Serve backs off the same way.
-			log.Printf("floor: accept: %v", err)
-			time.Sleep(5 * time.Millisecond)
-			continue
-		}
-		sc, ok := c.(syscall.Conn)
-		if !ok {
-			c.Close()
-			continue
-		}
-		rc, err := sc.SyscallConn()
-		if err != nil {
-			c.Close()
-			continue
-		}
-		// The first thing a subscriber gets is the empty line that says it is registered: its
-		// Dial waits for it, so that no publish made after Dial returns can miss it.
-		sb := &sub{conn: c, rc: rc, backlog: []byte{'\n'}}
-		rc.Control(func(fd uintptr) { sb.fd = int(fd) })
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			c.Close()
-			return
-		}
-		s.joined = append(s.joined, sb)
-		s.mu.Unlock()
-		s.signal()
 	}
 }
 
@@ -169,7 +136,8 @@ func (s *Server) write() {
 			return
 		}
 		// With something published, every subscriber gets it; otherwise only those that have a
-		// backlog to send: just registered (the "\n"), or their socket has room again.
+		// backlog to send: just registered (the 101 and the empty frame), or their socket has
+		// room again.
 		batch = batch[:0]
 		for _, sb := range ready {
 			if !sb.dead {
@@ -289,23 +257,139 @@ func write(fd int, b []byte) (int, syscall.Errno) {
 	return int(n), 0
 }
 
-// Health is the answer to GET /health: where subscribers connect, so that a client needs only the
-// HTTP address.
+// Health is the answer to GET /health: where subscribers open their WebSocket (a path on the
+// same server), so that a client needs only the HTTP address.
 type Health struct {
-	Listen      string `json:"listen"`
+	Subscribe   string `json:"subscribe"`
 	Subscribers int64  `json:"subscribers"`
 }
 
-// Handler serves POST /publish (the body is one message, without a newline: queued for every
-// subscriber, 200 once queued) and GET /health (200, Health as JSON).
+// Handler serves GET /subscribe (a subscriber's WebSocket), POST /publish (the body is one
+// message, UTF-8 text: queued for every subscriber, 200 once queued) and GET /health (200, Health
+// as JSON).
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc(SubscribePath, s.subscribe) // any method: all but a WebSocket handshake get 400
 	mux.HandleFunc("POST /publish", s.publish)
 	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(Health{Listen: s.ln.Addr().String(), Subscribers: s.subscribers.Load()})
+		json.NewEncoder(w).Encode(Health{Subscribe: SubscribePath, Subscribers: s.subscribers.Load()})
 	})
 	return mux
+}
+
+// subscribe checks a WebSocket opening handshake, takes the connection from the HTTP server and
+// hands it to the writer, with the 101 answer and the empty text frame that says it is registered
+// as its backlog: the writer sends both with its first write(2) once the subscriber is in its
+// list, so that no publish made after the client has read them can miss it.
+func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
+	key, problem := handshakeKey(r)
+	if problem != "" {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		http.Error(w, "floor: want a WebSocket opening handshake: "+problem, http.StatusBadRequest)
+		return
+	}
+	s.mu.Lock()
+	closing := s.closing
+	s.mu.Unlock()
+	if closing {
+		http.Error(w, "closing", http.StatusServiceUnavailable)
+		return
+	}
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "floor: the connection cannot be taken over", http.StatusInternalServerError)
+		return
+	}
+	// What the client may have sent after its request (it should wait for the 101) stays unread
+	// in the bufio.Reader, as everything it sends later stays unread in the socket.
+	c, _, err := hj.Hijack()
+	if err != nil {
+		log.Printf("floor: hijack: %v", err)
+		return
+	}
+	c.SetDeadline(time.Time{}) // a server's timeouts must not reach the watcher's RawConn.Write
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		c.Close()
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		c.Close()
+		return
+	}
+	hello := make([]byte, 0, 160)
+	hello = append(hello, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	hello = append(hello, acceptKey(key)...)
+	hello = append(hello, "\r\n\r\n"...)
+	hello = appendFrame(hello, nil)
+	sb := &sub{conn: c, rc: rc, backlog: hello}
+	rc.Control(func(fd uintptr) { sb.fd = int(fd) })
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		c.Close()
+		return
+	}
+	s.joined = append(s.joined, sb)
+	s.mu.Unlock()
+	s.signal()
+}
+
+// handshakeKey checks r is a WebSocket opening handshake (RFC 6455 4.2.1) and returns its
+// Sec-WebSocket-Key, or what is wrong with it.
+func handshakeKey(r *http.Request) (key, problem string) {
+	switch {
+	case r.Method != http.MethodGet:
+		return "", "the method must be GET"
+	case !r.ProtoAtLeast(1, 1):
+		return "", "HTTP/1.1 or later"
+	case !hasToken(r.Header, "Upgrade", "websocket"):
+		return "", "no Upgrade: websocket"
+	case !hasToken(r.Header, "Connection", "upgrade"):
+		return "", "no Connection: Upgrade"
+	case r.Header.Get("Sec-WebSocket-Version") != "13":
+		return "", "Sec-WebSocket-Version must be 13"
+	}
+	key = r.Header.Get("Sec-WebSocket-Key")
+	if b, err := base64.StdEncoding.DecodeString(key); err != nil || len(b) != 16 {
+		return "", "Sec-WebSocket-Key must be 16 bytes in base64"
+	}
+	return key, ""
+}
+
+// hasToken reports whether a comma-separated header has token (case-insensitive).
+func hasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// acceptKey is the Sec-WebSocket-Accept that answers key.
+func acceptKey(key string) string {
+	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(h[:])
+}
+
+// appendFrame appends one unmasked final text frame holding p: FIN|text, then the length in 7,
+// 16 or 64 bits.
+func appendFrame(b, p []byte) []byte {
+	switch n := len(p); {
+	case n <= 125:
+		b = append(b, 0x81, byte(n))
+	case n <= 0xffff:
+		b = append(b, 0x81, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x81, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	return append(b, p...)
 }
 
 func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
@@ -314,8 +398,8 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	if len(body) == 0 || bytes.IndexByte(body, '\n') >= 0 {
-		http.Error(w, "the body must be one message, without a newline", http.StatusBadRequest)
+	if len(body) == 0 || !utf8.Valid(body) {
+		http.Error(w, "the body must be one message, UTF-8 text, not empty", http.StatusBadRequest)
 		return
 	}
 	s.mu.Lock()
@@ -324,7 +408,7 @@ func (s *Server) publish(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "closing", http.StatusServiceUnavailable)
 		return
 	}
-	s.pending = append(append(s.pending, body...), '\n')
+	s.pending = appendFrame(s.pending, body) // the frame is made once, whatever the subscribers
 	s.mu.Unlock()
 	s.signal()
 	w.WriteHeader(http.StatusOK)

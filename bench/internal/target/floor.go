@@ -12,17 +12,19 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/livedoc/livedoc/bench/internal/wsclient"
 )
 
 // floorTarget drives bench/cmd/floor-server (package bench/internal/floor), the cheapest fan-out
-// server we can write: subscribers connect over plain TCP, get an empty line once registered and
-// then one line per message (the payload); publishes are POST /publish with the payload as the
-// body. --url is the publish API; GET /health tells where subscribers connect. One room (all),
-// no event names, no reconnection.
+// server we can write: subscribers open a WebSocket, get an empty text frame once registered and
+// then one text frame per message (the payload); publishes are POST /publish with the payload as
+// the body. --url is the server; GET /health tells the subscribers' path. One room (all), no
+// event names, no reconnection.
 type floorTarget struct {
 	o    Options
 	http *http.Client
-	subs string // the subscribers' host:port, from /health
+	subs string // the subscribers' ws:// URL, from /health
 }
 
 func newFloor(o Options) (*floorTarget, error) {
@@ -38,8 +40,8 @@ func (f *floorTarget) DefaultRoom() string { return "all" }
 
 func (f *floorTarget) base() string { return strings.TrimSuffix(f.o.URL, "/") }
 
-// Setup reads the subscribers' address from GET /health ({"listen": host:port}); an unspecified
-// host (0.0.0.0, ::) means --url's. It must be a loopback address, as --url.
+// Setup reads the subscribers' path from GET /health ({"subscribe": "/path"}), on --url's
+// server.
 func (f *floorTarget) Setup(ctx context.Context) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.base()+"/health", nil)
 	if err != nil {
@@ -55,22 +57,16 @@ func (f *floorTarget) Setup(ctx context.Context) error {
 		return fmt.Errorf("floor /health: %s: %s", resp.Status, b)
 	}
 	var h struct {
-		Listen string `json:"listen"`
+		Subscribe string `json:"subscribe"`
 	}
-	if err := json.Unmarshal(b, &h); err != nil || h.Listen == "" {
-		return fmt.Errorf("floor /health: no subscriber address in %q", truncate(b))
+	if err := json.Unmarshal(b, &h); err != nil || !strings.HasPrefix(h.Subscribe, "/") {
+		return fmt.Errorf("floor /health: no subscribers' path in %q (an older floor-server?)", truncate(b))
 	}
-	host, port, err := net.SplitHostPort(h.Listen)
+	u, err := wsURL(f.o.URL, h.Subscribe)
 	if err != nil {
-		return fmt.Errorf("floor /health: listen %q: %w", h.Listen, err)
+		return fmt.Errorf("floor: %w", err)
 	}
-	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
-		host = req.URL.Hostname()
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("floor: subscriber address %s is not a loopback address", h.Listen)
-	}
-	f.subs = net.JoinHostPort(host, port)
+	f.subs = u
 	return nil
 }
 
@@ -104,19 +100,19 @@ func (f *floorTarget) Publish(ctx context.Context, event, room string, payload [
 	return nil
 }
 
-// floorConn is one subscriber: one reader goroutine, one read buffer (4 KiB, grown only for a
-// line longer than that), lines handed to OnMessage in place.
+// floorConn is one subscriber: a lean WebSocket (wsclient) read as every other target's
+// subscribers are, by a shared poller where there is one; each text message is handed to
+// OnMessage in place.
 type floorConn struct {
-	c          net.Conn
-	o          DialOptions
-	buf        []byte
-	start, end int // unread bytes: buf[start:end]
-	done       chan struct{}
-	closing    atomic.Bool
+	ws      *wsclient.Conn
+	o       DialOptions
+	done    chan struct{}
+	closing atomic.Bool
 }
 
 // Dial connects from o's source address and returns once the server registered the subscriber
-// (its first line, empty, has arrived); what arrived after it is delivered by the reader.
+// (its first message, an empty text frame, has arrived); what arrived after it is delivered
+// before Dial returns or by the reader.
 func (f *floorTarget) Dial(ctx context.Context, o DialOptions) (Conn, error) {
 	if o.Reconnect {
 		return nil, errors.New("floor: no reconnection or history (the recovery scenario is not supported)")
@@ -129,96 +125,63 @@ func (f *floorTarget) Dial(ctx context.Context, o DialOptions) (Conn, error) {
 	if f.subs == "" {
 		return nil, errors.New("floor: Setup was not called")
 	}
-	c, err := leanDialer(o).DialContext(ctx, "tcp", f.subs)
+	ws, err := wsclient.Dial(ctx, f.subs, wsclient.Options{Dialer: leanDialer(o), BufSize: leanBufSize})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("floor: %w", err)
 	}
-	fc := &floorConn{c: c, o: o, buf: make([]byte, leanBufSize), done: make(chan struct{})}
-	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
-	for {
-		if i := bytes.IndexByte(fc.buf[:fc.end], '\n'); i >= 0 {
-			fc.start = i + 1
-			break
-		}
-		if fc.end == len(fc.buf) {
-			err = errors.New("no newline")
-		} else {
-			var n int
-			n, err = c.Read(fc.buf[fc.end:])
-			fc.end += n
-		}
-		if err != nil {
-			stop()
-			c.Close()
-			if ctx.Err() != nil {
-				err = ctx.Err()
-			}
-			return nil, fmt.Errorf("floor: waiting for the registration line: %w", err)
-		}
+	if err := ws.Within(ctx, func() error { return floorRegistered(ws) }); err != nil {
+		ws.Close()
+		return nil, fmt.Errorf("floor: waiting for registration: %w", err)
 	}
-	if !stop() { // the deadline may be set, or about to be: give up as ctx did
-		c.Close()
-		return nil, fmt.Errorf("floor: waiting for registration: %w", ctx.Err())
-	}
-	go fc.read()
+	fc := &floorConn{ws: ws, o: o, done: make(chan struct{})}
+	fc.read()
 	return fc, nil
 }
 
-// read is the reader goroutine: it splits lines and hands each non-empty one to OnMessage.
+// floorRegistered reads the server's first message, which must be an empty text frame.
+func floorRegistered(ws *wsclient.Conn) error {
+	op, msg, err := ws.Next()
+	if err != nil {
+		return err
+	}
+	if op != wsclient.OpText || len(msg) != 0 {
+		return fmt.Errorf("first message (opcode %d) %q, want an empty text frame", op, truncate(msg))
+	}
+	return nil
+}
+
+// read hands the connection to its reader (wsclient's Go: a poller where there is one).
 func (fc *floorConn) read() {
-	defer close(fc.done)
-	for {
-		fc.dispatch()
-		if fc.end == len(fc.buf) {
-			if fc.start == 0 { // one line fills the buffer: grow it
-				fc.buf = append(fc.buf, make([]byte, len(fc.buf))...)
-			} else {
-				fc.end = copy(fc.buf, fc.buf[fc.start:fc.end])
-				fc.start = 0
-			}
+	fc.ws.Go(func(op byte, msg []byte) bool {
+		if op == wsclient.OpText && fc.o.OnMessage != nil {
+			fc.o.OnMessage(msg, nil)
 		}
-		n, err := fc.c.Read(fc.buf[fc.end:])
-		fc.end += n
-		if err != nil {
-			fc.dispatch()
-			fc.c.Close()
-			if !fc.closing.Load() && fc.o.OnDisconnect != nil {
-				reason := "transport error"
-				if errors.Is(err, io.EOF) {
-					reason = "transport close"
-				}
-				fc.o.OnDisconnect(reason)
+		return true
+	}, func(err error) {
+		fc.ws.Close()
+		if !fc.closing.Load() && fc.o.OnDisconnect != nil {
+			reason := "transport error"
+			var ce *wsclient.CloseError
+			if err == nil || errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.As(err, &ce) {
+				reason = "transport close"
 			}
-			return
+			fc.o.OnDisconnect(reason)
 		}
-	}
+		close(fc.done)
+	})
 }
 
-// dispatch hands the complete lines of buf[start:end] to OnMessage and keeps the rest.
-func (fc *floorConn) dispatch() {
-	for {
-		i := bytes.IndexByte(fc.buf[fc.start:fc.end], '\n')
-		if i < 0 {
-			break
-		}
-		line := fc.buf[fc.start : fc.start+i]
-		fc.start += i + 1
-		if len(line) > 0 && fc.o.OnMessage != nil {
-			fc.o.OnMessage(line, nil)
-		}
-	}
-	if fc.start == fc.end {
-		fc.start, fc.end = 0, 0
-	}
-}
-
-// Close closes the connection (the server notices at its next write); Done is closed when the
-// reader has ended. OnDisconnect is not called.
+// Close sends a close frame and closes the connection without waiting for an answer (the server
+// sends none: it notices at its next write); Done is closed when the reader has ended.
+// OnDisconnect is not called.
 func (fc *floorConn) Close() error {
 	if !fc.closing.CompareAndSwap(false, true) {
 		return nil
 	}
-	return fc.c.Close()
+	fc.ws.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	fc.ws.WriteClose(wsclient.StatusNormal)
+	fc.ws.Close() // (an error: the reader had ended, and closed it)
+	return nil
 }
 
 func (fc *floorConn) Done() <-chan struct{} { return fc.done }

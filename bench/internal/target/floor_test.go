@@ -3,11 +3,14 @@
 package target
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,18 +18,22 @@ import (
 	"time"
 
 	"github.com/livedoc/livedoc/bench/internal/floor"
+	"github.com/livedoc/livedoc/bench/internal/wsclient"
 )
 
-// startFloor runs a floor server in-process (subscribers on a listener made by lc, the publish
-// API on an httptest server) and returns it with a floor target set up against it.
+// startFloor runs a floor server in-process on an httptest server listening on a listener made
+// by lc, and returns it with a floor target set up against it.
 func startFloor(t *testing.T, lc net.ListenConfig) (*floor.Server, *floorTarget) {
 	t.Helper()
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := floor.New(ln)
-	hs := httptest.NewServer(srv.Handler())
+	srv := floor.New()
+	hs := httptest.NewUnstartedServer(srv.Handler())
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
 	t.Cleanup(func() {
 		hs.Close()
 		srv.Close()
@@ -40,17 +47,23 @@ func startFloor(t *testing.T, lc net.ListenConfig) (*floor.Server, *floorTarget)
 	if err := ft.Setup(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if ft.subs != ln.Addr().String() {
-		t.Fatalf("Setup found subscribers at %s, want %s", ft.subs, ln.Addr())
+	if want := "ws://" + ln.Addr().String() + floor.SubscribePath; ft.subs != want {
+		t.Fatalf("Setup found subscribers at %s, want %s", ft.subs, want)
 	}
 	return srv, ft
 }
 
-// floorRecorder keeps the lines one subscriber received.
+// floorRecorder keeps the messages one subscriber received.
 type floorRecorder struct {
 	mu           sync.Mutex
 	lines        []string
 	disconnected string
+}
+
+func (r *floorRecorder) disconnect() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.disconnected
 }
 
 func (r *floorRecorder) options() DialOptions {
@@ -86,7 +99,7 @@ func (r *floorRecorder) check(t *testing.T, name string, want []string) {
 	}
 	for i := range min(len(r.lines), len(want)) {
 		if r.lines[i] != want[i] {
-			t.Errorf("%s: message %d is %.40q, want %.40q", name, i, r.lines[i], want[i])
+			t.Errorf("%s: message %d is (%d bytes) %.40q, want (%d bytes) %.40q", name, i, len(r.lines[i]), r.lines[i], len(want[i]), want[i])
 			return
 		}
 	}
@@ -109,8 +122,9 @@ func floorMsg(seq, size int) string {
 	return m + strings.Repeat("x", max(0, size-len(m)-2)) + `"}`
 }
 
-// TestFloorFanout: three subscribers through the floor target each get every message, in order;
-// a closed one is dropped by the server while the others go on.
+// TestFloorFanout: three subscribers through the floor target each get every message, in order
+// (frames with 7-, 16- and 64-bit lengths); a closed one is dropped by the server while the
+// others go on.
 func TestFloorFanout(t *testing.T) {
 	srv, ft := startFloor(t, net.ListenConfig{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -125,8 +139,11 @@ func TestFloorFanout(t *testing.T) {
 	if err := ft.Publish(ctx, "e", "doctype:X", []byte(`{}`)); err == nil {
 		t.Error("Publish to a room other than all: want an error")
 	}
-	if err := ft.Publish(ctx, "e", "all", []byte("a\nb")); err == nil {
-		t.Error("Publish of a payload with a newline: want an error")
+	if err := ft.Publish(ctx, "e", "all", nil); err == nil {
+		t.Error("Publish of an empty payload: want an error")
+	}
+	if err := ft.Publish(ctx, "e", "all", []byte("\xff")); err == nil {
+		t.Error("Publish of a payload that is not UTF-8: want an error")
 	}
 
 	recs := make([]*floorRecorder, 3)
@@ -151,16 +168,23 @@ func TestFloorFanout(t *testing.T) {
 	}
 
 	var want []string
+	send := func(m string) {
+		if err := ft.Publish(ctx, "e", "all", []byte(m)); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, m)
+	}
 	publish := func(n int) {
 		for range n {
-			m := floorMsg(len(want), 120)
-			if err := ft.Publish(ctx, "e", "all", []byte(m)); err != nil {
-				t.Fatal(err)
-			}
-			want = append(want, m)
+			send(floorMsg(len(want), 120))
 		}
 	}
-	publish(500)
+	publish(250)
+	send(floorMsg(len(want), 125))    // the largest 7-bit length
+	send(floorMsg(len(want), 126))    // the smallest 16-bit one
+	send(floorMsg(len(want), 70_000)) // 64-bit: the subscribers' 4 KiB buffers grow
+	send("two\nlines")                // a newline is nothing special in a frame
+	publish(250)
 	for i, r := range recs {
 		waitFor(t, 10*time.Second, fmt.Sprintf("subscriber %d to get %d messages", i, len(want)), func() bool { return r.count() >= len(want) })
 		r.check(t, fmt.Sprintf("subscriber %d", i), want)
@@ -183,11 +207,9 @@ func TestFloorFanout(t *testing.T) {
 		waitFor(t, 10*time.Second, fmt.Sprintf("subscriber %d to get %d messages", i+1, len(want)), func() bool { return r.count() >= len(want) })
 		r.check(t, fmt.Sprintf("subscriber %d", i+1), want)
 	}
-	recs[0].mu.Lock()
-	if recs[0].disconnected != "" {
-		t.Errorf("OnDisconnect called after Close: %s", recs[0].disconnected)
+	if got := recs[0].disconnect(); got != "" {
+		t.Errorf("OnDisconnect called after Close: %s", got)
 	}
-	recs[0].mu.Unlock()
 }
 
 // TestFloorBacklog: a subscriber that does not read until its socket is full still gets every
@@ -205,20 +227,17 @@ func TestFloorBacklog(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	d := net.Dialer{Control: setBuf(syscall.SO_RCVBUF)}
-	slow, err := d.DialContext(ctx, "tcp", ft.subs)
+	slow, err := wsclient.Dial(ctx, ft.subs, wsclient.Options{Dialer: &net.Dialer{Control: setBuf(syscall.SO_RCVBUF)}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer slow.Close()
-	slow.SetReadDeadline(time.Now().Add(20 * time.Second))
-	br := bufio.NewReaderSize(slow, 1<<16)
-	if l, err := br.ReadString('\n'); err != nil || l != "\n" {
-		t.Fatalf("slow subscriber: registration line %q, %v", l, err)
+	if err := slow.Within(ctx, func() error { return floorRegistered(slow) }); err != nil {
+		t.Fatalf("slow subscriber: %v", err)
 	}
 
 	fast := &floorRecorder{}
-	fc, err := ft.Dial(ctx, fast.options()) // lines of 8 KiB: its 4 KiB buffer grows
+	fc, err := ft.Dial(ctx, fast.options()) // 8 KiB messages: its 4 KiB buffer grows
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,16 +260,110 @@ func TestFloorBacklog(t *testing.T) {
 	}
 
 	// Now the slow subscriber reads: everything, in order, nothing else.
+	slow.SetReadDeadline(time.Now().Add(20 * time.Second))
 	for i, w := range want {
-		l, err := br.ReadString('\n')
+		op, msg, err := slow.Next()
 		if err != nil {
 			t.Fatalf("slow subscriber: message %d: %v", i, err)
 		}
-		if l != w+"\n" {
-			t.Fatalf("slow subscriber: message %d is %.40q, want %.40q", i, l, w)
+		if op != wsclient.OpText || string(msg) != w {
+			t.Fatalf("slow subscriber: message %d is (opcode %d, %d bytes) %.40q, want (%d bytes) %.40q", i, op, len(msg), msg, len(w), w)
 		}
 	}
-	if n := br.Buffered(); n != 0 {
-		t.Fatalf("slow subscriber: %d unexpected bytes after the last message", n)
+	slow.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if op, msg, err := slow.Next(); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("slow subscriber: after the last message: (opcode %d) %.40q, %v; want nothing", op, msg, err)
+	}
+}
+
+// TestFloorHandshake: GET /subscribe without a WebSocket opening handshake is refused with 400
+// and registers nobody.
+func TestFloorHandshake(t *testing.T) {
+	srv, ft := startFloor(t, net.ListenConfig{})
+	url := ft.base() + floor.SubscribePath
+	ws := func(h http.Header) http.Header {
+		h.Set("Connection", "Upgrade")
+		h.Set("Sec-WebSocket-Version", "13")
+		h.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		return h
+	}
+	for _, tc := range []struct {
+		name, method string
+		header       http.Header
+	}{
+		{"no Upgrade header", http.MethodGet, ws(http.Header{})},
+		{"no headers", http.MethodGet, http.Header{}},
+		{"Upgrade: h2c", http.MethodGet, ws(http.Header{"Upgrade": {"h2c"}})},
+		{"no Connection: Upgrade", http.MethodGet, func() http.Header {
+			h := ws(http.Header{"Upgrade": {"websocket"}})
+			h.Set("Connection", "keep-alive")
+			return h
+		}()},
+		{"version 8", http.MethodGet, func() http.Header {
+			h := ws(http.Header{"Upgrade": {"websocket"}})
+			h.Set("Sec-WebSocket-Version", "8")
+			return h
+		}()},
+		{"no key", http.MethodGet, func() http.Header {
+			h := ws(http.Header{"Upgrade": {"websocket"}})
+			h.Del("Sec-WebSocket-Key")
+			return h
+		}()},
+		{"a short key", http.MethodGet, func() http.Header {
+			h := ws(http.Header{"Upgrade": {"websocket"}})
+			h.Set("Sec-WebSocket-Key", "c2hvcnQ=")
+			return h
+		}()},
+		{"POST", http.MethodPost, ws(http.Header{"Upgrade": {"websocket"}})},
+	} {
+		req, err := http.NewRequest(tc.method, url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header = tc.header
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %s %q, want 400", tc.name, resp.Status, b)
+		}
+	}
+	if n := srv.Subscribers(); n != 0 {
+		t.Errorf("%d subscribers after refused handshakes, want 0", n)
+	}
+
+	// The same through wsclient, whose handshake is fine but whose path is not the floor's.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := wsclient.Dial(ctx, strings.Replace(ft.subs, floor.SubscribePath, "/publish", 1), wsclient.Options{}); err == nil {
+		t.Error("a WebSocket to /publish: want an error")
+	}
+}
+
+// TestFloorServerClose: a subscriber the server drops (closing) is told, and its Done closed.
+func TestFloorServerClose(t *testing.T) {
+	srv, ft := startFloor(t, net.ListenConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	r := &floorRecorder{}
+	c, err := ft.Dial(ctx, r.options())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	srv.Close()
+	select {
+	case <-c.Done():
+	case <-ctx.Done():
+		t.Fatal("Done not closed after the server closed")
+	}
+	if got := r.disconnect(); got != "transport close" {
+		t.Errorf("OnDisconnect(%q), want transport close", got)
+	}
+	if _, err := ft.Dial(ctx, r.options()); err == nil {
+		t.Error("Dial to a closed server: want an error")
 	}
 }

@@ -118,26 +118,34 @@ func (c *Context) Update(doctype, name string, values map[string]any) (Doc, erro
 		name = dt.Name
 	}
 	stored, err := c.load(dt, name, true)
+	var merged Doc
 	if err != nil {
 		if e, ok := AsError(err); !(ok && e.Type == DoesNotExistError && dt.IsSingle) {
 			return nil, err
 		}
-		stored = Doc{"doctype": dt.Name, "name": dt.Name}
+		stored, merged = nil, Doc{"doctype": dt.Name, "name": dt.Name}
+	} else {
+		merged = stored.Clone()
 	}
-	merged := stored.Clone()
 	for k, v := range values {
 		if k == "name" || k == "doctype" {
 			continue
 		}
 		merged[k] = v
 	}
-	return c.Save(merged)
+	return c.saveOver(merged, stored)
 }
 
 // Save writes a changed document. The docstatus change picks the path, as in Frappe: 0→0 save,
 // 0→1 submit, 1→1 update after submit, 1→2 cancel; anything else is refused. A `modified` that
 // differs from the stored one means someone saved in between: TimestampMismatchError.
 func (c *Context) Save(in Doc) (Doc, error) {
+	return c.saveOver(in, nil)
+}
+
+// saveOver is Save with the stored version already loaded (for update) by this transaction, or
+// nil: a save reads the document once.
+func (c *Context) saveOver(in, stored Doc) (Doc, error) {
 	dt, err := c.writableMeta(in.DocType())
 	if err != nil {
 		return nil, err
@@ -150,12 +158,14 @@ func (c *Context) Save(in Doc) (Doc, error) {
 	if err != nil {
 		return nil, err
 	}
-	old, err := c.load(dt, d.Name(), true)
-	if err != nil {
-		if e, ok := AsError(err); ok && e.Type == DoesNotExistError && dt.IsSingle {
-			return c.insertSingle(dt, d)
+	old := stored
+	if old == nil || old.Name() != d.Name() {
+		if old, err = c.load(dt, d.Name(), true); err != nil {
+			if e, ok := AsError(err); ok && e.Type == DoesNotExistError && dt.IsSingle {
+				return c.insertSingle(dt, d)
+			}
+			return nil, err
 		}
-		return nil, err
 	}
 	if m, ok := in["modified"]; ok && m != nil && fmt.Sprint(m) != old.String("modified") {
 		return nil, Errorf(TimestampMismatchError,

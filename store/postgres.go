@@ -35,9 +35,10 @@ func (postgresDialect) ForUpdate() string { return " FOR UPDATE" }
 func (postgresDialect) SerialPrimaryKey() string {
 	return "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
 }
-func (postgresDialect) Like() string            { return "ILIKE" }
-func (postgresDialect) SchemaLock() string      { return "SELECT pg_advisory_xact_lock(7402116, 2)" }
-func (postgresDialect) CommitOrderLock() string { return "SELECT pg_advisory_xact_lock(7402116, 1)" }
+func (postgresDialect) Like() string                { return "ILIKE" }
+func (postgresDialect) Returning(col string) string { return " RETURNING " + col }
+func (postgresDialect) SchemaLock() string          { return "SELECT pg_advisory_xact_lock(7402116, 2)" }
+func (postgresDialect) CommitOrderLock() string     { return "SELECT pg_advisory_xact_lock(7402116, 1)" }
 func (postgresDialect) IsUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"

@@ -450,6 +450,10 @@ type Dialect interface {
 	IsUniqueViolation(err error) bool
 	// SerialPrimaryKey is the column definition of an ever-increasing integer primary key.
 	SerialPrimaryKey() string
+	// Returning is the clause that makes an INSERT return the serial key col of its rows, "" where
+	// the rows of one INSERT are numbered consecutively and LastInsertId gives the last of them
+	// (SQLite, one writer at a time: cheaper than its RETURNING).
+	Returning(col string) string
 	// Like is the operator of a case-insensitive LIKE, as Frappe's MariaDB compares text.
 	Like() string
 	// SchemaLock is a statement that makes other transactions running it wait until this one

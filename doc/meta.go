@@ -26,6 +26,7 @@ type DocType struct {
 	Permissions   []Perm  `json:"permissions,omitempty"`
 
 	byName map[string]*Field
+	sql    *rowSQL // set by Validate
 }
 
 // Field is one field of a DocType.
@@ -200,6 +201,7 @@ func (dt *DocType) Validate() error {
 			return fmt.Errorf("%s: permission rule without a role", dt.Name)
 		}
 	}
+	dt.sql = dt.buildSQL()
 	return nil
 }
 
@@ -249,8 +251,29 @@ func (dt *DocType) TableName() string { return "tab" + dt.Name }
 // Route is the DocType's URL segment in the desk: lower case, spaces as hyphens.
 func (dt *DocType) Route() string { return strings.ReplaceAll(strings.ToLower(dt.Name), " ", "-") }
 
+// rowSQL is the text of the statements that read and write one document's row, built once per
+// DocType rather than (quoting every column) on every read and write: ~10% of an insert or save
+// with three hooks (BenchmarkInsertWithThreeHooks, BenchmarkSaveWithThreeHooks).
+type rowSQL struct {
+	cols     []store.Column // the table's columns: standard ones, then one per stored field
+	load     string         // SELECT cols ... WHERE name = ?
+	children string         // SELECT cols ... WHERE parent, parenttype, parentfield ORDER BY idx
+	insert   string         // INSERT (cols) VALUES (?, ...)
+	update   string         // UPDATE SET every column but name ... WHERE name = ?
+}
+
+// rowSQL returns the statements Validate prepared (or builds them for a DocType it did not see).
+func (dt *DocType) rowSQL() *rowSQL {
+	if dt.sql != nil {
+		return dt.sql
+	}
+	return dt.buildSQL()
+}
+
 // columns lists the table's columns: standard ones, then one per stored field.
-func (dt *DocType) columns() []store.Column {
+func (dt *DocType) columns() []store.Column { return dt.rowSQL().cols }
+
+func (dt *DocType) buildSQL() *rowSQL {
 	cols := make([]store.Column, 0, len(StandardFields)+len(ChildFields)+len(dt.Fields))
 	for _, s := range StandardFields {
 		k := store.Text
@@ -269,7 +292,22 @@ func (dt *DocType) columns() []store.Column {
 			cols = append(cols, store.Column{Name: f.Fieldname, Kind: k})
 		}
 	}
-	return cols
+	names := make([]string, len(cols))
+	var sets []string
+	for i, col := range cols {
+		names[i] = store.Quote(col.Name)
+		if col.Name != "name" {
+			sets = append(sets, names[i]+" = ?")
+		}
+	}
+	table, list := store.Quote(dt.TableName()), strings.Join(names, ", ")
+	return &rowSQL{
+		cols:     cols,
+		load:     "SELECT " + list + " FROM " + table + " WHERE name = ?",
+		children: "SELECT " + list + " FROM " + table + " WHERE parent = ? AND parenttype = ? AND parentfield = ? ORDER BY idx",
+		insert:   "INSERT INTO " + table + " (" + list + ") VALUES (" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")",
+		update:   "UPDATE " + table + " SET " + strings.Join(sets, ", ") + " WHERE name = ?",
+	}
 }
 
 func isStandard(name string) bool { return slices.Contains(StandardFields, name) }

@@ -12,12 +12,8 @@ import (
 
 // load reads one document with its child rows; forUpdate locks its row until the transaction ends.
 func (c *Context) load(dt *DocType, name string, forUpdate bool) (Doc, error) {
-	cols := dt.columns()
-	names := make([]string, len(cols))
-	for i, col := range cols {
-		names[i] = store.Quote(col.Name)
-	}
-	q := fmt.Sprintf("SELECT %s FROM %s WHERE name = ?", strings.Join(names, ", "), store.Quote(dt.TableName()))
+	sq := dt.rowSQL()
+	cols, q := sq.cols, sq.load
 	if forUpdate {
 		q += c.Tx.Dialect().ForUpdate()
 	}
@@ -48,14 +44,9 @@ func (c *Context) load(dt *DocType, name string, forUpdate bool) (Doc, error) {
 }
 
 func (c *Context) loadChildren(child *DocType, parenttype, parent, parentfield string) ([]Doc, error) {
-	cols := child.columns()
-	names := make([]string, len(cols))
-	for i, col := range cols {
-		names[i] = store.Quote(col.Name)
-	}
-	q := fmt.Sprintf("SELECT %s FROM %s WHERE parent = ? AND parenttype = ? AND parentfield = ? ORDER BY idx",
-		strings.Join(names, ", "), store.Quote(child.TableName()))
-	rows, err := c.Tx.Query(c, q, parent, parenttype, parentfield)
+	sq := child.rowSQL()
+	cols := sq.cols
+	rows, err := c.Tx.Query(c, sq.children, parent, parenttype, parentfield)
 	if err != nil {
 		return nil, err
 	}
@@ -105,20 +96,16 @@ func fromColumn(f *Field, v any) any {
 
 // insertRow writes one new row of dt.
 func (c *Context) insertRow(dt *DocType, d Doc) error {
-	cols := dt.columns()
-	names := make([]string, 0, len(cols))
-	args := make([]any, 0, len(cols))
-	for _, col := range cols {
+	sq := dt.rowSQL()
+	args := make([]any, 0, len(sq.cols))
+	for _, col := range sq.cols {
 		v, err := storable(dt.Field(col.Name), d[col.Name])
 		if err != nil {
 			return err
 		}
-		names = append(names, store.Quote(col.Name))
 		args = append(args, v)
 	}
-	q := fmt.Sprintf("INSERT INTO %s (%s) VALUES (%s)", store.Quote(dt.TableName()),
-		strings.Join(names, ", "), strings.TrimSuffix(strings.Repeat("?, ", len(names)), ", "))
-	if _, err := c.Tx.Exec(c, q, args...); err != nil {
+	if _, err := c.Tx.Exec(c, sq.insert, args...); err != nil {
 		if c.Tx.Dialect().IsUniqueViolation(err) {
 			return duplicateError(dt, d, err)
 		}
@@ -129,10 +116,9 @@ func (c *Context) insertRow(dt *DocType, d Doc) error {
 
 // updateRow rewrites every column of an existing row of dt.
 func (c *Context) updateRow(dt *DocType, d Doc) error {
-	cols := dt.columns()
-	sets := make([]string, 0, len(cols))
-	args := make([]any, 0, len(cols)+1)
-	for _, col := range cols {
+	sq := dt.rowSQL()
+	args := make([]any, 0, len(sq.cols))
+	for _, col := range sq.cols {
 		if col.Name == "name" {
 			continue
 		}
@@ -140,12 +126,10 @@ func (c *Context) updateRow(dt *DocType, d Doc) error {
 		if err != nil {
 			return err
 		}
-		sets = append(sets, store.Quote(col.Name)+" = ?")
 		args = append(args, v)
 	}
 	args = append(args, d.Name())
-	q := fmt.Sprintf("UPDATE %s SET %s WHERE name = ?", store.Quote(dt.TableName()), strings.Join(sets, ", "))
-	if _, err := c.Tx.Exec(c, q, args...); err != nil {
+	if _, err := c.Tx.Exec(c, sq.update, args...); err != nil {
 		if c.Tx.Dialect().IsUniqueViolation(err) {
 			return duplicateError(dt, d, err)
 		}

@@ -149,6 +149,7 @@ func (p *poller) add(c *Conn, h func(op byte, msg []byte) bool, done func(error)
 
 func (p *poller) loop() {
 	events := make([]syscall.EpollEvent, 128)
+	lastPark := time.Now()
 	for {
 		var n int
 		var werr error
@@ -176,8 +177,17 @@ func (p *poller) loop() {
 				p.serve(c)
 			}
 		}
-		// A batch is a millisecond or two of work; the generator's pacing goroutines share the CPU.
-		runtime.Gosched()
+		// The generator's other goroutines share the CPU: Gosched lets the pacers in (their
+		// timers fire), but the publisher and the writers wait on Go's netpoller for their HTTP
+		// answers, and the scheduler runs every runnable goroutine before it polls the network:
+		// they would wait for sysmon's poll (10 ms). So at least once a millisecond a sleep parks
+		// this goroutine, and a P with nothing to run polls the network.
+		if now := time.Now(); now.Sub(lastPark) >= time.Millisecond {
+			time.Sleep(time.Microsecond)
+			lastPark = now
+		} else {
+			runtime.Gosched()
+		}
 	}
 }
 

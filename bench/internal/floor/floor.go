@@ -26,7 +26,6 @@
 package floor
 
 import (
-	"crypto/sha1"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -34,13 +33,14 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/livedoc/livedoc/bench/internal/wsclient"
 )
 
 // SubscribePath is where subscribers open their WebSocket.
@@ -321,7 +321,7 @@ func (s *Server) subscribe(w http.ResponseWriter, r *http.Request) {
 	}
 	hello := make([]byte, 0, 160)
 	hello = append(hello, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	hello = append(hello, acceptKey(key)...)
+	hello = append(hello, wsclient.AcceptKey(key)...)
 	hello = append(hello, "\r\n\r\n"...)
 	hello = appendFrame(hello, nil)
 	sb := &sub{conn: c, rc: rc, backlog: hello}
@@ -345,9 +345,9 @@ func handshakeKey(r *http.Request) (key, problem string) {
 		return "", "the method must be GET"
 	case !r.ProtoAtLeast(1, 1):
 		return "", "HTTP/1.1 or later"
-	case !hasToken(r.Header, "Upgrade", "websocket"):
+	case !wsclient.HeaderHas(r.Header, "Upgrade", "websocket"):
 		return "", "no Upgrade: websocket"
-	case !hasToken(r.Header, "Connection", "upgrade"):
+	case !wsclient.HeaderHas(r.Header, "Connection", "upgrade"):
 		return "", "no Connection: Upgrade"
 	case r.Header.Get("Sec-WebSocket-Version") != "13":
 		return "", "Sec-WebSocket-Version must be 13"
@@ -357,24 +357,6 @@ func handshakeKey(r *http.Request) (key, problem string) {
 		return "", "Sec-WebSocket-Key must be 16 bytes in base64"
 	}
 	return key, ""
-}
-
-// hasToken reports whether a comma-separated header has token (case-insensitive).
-func hasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// acceptKey is the Sec-WebSocket-Accept that answers key.
-func acceptKey(key string) string {
-	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(h[:])
 }
 
 // appendFrame appends one unmasked final text frame holding p: FIN|text, then the length in 7,

@@ -185,19 +185,7 @@ func (p *pocketbase) ParseUpdate(event string, payload []byte) (string, time.Tim
 	if !ok {
 		return "", time.Time{}, false
 	}
-	raw, ok := jscan.Field(rec, "id")
-	if !ok {
-		return "", time.Time{}, false
-	}
-	id, ok := jscan.String(raw)
-	if !ok || id == "" {
-		return "", time.Time{}, false
-	}
-	var stamp time.Time
-	if raw, ok := jscan.Field(rec, "updated"); ok && len(raw) >= 2 && raw[0] == '"' {
-		stamp = parseStamp(raw[1 : len(raw)-1])
-	}
-	return id, stamp, true
+	return nameAndStamp(rec, "id", "updated")
 }
 
 // pbConn is one SSE subscriber.

@@ -1,6 +1,29 @@
 package target
 
-import "time"
+import (
+	"time"
+
+	"github.com/livedoc/livedoc/bench/internal/jscan"
+)
+
+// nameAndStamp reads an update's document name (a non-empty string member nameKey of obj) and
+// its modification stamp (member stampKey; zero when absent or not a stamp), with jscan rather
+// than encoding/json: the generator reads 100,000s of these a second on one core.
+func nameAndStamp(obj []byte, nameKey, stampKey string) (string, time.Time, bool) {
+	raw, ok := jscan.Field(obj, nameKey)
+	if !ok {
+		return "", time.Time{}, false
+	}
+	name, ok := jscan.String(raw)
+	if !ok || name == "" {
+		return "", time.Time{}, false
+	}
+	var stamp time.Time
+	if raw, ok := jscan.Field(obj, stampKey); ok && len(raw) >= 2 && raw[0] == '"' {
+		stamp = parseStamp(raw[1 : len(raw)-1])
+	}
+	return name, stamp, true
+}
 
 // parseStamp reads the UTC modification stamps livedoc ("2006-01-02 15:04:05.000000") and
 // PocketBase ("2006-01-02 15:04:05.000Z") put in their payloads: a date, a time, an optional

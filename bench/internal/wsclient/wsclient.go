@@ -193,7 +193,7 @@ func (c *Conn) handshake(host, path string, hdr http.Header) error {
 		resp.Body.Close()
 		return fmt.Errorf("websocket handshake: %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
-	if !headerHas(resp.Header, "Upgrade", "websocket") || !headerHas(resp.Header, "Connection", "upgrade") {
+	if !HeaderHas(resp.Header, "Upgrade", "websocket") || !HeaderHas(resp.Header, "Connection", "upgrade") {
 		return fmt.Errorf("websocket handshake: no Upgrade: websocket / Connection: Upgrade in the answer")
 	}
 	if got := resp.Header.Get("Sec-WebSocket-Accept"); got != AcceptKey(key) {
@@ -205,8 +205,9 @@ func (c *Conn) handshake(host, path string, hdr http.Header) error {
 	return nil
 }
 
-// headerHas reports whether a comma-separated header has token (case-insensitive).
-func headerHas(h http.Header, name, token string) bool {
+// HeaderHas reports whether a comma-separated header has token (case-insensitive), as the
+// handshake's Upgrade and Connection must on both sides.
+func HeaderHas(h http.Header, name, token string) bool {
 	for _, v := range h.Values(name) {
 		for t := range strings.SplitSeq(v, ",") {
 			if strings.EqualFold(strings.TrimSpace(t), token) {

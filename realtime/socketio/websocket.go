@@ -539,13 +539,13 @@ const flushPerWorker = 256
 
 // yieldEvery is how many sockets a flush writes before it lets other goroutines run: a round to
 // thousands of sockets is tens of milliseconds of system calls, and on one CPU the requests that
-// publish the next events (and the saves behind them) would wait for all of it.
+// publish the next events (and the saves behind them) would wait for all of it (yield.go).
 const yieldEvery = 128
 
 func flushSessions(sessions []*session) {
 	for i, s := range sessions {
 		if i > 0 && i%yieldEvery == 0 {
-			runtime.Gosched()
+			flushYield.yield()
 		}
 		s.mu.Lock()
 		s.batched = false

@@ -92,6 +92,34 @@ func TestCFPublication(t *testing.T) {
 }
 
 // fakeSIO is a minimal Socket.IO server for one client: Engine.IO open, the CONNECT answer and
+
+// textWS is the server side of a test WebSocket: text messages sent and read as strings, bound
+// to the request's context.
+type textWS struct {
+	*websocket.Conn
+	ctx context.Context
+}
+
+// acceptText accepts a WebSocket without compression; false if the handshake failed.
+func acceptText(w http.ResponseWriter, r *http.Request) (*textWS, bool) {
+	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		return nil, false
+	}
+	return &textWS{ws, r.Context()}, true
+}
+
+func (c *textWS) send(s string) { c.Write(c.ctx, websocket.MessageText, []byte(s)) }
+
+// read returns the next message, "" once the connection failed.
+func (c *textWS) read() string {
+	_, b, err := c.Read(c.ctx)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
 // acknowledged subscriptions; then it runs script.
 func fakeSIO(t *testing.T, script func(ctx context.Context, ws *websocket.Conn)) *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -99,20 +127,12 @@ func fakeSIO(t *testing.T, script func(ctx context.Context, ws *websocket.Conn))
 			http.Error(w, "bad request "+r.URL.String(), http.StatusBadRequest)
 			return
 		}
-		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
-		if err != nil {
+		ws, ok := acceptText(w, r)
+		if !ok {
 			return
 		}
 		defer ws.CloseNow()
-		ctx := r.Context()
-		send := func(s string) { ws.Write(ctx, websocket.MessageText, []byte(s)) }
-		read := func() string {
-			_, b, err := ws.Read(ctx)
-			if err != nil {
-				return ""
-			}
-			return string(b)
-		}
+		ctx, send, read := ws.ctx, ws.send, ws.read
 		send(`0{"sid":"e1","upgrades":[],"pingInterval":300,"pingTimeout":200,"maxPayload":1000000}`)
 		if got := read(); got != `40/livedoc,{"token":"k:s"}` {
 			t.Errorf("CONNECT: %q", got)
@@ -134,7 +154,7 @@ func fakeSIO(t *testing.T, script func(ctx context.Context, ws *websocket.Conn))
 			t.Errorf("doc_subscribe: %q", got)
 		}
 		send(`43/livedoc,1[{"ok":true,"room":"doc:Note/n1"}]`)
-		script(ctx, ws)
+		script(ctx, ws.Conn)
 	}))
 }
 
@@ -299,20 +319,12 @@ func TestCentrifugoDial(t *testing.T) {
 			http.Error(w, "bad path", http.StatusNotFound)
 			return
 		}
-		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{CompressionMode: websocket.CompressionDisabled})
-		if err != nil {
+		ws, ok := acceptText(w, r)
+		if !ok {
 			return
 		}
 		defer ws.CloseNow()
-		ctx := r.Context()
-		send := func(s string) { ws.Write(ctx, websocket.MessageText, []byte(s)) }
-		read := func() string {
-			_, b, err := ws.Read(ctx)
-			if err != nil {
-				return ""
-			}
-			return string(b)
-		}
+		send, read := ws.send, ws.read
 		if got := read(); got != `{"connect":{"name":"livedoc-bench","token":"jwt"},"id":1}` {
 			t.Errorf("connect: %q", got)
 		}

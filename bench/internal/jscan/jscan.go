@@ -65,17 +65,9 @@ func skip(b []byte, i, depth int) (int, bool) {
 			if i, ok = skip(b, ws(b, i+1), depth+1); !ok {
 				return i, false
 			}
-			i = ws(b, i)
-			if i >= len(b) {
-				return i, false
-			}
-			switch b[i] {
-			case ',':
-				i = ws(b, i+1)
-			case '}':
-				return i + 1, true
-			default:
-				return i, false
+			var more bool
+			if i, more, ok = after(b, i, '}'); !ok || !more {
+				return i, ok
 			}
 		}
 	case '[':
@@ -87,21 +79,12 @@ func skip(b []byte, i, depth int) (int, bool) {
 			return i + 1, true
 		}
 		for {
-			var ok bool
+			var ok, more bool
 			if i, ok = skip(b, i, depth+1); !ok {
 				return i, false
 			}
-			i = ws(b, i)
-			if i >= len(b) {
-				return i, false
-			}
-			switch b[i] {
-			case ',':
-				i = ws(b, i+1)
-			case ']':
-				return i + 1, true
-			default:
-				return i, false
+			if i, more, ok = after(b, i, ']'); !ok || !more {
+				return i, ok
 			}
 		}
 	case 't':
@@ -116,6 +99,23 @@ func skip(b []byte, i, depth int) (int, bool) {
 		}
 		return i, false
 	}
+}
+
+// after reads what follows a member or an element ending at b[i] (whitespace allowed): a comma,
+// and more is true with j at the next one's start, or the closing byte, with j just past it. ok
+// is false for anything else.
+func after(b []byte, i int, closing byte) (j int, more, ok bool) {
+	i = ws(b, i)
+	if i >= len(b) {
+		return i, false, false
+	}
+	switch b[i] {
+	case ',':
+		return ws(b, i+1), true, true
+	case closing:
+		return i + 1, false, true
+	}
+	return i, false, false
 }
 
 func literal(b []byte, i int, lit string) (int, bool) {
@@ -235,15 +235,12 @@ func (a *Array) Next() (elem []byte, ok bool) {
 	}
 	i := ws(a.b, a.i)
 	if a.n > 0 {
-		if i < len(a.b) && a.b[i] == ']' {
-			a.done = true
+		j, more, ok := after(a.b, i, ']')
+		if !ok || !more {
+			a.done, a.bad = true, !ok
 			return nil, false
 		}
-		if i >= len(a.b) || a.b[i] != ',' {
-			a.done, a.bad = true, true
-			return nil, false
-		}
-		i = ws(a.b, i+1)
+		i = j
 	} else if i < len(a.b) && a.b[i] == ']' {
 		a.done = true
 		return nil, false

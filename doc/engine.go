@@ -191,6 +191,7 @@ type Change struct {
 	DocType  string
 	Name     string
 	OldName  string // for rename
+	Owner    string // who owns it for if_owner rules (DocType.OwnerOf), so events reach only readers
 	Modified string
 	IsTable  bool
 	IsSingle bool

@@ -398,7 +398,7 @@ func (c *Context) hooks(dt *DocType, d Doc, events ...string) error {
 
 func (c *Context) record(dt *DocType, action string, d Doc, oldName string) {
 	c.txs.changes = append(c.txs.changes, Change{Action: action, DocType: dt.Name, Name: d.Name(),
-		OldName: oldName, Modified: d.String("modified"), IsTable: dt.IsTable, IsSingle: dt.IsSingle})
+		OldName: oldName, Owner: dt.OwnerOf(d), Modified: d.String("modified"), IsTable: dt.IsTable, IsSingle: dt.IsSingle})
 }
 
 func (c *Context) writableMeta(doctype string) (*DocType, error) {

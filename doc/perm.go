@@ -87,6 +87,32 @@ func (p Perm) allows(ptype string) bool {
 	return false
 }
 
+// OwnerOf is who owns d for if_owner rules: its owner, except that a User document belongs to the
+// user it describes (as in Frappe), never to whoever created it.
+func (dt *DocType) OwnerOf(d Doc) string {
+	if dt.Name == "User" {
+		return d.Name()
+	}
+	return d.String("owner")
+}
+
+// ownerColumn is the column OwnerOf reads, for list queries limited to the user's own documents.
+func (dt *DocType) ownerColumn() string {
+	if dt.Name == "User" {
+		return "name"
+	}
+	return "owner"
+}
+
+// Allowed reports whether user may do ptype on a stored document of dt owned by owner; a document
+// with no owner is nobody's own.
+func (dt *DocType) Allowed(u *User, ptype, owner string) bool {
+	if owner == "" {
+		owner = "\x00"
+	}
+	return dt.Can(u, ptype, owner)
+}
+
 // Can reports whether user may do ptype on the document of dt owned by owner ("" for "any
 // document", as when asking whether a list may be shown at all).
 func (dt *DocType) Can(u *User, ptype, owner string) bool {
@@ -104,14 +130,11 @@ func (c *Context) check(dt *DocType, ptype string, d Doc) error {
 	if c.sudo {
 		return nil
 	}
-	owner := d.String("owner")
+	owner := dt.OwnerOf(d)
 	if ptype == PermCreate {
 		owner = c.User.Name
 	}
-	if dt.grant(c.User, ptype) == grantOwn && owner == "" {
-		owner = "\x00" // an ownerless document is nobody's own
-	}
-	if !dt.Can(c.User, ptype, owner) {
+	if !dt.Allowed(c.User, ptype, owner) {
 		what := dt.Name
 		if n := d.Name(); n != "" && ptype != PermCreate {
 			what += " " + n

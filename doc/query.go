@@ -186,7 +186,7 @@ func (c *Context) listScope(doctype string, q Query) (*DocType, string, []any, e
 		case grantNone:
 			return nil, "", nil, Errorf(PermissionError, "Not permitted: %s cannot read %s", c.User.Name, dt.Name)
 		case grantOwn:
-			conds, args = append(conds, "owner = ?"), append(args, c.User.Name)
+			conds, args = append(conds, store.Quote(dt.ownerColumn())+" = ?"), append(args, c.User.Name)
 		}
 	}
 	for _, f := range q.Filters {

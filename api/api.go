@@ -121,6 +121,7 @@ func (s *Server) handle(h HandlerFunc) http.Handler {
 				return
 			}
 		}
+		r = r.WithContext(auth.WithIdentity(r.Context(), id))
 		if err := h(w, r, id); err != nil {
 			s.writeError(w, err)
 		}

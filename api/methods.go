@@ -79,8 +79,8 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, id *auth.Identity
 
 // /api/method/logout ends the cookie session.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
-	if c, err := r.Cookie("sid"); err == nil && id.Session != nil {
-		if err := s.auth.Logout(r.Context(), c.Value); err != nil {
+	if id.Session != nil {
+		if err := s.auth.Logout(r.Context(), id.Session); err != nil {
 			return err
 		}
 	}
@@ -174,6 +174,12 @@ func (s *Server) registerBuiltins() {
 			return nil, err
 		}
 		return d.Name(), nil
+	}, post)
+	s.Whitelist("frappe.core.doctype.user.user.update_password", func(c *doc.Context, a Args) (any, error) {
+		if err := s.auth.UpdatePassword(c, a.String("old_password"), a.String("new_password")); err != nil {
+			return nil, err
+		}
+		return "/app", nil // Frappe answers with the home page
 	}, post)
 	s.Whitelist("frappe.core.doctype.user.user.generate_keys", func(c *doc.Context, a Args) (any, error) {
 		key, secret, err := s.auth.GenerateKeys(c, a.String("user"))

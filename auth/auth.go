@@ -30,10 +30,12 @@ type Service struct {
 	sessions map[string]cachedSession // by hashed sid
 	users    map[string]cachedUser
 	keys     map[string]cachedKey // by api_key
+	revoke   []func(*doc.Context, Revocation) error
 }
 
 // Session is a logged-in browser session.
 type Session struct {
+	ID      string // the sid's hash, as stored
 	User    string
 	CSRF    string
 	Expires time.Time
@@ -44,6 +46,100 @@ type Session struct {
 type Identity struct {
 	User    *doc.User
 	Session *Session
+	APIKey  string // set when the request authenticated with an API key
+}
+
+// Cred names the credential the identity was proven with ("sid:<hash>", "key:<api key>"; "" for
+// Guest), so what was opened with it can be ended when it is revoked.
+func (id *Identity) Cred() string {
+	switch {
+	case id.Session != nil:
+		return "sid:" + id.Session.ID
+	case id.APIKey != "":
+		return "key:" + id.APIKey
+	}
+	return ""
+}
+
+// Revocation says which credentials of a user stop working, from inside the transaction that
+// ends them: the realtime layer ends every socket and stream opened with them, on every node.
+type Revocation struct {
+	User        string   `json:"user"`
+	Creds       []string `json:"creds,omitempty"`        // these (Identity.Cred)
+	AllSessions bool     `json:"all_sessions,omitempty"` // every cookie session of User ...
+	AllKeys     bool     `json:"all_keys,omitempty"`     // ... and its API key
+	Keep        string   `json:"keep,omitempty"`         // but this one: the session that changed its own password
+}
+
+// Ends reports whether the revocation ends what user opened with cred.
+func (r Revocation) Ends(user, cred string) bool {
+	if user != r.User || cred == "" || cred == r.Keep {
+		return false
+	}
+	switch {
+	case slices.Contains(r.Creds, cred):
+		return true
+	case r.AllSessions && strings.HasPrefix(cred, "sid:"):
+		return true
+	case r.AllKeys && strings.HasPrefix(cred, "key:"):
+		return true
+	}
+	return false
+}
+
+// OnRevoke registers fn to run in every transaction that revokes credentials.
+func (s *Service) OnRevoke(fn func(*doc.Context, Revocation) error) {
+	s.mu.Lock()
+	s.revoke = append(s.revoke, fn)
+	s.mu.Unlock()
+}
+
+// revokeIn ends credentials in c's transaction: stored sessions go, and the OnRevoke functions
+// run; the caches forget them once the transaction commits.
+func (s *Service) revokeIn(c *doc.Context, r Revocation) error {
+	var sids []string
+	for _, cred := range r.Creds {
+		if h, ok := strings.CutPrefix(cred, "sid:"); ok {
+			sids = append(sids, h)
+		}
+	}
+	for _, h := range sids {
+		if _, err := c.Tx.Exec(c, "DELETE FROM __sessions WHERE sid = ? AND user_name = ?", h, r.User); err != nil {
+			return err
+		}
+	}
+	if r.AllSessions {
+		keep, _ := strings.CutPrefix(r.Keep, "sid:")
+		if _, err := c.Tx.Exec(c, "DELETE FROM __sessions WHERE user_name = ? AND sid != ?", r.User, keep); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	fns := slices.Clone(s.revoke)
+	s.mu.Unlock()
+	for _, fn := range fns {
+		if err := fn(c, r); err != nil {
+			return err
+		}
+	}
+	c.AfterCommit(func() { s.Forget(r.User) })
+	return nil
+}
+
+type identityKey struct{}
+
+// WithIdentity carries the request's identity into the transactions it runs, so the rules of the
+// User DocType know which session is making a change.
+func WithIdentity(ctx context.Context, id *Identity) context.Context {
+	return context.WithValue(ctx, identityKey{}, id)
+}
+
+// currentCred is the credential of the request a transaction runs for ("" when none).
+func currentCred(ctx context.Context) string {
+	if id, ok := ctx.Value(identityKey{}).(*Identity); ok {
+		return id.Cred()
+	}
+	return ""
 }
 
 // Cached entries are re-read after cacheTTL, so a logout, a disabled user or a changed role on
@@ -102,11 +198,19 @@ func New(ctx context.Context, e *doc.Engine) (*Service, error) {
 		if d.Name() == doc.Administrator || d.Name() == doc.Guest {
 			return doc.Errorf(doc.PermissionError, "%s cannot be deleted", d.Name())
 		}
-		_, err := c.Tx.Exec(c, "DELETE FROM __sessions WHERE user_name = ?", d.Name())
-		return err
+		return s.revokeIn(c, Revocation{User: d.Name(), AllSessions: true, AllKeys: true})
+	})
+	e.On("User", doc.BeforeRename, func(c *doc.Context, d doc.Doc) error {
+		for _, n := range []string{d.Name(), d.String("new_name")} {
+			if n == doc.Administrator || n == doc.Guest {
+				return doc.Errorf(doc.PermissionError, "Not permitted: the %s user cannot be renamed, and no user can take its name", n)
+			}
+		}
+		// The user's sessions are under the old name: they end, and the user logs in again.
+		return s.revokeIn(c, Revocation{User: d.Name(), AllSessions: true, AllKeys: true})
 	})
 	forget := func(c *doc.Context, d doc.Doc) error {
-		c.AfterCommit(func() { s.forgetUser(d.Name()) })
+		c.AfterCommit(func() { s.Forget(d.Name()) })
 		return nil
 	}
 	e.On("User", doc.OnChange, forget)
@@ -166,7 +270,7 @@ func (s *Service) Login(ctx context.Context, usr, pwd, ip string) (sid string, s
 			return err
 		}
 		sid = randomToken(32)
-		sess = &Session{User: u.Name, CSRF: randomToken(24), Expires: time.Now().Add(SessionLifetime)}
+		sess = &Session{ID: hashToken(sid), User: u.Name, CSRF: randomToken(24), Expires: time.Now().Add(SessionLifetime)}
 		_, err = c.Tx.Exec(c, "INSERT INTO __sessions (sid, user_name, csrf, expires) VALUES (?, ?, ?, ?)",
 			hashToken(sid), sess.User, sess.CSRF, sess.Expires.UTC().Format(time.RFC3339))
 		return err
@@ -181,16 +285,41 @@ func (s *Service) Login(ctx context.Context, usr, pwd, ip string) (sid string, s
 	return sid, sess, nil
 }
 
-// Logout ends the session with the given sid.
-func (s *Service) Logout(ctx context.Context, sid string) error {
-	h := hashToken(sid)
+// Logout ends the session sess, and with it every socket and stream it opened.
+func (s *Service) Logout(ctx context.Context, sess *Session) error {
 	s.mu.Lock()
-	delete(s.sessions, h)
+	delete(s.sessions, sess.ID)
 	s.mu.Unlock()
 	return s.e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
-		_, err := c.Tx.Exec(c, "DELETE FROM __sessions WHERE sid = ?", h)
-		return err
+		return s.revokeIn(c, Revocation{User: sess.User, Creds: []string{"sid:" + sess.ID}})
 	})
+}
+
+// UpdatePassword is Frappe's update_password for the logged-in user: the old password must be
+// right; the user's other sessions end.
+func (s *Service) UpdatePassword(c *doc.Context, oldPassword, newPassword string) error {
+	user := c.User.Name
+	if user == doc.Guest {
+		return doc.Errorf(doc.PermissionError, "Not permitted: log in to change your password")
+	}
+	if newPassword == "" {
+		return doc.Errorf(doc.MandatoryError, "new_password is required")
+	}
+	hash, err := c.Secret("User", user, "new_password")
+	if err != nil {
+		return err
+	}
+	if hash == "" || !password.Verify(hash, oldPassword) {
+		return &doc.Error{Type: AuthenticationError, Message: "Incorrect User or Password"}
+	}
+	newHash, err := password.Hash(newPassword)
+	if err != nil {
+		return err
+	}
+	if err := c.SetSecret("User", user, "new_password", newHash); err != nil {
+		return err
+	}
+	return s.revokeIn(c, Revocation{User: user, AllSessions: true, Keep: currentCred(c)})
 }
 
 // Authenticate tells who the request is from: an `Authorization: token key:secret` (or Basic)
@@ -247,7 +376,7 @@ func (s *Service) authenticateHeader(ctx context.Context, h string) (*Identity, 
 	if err != nil {
 		return nil, err
 	}
-	return &Identity{User: u}, nil
+	return &Identity{User: u, APIKey: key}, nil
 }
 
 // GenerateKeys gives user a new API key and secret, replacing any old pair. Only the secret's
@@ -256,8 +385,17 @@ func (s *Service) GenerateKeys(c *doc.Context, user string) (key, secret string,
 	if c.User.Name != user && !c.User.IsAdmin() && !c.User.HasRole(doc.SystemManager) {
 		return "", "", doc.Errorf(doc.PermissionError, "Not permitted: only a System Manager can generate keys for another user")
 	}
-	if _, err := c.Sudo().Get("User", user); err != nil {
+	old, err := c.Sudo().Get("User", user)
+	if err != nil {
 		return "", "", err
+	}
+	if user == doc.Administrator && !c.User.IsAdmin() {
+		return "", "", doc.Errorf(doc.PermissionError, "Not permitted: only the Administrator can generate the Administrator's keys")
+	}
+	if oldKey := old.String("api_key"); oldKey != "" {
+		if err := s.revokeIn(c, Revocation{User: user, Creds: []string{"key:" + oldKey}}); err != nil {
+			return "", "", err
+		}
 	}
 	key, secret = randomToken(12), randomToken(24)
 	if _, err := c.Sudo().Update("User", user, map[string]any{"api_key": key}); err != nil {
@@ -266,7 +404,7 @@ func (s *Service) GenerateKeys(c *doc.Context, user string) (key, secret string,
 	if err := c.SetSecret("User", user, "api_secret", hashToken(secret)); err != nil {
 		return "", "", err
 	}
-	c.AfterCommit(func() { s.forgetUser(user) })
+	c.AfterCommit(func() { s.Forget(user) })
 	return key, secret, nil
 }
 
@@ -363,7 +501,10 @@ func (s *Service) userByKey(ctx context.Context, key, secret string) (string, er
 }
 
 func (s *Service) session(ctx context.Context, sid string) (*Session, error) {
-	h := hashToken(sid)
+	return s.sessionByHash(ctx, hashToken(sid))
+}
+
+func (s *Service) sessionByHash(ctx context.Context, h string) (*Session, error) {
 	s.mu.Lock()
 	cs, ok := s.sessions[h]
 	s.mu.Unlock()
@@ -376,7 +517,7 @@ func (s *Service) session(ctx context.Context, sid string) (*Session, error) {
 				return nil // no such session
 			}
 			exp, _ := time.Parse(time.RFC3339, expires)
-			found = &Session{User: user, CSRF: csrf, Expires: exp}
+			found = &Session{ID: h, User: user, CSRF: csrf, Expires: exp}
 			return nil
 		})
 		if err != nil {
@@ -393,7 +534,9 @@ func (s *Service) session(ctx context.Context, sid string) (*Session, error) {
 	return cs.s, nil
 }
 
-func (s *Service) forgetUser(name string) {
+// Forget drops what is cached about a user, so the next request reads its roles, enabled flag,
+// keys and sessions again. Every node calls it when a User changes (the realtime layer tells them).
+func (s *Service) Forget(name string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.users, name)
@@ -409,24 +552,77 @@ func (s *Service) forgetUser(name string) {
 	}
 }
 
-// validateUser keeps users sane: a full name, a plausible email, and no user raising their own
-// rights without being a System Manager.
+// validateUser keeps users sane: a full name, a plausible email; only a System Manager creates
+// users or changes a password, roles, user type or the enabled flag (a user changes their own
+// password with UpdatePassword, which asks for the old one); only the Administrator changes the
+// Administrator. A new password or a disabled user ends that user's sessions.
 func (s *Service) validateUser(c *doc.Context, d doc.Doc) error {
 	d["full_name"] = strings.TrimSpace(d.String("first_name") + " " + d.String("last_name"))
 	if email := d.String("email"); !strings.Contains(email, "@") || strings.ContainsAny(email, " \t\r\n") {
 		return doc.Errorf(doc.ValidationError, "%q is not a valid email address", email)
 	}
-	if c.User.IsAdmin() || c.User.HasRole(doc.SystemManager) {
-		return nil
+	if d.Name() == doc.Guest {
+		return doc.Errorf(doc.PermissionError, "Not permitted: %s is not a user that can be created or changed", doc.Guest)
 	}
 	old, err := c.Sudo().Get("User", d.Name())
-	if err != nil {
-		return doc.Errorf(doc.PermissionError, "Not permitted: only a System Manager can create users")
+	isNew := false
+	if e, ok := doc.AsError(err); ok && e.Type == doc.DoesNotExistError {
+		isNew, err = true, nil
 	}
-	if d.String("user_type") != old.String("user_type") || d.Int("enabled") != old.Int("enabled") || !sameRoles(old, d) {
-		return doc.Errorf(doc.PermissionError, "Not permitted: only a System Manager can change roles, user type or enabled")
+	if err != nil {
+		return err
+	}
+	if d.Name() == doc.Administrator && !c.User.IsAdmin() {
+		return doc.Errorf(doc.PermissionError, "Not permitted: only the Administrator can change the Administrator")
+	}
+	manager := c.User.IsAdmin() || c.User.HasRole(doc.SystemManager)
+	newPassword := d.String("new_password") != ""
+	if !manager {
+		switch {
+		case isNew:
+			return doc.Errorf(doc.PermissionError, "Not permitted: only a System Manager can create users")
+		case newPassword:
+			return doc.Errorf(doc.PermissionError, "Not permitted: change your password with frappe.core.doctype.user.user.update_password (it asks for the old one)")
+		case d.String("user_type") != old.String("user_type") || d.Int("enabled") != old.Int("enabled") || !sameRoles(old, d):
+			return doc.Errorf(doc.PermissionError, "Not permitted: only a System Manager can change roles, user type or enabled")
+		}
+	}
+	if isNew {
+		return nil
+	}
+	switch {
+	case d.Int("enabled") == 0 && old.Int("enabled") != 0:
+		return s.revokeIn(c, Revocation{User: d.Name(), AllSessions: true, AllKeys: true})
+	case newPassword:
+		keep := ""
+		if c.User.Name == d.Name() {
+			keep = currentCred(c)
+		}
+		return s.revokeIn(c, Revocation{User: d.Name(), AllSessions: true, Keep: keep})
 	}
 	return nil
+}
+
+// CredValid reports whether the credential user proved itself with still works: its session not
+// ended, its API key not replaced. Guest ("") always is.
+func (s *Service) CredValid(ctx context.Context, user, cred string) bool {
+	switch {
+	case cred == "":
+		return true
+	case strings.HasPrefix(cred, "sid:"):
+		sess, err := s.sessionByHash(ctx, strings.TrimPrefix(cred, "sid:"))
+		return err == nil && sess != nil && sess.User == user
+	case strings.HasPrefix(cred, "key:"):
+		key := strings.TrimPrefix(cred, "key:")
+		found := false
+		err := s.e.Run(ctx, doc.AdminUser, false, func(c *doc.Context) error {
+			rows, err := c.Sudo().List("User", doc.Query{Fields: []string{"name"}, Filters: []doc.Filter{{Field: "api_key", Op: "=", Value: key}}, Limit: 1})
+			found = err == nil && len(rows) == 1 && rows[0].Name() == user
+			return err
+		})
+		return err == nil && found
+	}
+	return false
 }
 
 func sameRoles(a, b doc.Doc) bool {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 // counts, and the documents open for presence. It outlives its socket by the recovery window.
 type session struct {
 	pid     string
-	user    *doc.User
+	user    *doc.User // with the roles last checked; guarded by h.mu
+	cred    string    // the credential it was opened with (auth.Identity.Cred): a recovery needs the same
 	ns      string
 	rooms   map[string]int  // room → how many subscriptions hold it (auto rooms: 1)
 	open    map[string]bool // open_doc rooms this session opened
@@ -26,6 +28,11 @@ type session struct {
 	conn    *conn           // nil while disconnected
 	leftAt  time.Time
 	restore *restore // set between a recovering CONNECT and its OnConnect
+	// A renamed document's rooms move to its new name: moved marks the new rooms (a subscribe to
+	// one holds nothing more), former keeps each old room with the offset of the rename, so a
+	// recovery still replays what the old room got up to then, and nothing after.
+	moved  map[string]bool
+	former map[string]int64
 }
 
 type restore struct {
@@ -41,12 +48,18 @@ type conn struct {
 	replaying bool        // recovery replay in progress: live events wait in pending
 	pending   []*outEvent // guarded by h.mu
 	gone      bool
+	ended     bool // its credential was revoked: it gets nothing more while it is being disconnected
 }
 
 func (c *conn) userName() string { return c.sess.user.Name }
 
+func (c *conn) viewer() *doc.User { return c.sess.user }
+
 // deliver queues an event to the socket; it never blocks. Called with h.mu held.
 func (c *conn) deliver(ev *outEvent) {
+	if c.ended {
+		return
+	}
 	if c.replaying {
 		c.pending = append(c.pending, ev)
 		return
@@ -107,7 +120,7 @@ func (h *Hub) connect(r *socketio.ConnectRequest) (*socketio.ConnectReply, error
 		return nil, errors.New("authentication failed")
 	}
 	if payload.PID != "" {
-		if sess := h.recoverable(r, id.User, payload.PID, payload.Offset); sess != nil {
+		if sess := h.recoverable(r, id, payload.PID, payload.Offset); sess != nil {
 			data := &connectData{sess: sess}
 			return &socketio.ConnectReply{Data: data, PID: sess.pid}, nil
 		}
@@ -115,15 +128,24 @@ func (h *Hub) connect(r *socketio.ConnectRequest) (*socketio.ConnectReply, error
 	h.mu.Lock()
 	start := h.delivered
 	h.mu.Unlock()
-	sess := &session{pid: newPID(), user: id.User, ns: r.Namespace, rooms: map[string]int{}, open: map[string]bool{}, start: start}
-	if id.User.Name != doc.Guest {
-		sess.rooms["user:"+id.User.Name] = 1
-	}
-	sess.rooms["website"] = 1
-	if id.User.UserType == doc.SystemUser && id.User.Name != doc.Guest {
-		sess.rooms["all"] = 1
+	sess := &session{pid: newPID(), user: id.User, cred: id.Cred(), ns: r.Namespace, rooms: map[string]int{}, open: map[string]bool{}, start: start}
+	for _, room := range autoRoomsOf(id.User) {
+		sess.rooms[room] = 1
 	}
 	return &socketio.ConnectReply{Data: &connectData{sess: sess, fresh: true}, PID: sess.pid}, nil
+}
+
+// autoRoomsOf are the rooms a socket is in from the start: the user's own, website, and all for
+// System Users.
+func autoRoomsOf(u *doc.User) []string {
+	rooms := []string{"website"}
+	if u.Name != doc.Guest {
+		rooms = append(rooms, "user:"+u.Name)
+	}
+	if u.UserType == doc.SystemUser && u.Name != doc.Guest {
+		rooms = append(rooms, "all")
+	}
+	return rooms
 }
 
 // maxReplay bounds a recovery: a client that missed more reloads instead.
@@ -131,8 +153,11 @@ const maxReplay = 10_000
 
 // recoverable returns the session to restore for a reconnect with pid and offset, with the missed
 // events already read from the log, or nil when it must start fresh: unknown or expired pid,
-// another user, or events no longer in the log.
-func (h *Hub) recoverable(r *socketio.ConnectRequest, user *doc.User, pid, offset string) *session {
+// another user or credential (a session logged out, or logged in anew, starts fresh), or events
+// no longer in the log. The rooms are checked again against the user's rights now, and the replay
+// holds only what the user may read now.
+func (h *Hub) recoverable(r *socketio.ConnectRequest, id *auth.Identity, pid, offset string) *session {
+	user := id.User
 	h.mu.Lock()
 	sess := h.sessions[pid]
 	if sess == nil {
@@ -144,13 +169,13 @@ func (h *Hub) recoverable(r *socketio.ConnectRequest, user *doc.User, pid, offse
 		}
 		sess = h.sessions[pid]
 	}
-	if sess == nil || sess.user.Name != user.Name || sess.ns != r.Namespace ||
+	if sess == nil || sess.user.Name != user.Name || sess.cred != id.Cred() || sess.ns != r.Namespace ||
 		(sess.conn == nil && time.Since(sess.leftAt) > h.opts.RecoveryWindow) {
 		h.mu.Unlock()
 		return nil
 	}
 	// Every event this hub sends carries an offset, so a client with none has received nothing
-	// since its session began: it resumes from there.
+	// since its session began: it resumes from there. Nor did it miss anything from before.
 	after := sess.start
 	if offset != "" {
 		var err error
@@ -158,20 +183,62 @@ func (h *Hub) recoverable(r *socketio.ConnectRequest, user *doc.User, pid, offse
 			h.mu.Unlock()
 			return nil
 		}
+		after = max(after, sess.start)
 	}
-	upto := h.delivered
 	rooms := sess.roomList()
+	h.mu.Unlock()
+	// Rights may have changed while the client was away: its rooms are what it may join now.
+	var lost []string
+	for _, room := range rooms {
+		if !isAutoRoom(room) && h.canJoin(user, room) != nil {
+			lost = append(lost, room)
+		}
+	}
+	h.mu.Lock()
+	for _, room := range lost {
+		delete(sess.rooms, room)
+		delete(sess.open, room)
+	}
+	for room := range sess.rooms {
+		if isAutoRoom(room) && !slices.Contains(autoRoomsOf(user), room) {
+			delete(sess.rooms, room)
+		}
+	}
+	sess.user = user
+	upto := h.delivered
+	rooms = sess.replayRooms()
+	h.markDirtyLocked(sess)
 	h.mu.Unlock()
 	events, err := h.elog.since(r.HTTP.Context(), after, upto, rooms, maxReplay)
 	if err != nil {
 		h.metrics.recoveries.WithLabelValues("failed").Inc()
 		return nil
 	}
-	sess.user = user // roles may have changed since
 	h.mu.Lock()
 	sess.restore = &restore{after: after, upto: upto, events: events}
 	h.mu.Unlock()
 	return sess
+}
+
+// replayRooms are the rooms a recovery reads from the log: the session's, and those it left
+// when a document was renamed (replayable filters what they got after that).
+func (s *session) replayRooms() []string {
+	out := s.roomList()
+	for r := range s.former {
+		if s.rooms[r] == 0 {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// replayable reports whether a logged event belongs in this session's replay: not one a room got
+// after the session moved away from it, and only what the user may read now.
+func (h *Hub) replayable(s *session, ev *Event) bool {
+	if at, ok := s.former[ev.Room]; ok && s.rooms[ev.Room] == 0 && ev.Offset > at {
+		return false
+	}
+	return h.mayReceive(ev, s.user)
 }
 
 func (s *session) roomList() []string {
@@ -224,7 +291,10 @@ func (h *Hub) onConnect(s *socketio.Socket) {
 	events := rst.events
 	if upto > rst.upto {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		more, err := h.elog.since(ctx, rst.upto, upto, sess.roomList(), maxReplay)
+		h.mu.Lock()
+		rooms := sess.replayRooms()
+		h.mu.Unlock()
+		more, err := h.elog.since(ctx, rst.upto, upto, rooms, maxReplay)
 		cancel()
 		if err != nil {
 			h.log.Warn("recovery: reading the log", "err", err)
@@ -233,7 +303,15 @@ func (h *Hub) onConnect(s *socketio.Socket) {
 	}
 	// The replay goes out in writes of up to 64 KiB (a Batch), not one per event.
 	var replay socketio.Batch
-	for _, ev := range events {
+	h.mu.Lock()
+	var visible []Event
+	for i := range events {
+		if h.replayable(sess, &events[i]) {
+			visible = append(visible, events[i])
+		}
+	}
+	h.mu.Unlock()
+	for _, ev := range visible {
 		c.sendIn(&outEvent{Event: ev}, &replay)
 	}
 	h.mu.Lock()
@@ -411,7 +489,16 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) e
 		}
 		return nil
 	}
-	user, err := h.currentUser(c.sess.user.Name)
+	h.mu.Lock()
+	name, cred := c.sess.user.Name, c.sess.cred
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	valid := h.auth.CredValid(ctx, name, cred)
+	cancel()
+	if !valid {
+		return errors.New("Not permitted: the session has ended; log in again")
+	}
+	user, err := h.currentUser(name)
 	if err != nil {
 		return err
 	}
@@ -419,9 +506,14 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) e
 		return err
 	}
 	h.mu.Lock()
-	if c.gone {
+	if c.gone || c.ended {
 		h.mu.Unlock()
 		return errors.New("disconnected")
+	}
+	if c.sess.moved[room] {
+		delete(c.sess.moved, room) // the renamed document's subscription: this one takes it over
+		h.mu.Unlock()
+		return nil
 	}
 	if event == "doc_open" {
 		if c.sess.open[room] {
@@ -443,7 +535,8 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) e
 }
 
 // currentUser returns the user with their current roles (a session keeps the roles it connected
-// with; rights are always checked against the current ones). A disabled or deleted user is Guest.
+// with; rights are always checked against the current ones). A disabled or deleted user keeps its
+// name but has no roles: it may read nothing (and its credentials are revoked anyway).
 func (h *Hub) currentUser(name string) (*doc.User, error) {
 	if name == doc.Guest {
 		return doc.GuestUser, nil
@@ -452,7 +545,7 @@ func (h *Hub) currentUser(name string) (*doc.User, error) {
 	defer cancel()
 	u, err := h.auth.User(ctx, name)
 	if e, ok := doc.AsError(err); ok && e.Type == auth.AuthenticationError {
-		return doc.GuestUser, nil
+		return &doc.User{Name: name}, nil
 	}
 	return u, err
 }
@@ -467,6 +560,7 @@ func (h *Hub) unsubscribe(c *conn, room string) {
 	c.sess.rooms[room]--
 	if c.sess.rooms[room] == 0 {
 		delete(c.sess.rooms, room)
+		delete(c.sess.moved, room)
 		h.leaveIndexLocked(c, room)
 		h.markDirtyLocked(c.sess)
 	}

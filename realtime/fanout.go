@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/livedoc/livedoc/doc"
 	"github.com/livedoc/livedoc/realtime/socketio"
 )
 
@@ -15,6 +16,9 @@ type subscriber interface {
 	// deliver queues an event without blocking, a socket's write until h.out.Flush; called on
 	// the fan-out goroutine with the hub's lock held.
 	deliver(ev *outEvent)
+	// viewer is the user it receives as, with the roles last checked (for events that name a
+	// document, decided per recipient); called with the hub's lock held.
+	viewer() *doc.User
 }
 
 // outEvent is an event on its way out, encoded at most once per wire format and shared by every
@@ -238,16 +242,33 @@ func (h *Hub) fillGap(tail bool) {
 
 // fanoutLocked queues one event to every subscriber of its room: encoded once, same bytes for all;
 // sockets write it on the next h.out.Flush.
+//
+// Every node sees each committed event here, in commit order, so this is also where a node learns
+// of changes to rights (a User or DocType saved, credentials revoked) and of renamed documents.
 func (h *Hub) fanoutLocked(ev Event) {
-	if ev.Event == "list_update" && ev.Room == "doctype:DocType" {
-		go h.reloadDocType(ev) // a DocType changed, maybe on another node
+	switch {
+	case ev.Event == revokeEvent:
+		h.revokeLocked(ev)
+		return
+	case ev.Event == "list_update" && ev.Room == "doctype:DocType":
+		go func() {
+			h.reloadDocType(ev) // a DocType changed, maybe on another node
+			h.rightsChanged("", ev.changedName())
+		}()
+	case ev.Event == "list_update" && ev.Room == "doctype:User":
+		go h.rightsChanged(ev.changedName(), "")
 	}
 	subs := h.rooms[ev.Room]
-	if len(subs) == 0 {
-		return
+	if len(subs) > 0 {
+		out := &outEvent{Event: ev, offset: h.delivered}
+		readers := h.readers(&ev)
+		for s := range subs {
+			if readers == nil || readers(s.viewer()) {
+				s.deliver(out)
+			}
+		}
 	}
-	out := &outEvent{Event: ev, offset: h.delivered}
-	for s := range subs {
-		s.deliver(out)
+	if ev.Event == "doc_rename" {
+		h.moveRoomsLocked(ev)
 	}
 }

@@ -70,15 +70,38 @@ func (h *Hub) publishHTTP(w http.ResponseWriter, r *http.Request, id *auth.Ident
 	return nil
 }
 
-// sseStream is a Server-Sent Events subscriber.
+// sseStream is a Server-Sent Events subscriber. Its fields but ch and end are guarded by h.mu.
 type sseStream struct {
 	ch        chan *outEvent
 	replaying bool
 	pending   []*outEvent
 	overflow  bool
+	user      *doc.User // with the roles last checked
+	cred      string    // the credential the request proved (auth.Identity.Cred)
+	rooms     []string
+	end       chan struct{} // closed when the stream must end: credentials revoked, rights lost
+	why       string
 }
 
 const sseQueue = 1024
+
+func (s *sseStream) viewer() *doc.User { return s.user }
+
+// endStreamLocked ends a stream whose credentials or rights are gone: it leaves its rooms at once,
+// and its handler returns after telling the client why.
+func (h *Hub) endStreamLocked(s *sseStream, why string) {
+	select {
+	case <-s.end:
+		return
+	default:
+	}
+	s.why = why
+	close(s.end)
+	for _, room := range s.rooms {
+		h.leaveIndexLocked(s, room)
+	}
+	delete(h.streams, s)
+}
 
 func (s *sseStream) deliver(ev *outEvent) {
 	if s.replaying {
@@ -123,19 +146,19 @@ func (h *Hub) sse(w http.ResponseWriter, r *http.Request, id *auth.Identity) err
 	if !ok {
 		return fmt.Errorf("streaming unsupported")
 	}
-	s := &sseStream{ch: make(chan *outEvent, sseQueue), replaying: after >= 0}
+	s := &sseStream{ch: make(chan *outEvent, sseQueue), replaying: after >= 0, user: id.User, cred: id.Cred(),
+		rooms: rooms, end: make(chan struct{})}
 	h.mu.Lock()
 	for _, room := range rooms {
 		h.joinIndexLocked(s, room)
 	}
+	h.streams[s] = struct{}{}
 	upto := h.delivered
 	h.metrics.connections.Inc()
 	h.mu.Unlock()
 	defer func() {
 		h.mu.Lock()
-		for _, room := range rooms {
-			h.leaveIndexLocked(s, room)
-		}
+		h.endStreamLocked(s, "")
 		h.metrics.connections.Dec()
 		h.mu.Unlock()
 	}()
@@ -148,8 +171,13 @@ func (h *Hub) sse(w http.ResponseWriter, r *http.Request, id *auth.Identity) err
 		if err != nil {
 			writeSSE(w, &outEvent{Event: Event{Event: "livedoc_error", Message: json.RawMessage(`{"error":"cannot resume: events missed are no longer in the log; reload"}`)}, offset: upto})
 		}
-		for _, ev := range missed {
-			writeSSE(w, &outEvent{Event: ev})
+		h.mu.Lock()
+		user := s.user
+		h.mu.Unlock()
+		for i := range missed {
+			if h.mayReceive(&missed[i], user) {
+				writeSSE(w, &outEvent{Event: missed[i]})
+			}
 		}
 		h.mu.Lock()
 		for _, ev := range s.pending {
@@ -183,6 +211,14 @@ func (h *Hub) sse(w http.ResponseWriter, r *http.Request, id *auth.Identity) err
 		case <-keepalive.C:
 			fmt.Fprint(w, ": keepalive\n\n")
 			flusher.Flush()
+		case <-s.end:
+			h.mu.Lock()
+			why := s.why
+			h.mu.Unlock()
+			msg, _ := json.Marshal(map[string]any{"event": "session_ended", "error": why})
+			writeSSE(w, &outEvent{Event: Event{Event: "livedoc_error", Message: msg}})
+			flusher.Flush()
+			return nil
 		case <-r.Context().Done():
 			return nil
 		case <-h.stop:

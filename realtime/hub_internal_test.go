@@ -53,6 +53,8 @@ type recorder struct {
 
 func (r *recorder) deliver(ev *outEvent) { r.mu.Lock(); r.events = append(r.events, ev); r.mu.Unlock() }
 
+func (r *recorder) viewer() *doc.User { return doc.AdminUser }
+
 func (r *recorder) wait(t *testing.T, n int) []*outEvent {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)

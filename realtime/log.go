@@ -14,11 +14,17 @@ import (
 
 // Event is one realtime message for the sockets in a room. Offset orders logged events (it is
 // their position in the event log); immediate events are not logged and have Offset 0.
+//
+// DocType and Owner are set on the events that name a document (doc_update, list_update,
+// doc_rename): they reach only the subscribers that may read that document, decided per recipient
+// live, on replay and on every node. They never go to clients.
 type Event struct {
 	Offset  int64           `json:"offset"`
 	Room    string          `json:"room"`
 	Event   string          `json:"event"`
 	Message json.RawMessage `json:"message"`
+	DocType string          `json:"doctype,omitempty"`
+	Owner   string          `json:"owner,omitempty"`
 }
 
 // Log is the durable event log: after-commit events are appended in the transaction of the change
@@ -49,7 +55,10 @@ func newLog(ctx context.Context, e *doc.Engine) (*Log, error) {
 				return err
 			}
 		}
-		return nil
+		// Logs made before events carried their document's owner get the columns (Log.read
+		// decides their rows as for a document nobody owns).
+		return store.EnsureTable(c, c.Tx, "__events", "seq", []store.Column{
+			{Name: "doctype", Kind: store.Text}, {Name: "owner", Kind: store.Text}})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("event log: %w", err)
@@ -78,7 +87,7 @@ func (l *Log) append(c *doc.Context, events []Event) error {
 	return nil
 }
 
-// appendChunk bounds the rows of one INSERT (4 parameters each: SQLite allows 32,766).
+// appendChunk bounds the rows of one INSERT (6 parameters each: SQLite allows 32,766).
 const appendChunk = 256
 
 // insert writes events with one multi-row INSERT: a save logs doc_update and list_update, and one
@@ -89,14 +98,15 @@ const appendChunk = 256
 // promised, so the offsets are sorted before they are handed out in event order.
 func (l *Log) insert(c *doc.Context, events []Event, now string) error {
 	var q strings.Builder
-	q.WriteString("INSERT INTO __events (room, event, message, created) VALUES ")
-	args := make([]any, 0, 4*len(events))
+	q.WriteString("INSERT INTO __events (room, event, message, created, doctype, owner) VALUES ")
+	args := make([]any, 0, 6*len(events))
 	for i := range events {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		q.WriteString("(?, ?, ?, ?)")
-		args = append(args, events[i].Room, events[i].Event, string(events[i].Message), now)
+		q.WriteString("(?, ?, ?, ?, ?, ?)")
+		ev := &events[i]
+		args = append(args, ev.Room, ev.Event, string(ev.Message), now, nullable(ev.DocType), nullable(ev.Owner))
 	}
 	returning := c.Tx.Dialect().Returning("seq")
 	if returning == "" {
@@ -186,7 +196,7 @@ func (l *Log) between(ctx context.Context, after, upto int64) ([]Event, error) {
 }
 
 func (l *Log) read(ctx context.Context, tx *store.Tx, after, upto int64, rooms []string, limit int) ([]Event, error) {
-	q := "SELECT seq, room, event, message FROM __events WHERE seq > ? AND seq <= ?"
+	q := "SELECT seq, room, event, message, COALESCE(doctype, ''), COALESCE(owner, '') FROM __events WHERE seq > ? AND seq <= ?"
 	args := []any{after, upto}
 	if rooms != nil {
 		if len(rooms) == 0 {
@@ -207,10 +217,14 @@ func (l *Log) read(ctx context.Context, tx *store.Tx, after, upto int64, rooms [
 	for rows.Next() {
 		var ev Event
 		var msg string
-		if err := rows.Scan(&ev.Offset, &ev.Room, &ev.Event, &msg); err != nil {
+		if err := rows.Scan(&ev.Offset, &ev.Room, &ev.Event, &msg, &ev.DocType, &ev.Owner); err != nil {
 			return nil, err
 		}
 		ev.Message = json.RawMessage(msg)
+		if ev.DocType == "" && slices.Contains(docEventNames, ev.Event) {
+			// Logged before events carried their owner: sent to those who may read every document.
+			ev.DocType = roomDocType(ev.Room)
+		}
 		out = append(out, ev)
 	}
 	if len(out) > limit {
@@ -235,4 +249,24 @@ func (l *Log) prune(ctx context.Context, maxAge time.Duration, maxRows int64) (i
 	}
 	n, _ := res.RowsAffected()
 	return n, tx.Commit()
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// docEventNames are the events that name a document, decided per recipient.
+var docEventNames = []string{"doc_update", "list_update", "doc_rename"}
+
+// roomDocType is the DocType of a doctype: or doc: room.
+func roomDocType(room string) string {
+	kind, rest, _ := strings.Cut(room, ":")
+	if kind != "doctype" && kind != "doc" {
+		return ""
+	}
+	dt, _, _ := strings.Cut(rest, "/")
+	return dt
 }

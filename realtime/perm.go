@@ -2,11 +2,12 @@ package realtime
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/livedoc/livedoc/doc"
 )
@@ -15,6 +16,9 @@ import (
 // the document, the user's own user: room, the task's owner for task_progress:; other rooms only
 // for System Managers.
 func (h *Hub) canJoin(user *doc.User, room string) error {
+	if room == "" || strings.ContainsFunc(room, unicode.IsControl) {
+		return errors.New("invalid room " + strconv.Quote(room)) // "\x00…" rooms are the hub's own
+	}
 	kind, rest, _ := strings.Cut(room, ":")
 	switch kind {
 	case "website":
@@ -57,94 +61,6 @@ func (h *Hub) canJoin(user *doc.User, room string) error {
 		return nil // System Managers may listen to any other room, for tooling and monitoring
 	}
 	return errors.New("Not permitted to join " + room)
-}
-
-// reloadDocType installs the committed version of a DocType whose list_update went by: on this
-// node it already is; on the others it brings new and changed DocTypes (and forgets deleted ones).
-func (h *Hub) reloadDocType(ev Event) {
-	var m struct{ Name string }
-	if json.Unmarshal(ev.Message, &m) != nil || m.Name == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := h.e.Reload(ctx, m.Name); err != nil {
-		h.log.Warn("realtime: reloading a changed DocType", "doctype", m.Name, "err", err)
-	}
-}
-
-// permissionsMayHaveChanged re-checks the rooms of sessions whose rights a commit may have
-// changed: a User saved (roles, enabled) or a DocType saved (its permission rules). Sessions that
-// lost read permission leave the rooms, and are told with livedoc_error.
-func (h *Hub) permissionsMayHaveChanged(changes []doc.Change) {
-	users := map[string]bool{}
-	doctypes := map[string]bool{}
-	for _, ch := range changes {
-		switch ch.DocType {
-		case "User":
-			users[ch.Name] = true
-		case "DocType":
-			doctypes[ch.Name] = true
-		}
-	}
-	if len(users) == 0 && len(doctypes) == 0 {
-		return
-	}
-	go h.recheck(func(s *session, room string) bool {
-		if users[s.user.Name] {
-			return true
-		}
-		_, rest, _ := strings.Cut(room, ":")
-		dt, _, _ := strings.Cut(rest, "/")
-		return doctypes[dt]
-	})
-}
-
-func (h *Hub) recheck(affects func(s *session, room string) bool) {
-	type check struct {
-		sess *session
-		room string
-	}
-	var checks []check
-	h.mu.Lock()
-	for _, s := range h.sessions {
-		for room := range s.rooms {
-			if affects(s, room) {
-				checks = append(checks, check{s, room})
-			}
-		}
-	}
-	h.mu.Unlock()
-	fresh := map[string]*doc.User{}
-	for _, ch := range checks {
-		u, ok := fresh[ch.sess.user.Name]
-		if !ok {
-			var err error
-			if u, err = h.currentUser(ch.sess.user.Name); err != nil {
-				h.log.Warn("realtime: re-checking rights", "user", ch.sess.user.Name, "err", err)
-				continue
-			}
-			fresh[ch.sess.user.Name] = u
-		}
-		err := h.canJoin(u, ch.room)
-		if err == nil {
-			continue
-		}
-		h.mu.Lock()
-		if _, still := ch.sess.rooms[ch.room]; still {
-			delete(ch.sess.rooms, ch.room)
-			delete(ch.sess.open, ch.room)
-			h.markDirtyLocked(ch.sess)
-			if c := ch.sess.conn; c != nil {
-				h.leaveIndexLocked(c, ch.room)
-			}
-		}
-		c := ch.sess.conn
-		h.mu.Unlock()
-		if c != nil {
-			c.emit("livedoc_error", map[string]any{"event": "unsubscribed", "room": ch.room, "error": err.Error()})
-		}
-	}
 }
 
 // taskRegistry remembers who started each background task, for task_subscribe.

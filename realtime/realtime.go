@@ -26,6 +26,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 
 	"github.com/livedoc/livedoc/auth"
 	"github.com/livedoc/livedoc/doc"
@@ -67,6 +68,7 @@ type Hub struct {
 	heldSince time.Time
 	sessions  map[string]*session // by pid: connected, or disconnected within the recovery window
 	dirty     map[string]*session // sessions to write to __rt_sessions
+	streams   map[*sseStream]struct{}
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -112,7 +114,7 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 	}
 	h := &Hub{opts: opts, e: e, auth: a, log: opts.Logger, elog: elog, metrics: newMetrics(), tasks: newTaskRegistry(),
 		queue: make(chan batch, 4096), rooms: map[string]map[subscriber]struct{}{}, delivered: last,
-		held: map[int64]Event{}, sessions: map[string]*session{}, stop: make(chan struct{})}
+		held: map[int64]Event{}, sessions: map[string]*session{}, streams: map[*sseStream]struct{}{}, stop: make(chan struct{})}
 	if err := h.createSessionTable(ctx); err != nil {
 		return nil, err
 	}
@@ -136,6 +138,7 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 		OnDisconnect:   h.onDisconnect,
 	})
 	e.BeforeCommit(h.beforeCommit)
+	a.OnRevoke(h.revoked)
 	h.done.Add(2)
 	go h.fanoutLoop()
 	go h.maintain()
@@ -165,6 +168,9 @@ func (h *Hub) Publish(c *doc.Context, event string, message any, t Target, after
 		return doc.Errorf(doc.ValidationError, "publish: the event name must be 1 to 200 printable characters")
 	}
 	room, message, immediate := h.route(c, event, message, t)
+	if strings.ContainsFunc(room, unicode.IsControl) {
+		return doc.Errorf(doc.ValidationError, "publish: the room must be printable text")
+	}
 	msg, err := json.Marshal(message)
 	if err != nil {
 		return doc.Errorf(doc.ValidationError, "publish %s: message is not JSON: %v", event, err)
@@ -283,7 +289,6 @@ func (h *Hub) beforeCommit(c *doc.Context) error {
 	if err := h.elog.append(c, events); err != nil {
 		return err
 	}
-	changes := c.Changes()
 	c.AfterCommit(func() {
 		if err := h.bus.Publish(context.Background(), events); err != nil {
 			// Committed and logged: clients recover it from the log; the bus retries (Redis) or this
@@ -293,7 +298,6 @@ func (h *Hub) beforeCommit(c *doc.Context) error {
 			h.log.Error("realtime bus publish failed", "err", err, "events", len(events))
 		}
 		h.metrics.published.Add(float64(len(events)))
-		h.permissionsMayHaveChanged(changes)
 	})
 	return nil
 }
@@ -308,14 +312,17 @@ func docEvents(c *doc.Context) []Event {
 		}
 		if ch.Action == "rename" {
 			msg, _ := json.Marshal(map[string]any{"doctype": ch.DocType, "old": ch.OldName, "new": ch.Name})
-			out = append(out, Event{Room: docRoom(ch.DocType, ch.OldName), Event: "doc_rename", Message: msg})
+			out = append(out, Event{Room: docRoom(ch.DocType, ch.OldName), Event: "doc_rename", Message: msg,
+				DocType: ch.DocType, Owner: ch.Owner})
 			continue
 		}
 		msg, _ := json.Marshal(docUpdate{ch.DocType, ch.Name, ch.Modified})
-		out = append(out, Event{Room: docRoom(ch.DocType, ch.Name), Event: "doc_update", Message: msg})
+		out = append(out, Event{Room: docRoom(ch.DocType, ch.Name), Event: "doc_update", Message: msg,
+			DocType: ch.DocType, Owner: ch.Owner})
 		if !ch.IsSingle {
 			msg, _ := json.Marshal(listUpdate{ch.DocType, ch.Name, c.User.Name})
-			out = append(out, Event{Room: "doctype:" + ch.DocType, Event: "list_update", Message: msg})
+			out = append(out, Event{Room: "doctype:" + ch.DocType, Event: "list_update", Message: msg,
+				DocType: ch.DocType, Owner: ch.Owner})
 		}
 	}
 	return out

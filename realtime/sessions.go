@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/livedoc/livedoc/doc"
+	"github.com/livedoc/livedoc/store"
 )
 
 // Recovery sessions are kept in the database, not only in memory, so that a node that restarts
@@ -23,7 +24,12 @@ func (h *Hub) createSessionTable(ctx context.Context) error {
 		}
 		_, err := c.Tx.Exec(c, `CREATE TABLE IF NOT EXISTS __rt_sessions (pid TEXT PRIMARY KEY, user_name TEXT NOT NULL,
 			ns TEXT NOT NULL, rooms TEXT NOT NULL, open TEXT NOT NULL, start INTEGER NOT NULL, left_at TEXT)`)
-		return err
+		if err != nil {
+			return err
+		}
+		// The credential a session was opened with (a hash or an API key, never a secret): a
+		// recovery must present the same one, so a logged-out session cannot be recovered.
+		return store.EnsureTable(c, c.Tx, "__rt_sessions", "pid", []store.Column{{Name: "cred", Kind: store.Text}})
 	})
 }
 
@@ -52,7 +58,7 @@ func (h *Hub) readSessions(ctx context.Context, pid string) ([]*session, error) 
 	now := time.Now()
 	var out []*session
 	err := h.e.Run(ctx, doc.AdminUser, false, func(c *doc.Context) error {
-		q := "SELECT pid, user_name, ns, rooms, open, start, COALESCE(left_at, '') FROM __rt_sessions"
+		q := "SELECT pid, user_name, ns, rooms, open, start, COALESCE(left_at, ''), COALESCE(cred, '') FROM __rt_sessions"
 		var args []any
 		if pid != "" {
 			q += " WHERE pid = ?"
@@ -64,12 +70,12 @@ func (h *Hub) readSessions(ctx context.Context, pid string) ([]*session, error) 
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var pid, user, ns, rooms, open, leftAt string
+			var pid, user, ns, rooms, open, leftAt, cred string
 			var start int64
-			if err := rows.Scan(&pid, &user, &ns, &rooms, &open, &start, &leftAt); err != nil {
+			if err := rows.Scan(&pid, &user, &ns, &rooms, &open, &start, &leftAt, &cred); err != nil {
 				return err
 			}
-			s := &session{pid: pid, user: &doc.User{Name: user}, ns: ns, start: start, leftAt: now}
+			s := &session{pid: pid, user: &doc.User{Name: user}, cred: cred, ns: ns, start: start, leftAt: now}
 			if t, err := time.Parse(doc.DatetimeFormat, leftAt); err == nil {
 				s.leftAt = t
 			}
@@ -94,8 +100,8 @@ func (h *Hub) markDirtyLocked(s *session) {
 }
 
 type sessionRow struct {
-	pid, user, ns, rooms, open, leftAt string
-	start                              int64
+	pid, user, cred, ns, rooms, open, leftAt string
+	start                                    int64
 }
 
 // flushSessions writes the sessions changed since the last flush, in one transaction.
@@ -109,7 +115,7 @@ func (h *Hub) flushSessions(ctx context.Context) {
 	for _, s := range h.dirty {
 		rooms, _ := json.Marshal(s.rooms)
 		open, _ := json.Marshal(s.open)
-		r := sessionRow{pid: s.pid, user: s.user.Name, ns: s.ns, rooms: string(rooms), open: string(open), start: s.start}
+		r := sessionRow{pid: s.pid, user: s.user.Name, cred: s.cred, ns: s.ns, rooms: string(rooms), open: string(open), start: s.start}
 		if s.conn == nil {
 			r.leftAt = s.leftAt.UTC().Format(doc.DatetimeFormat)
 		}
@@ -123,9 +129,9 @@ func (h *Hub) flushSessions(ctx context.Context) {
 			if r.leftAt != "" {
 				leftAt = r.leftAt
 			}
-			_, err := c.Tx.Exec(c, `INSERT INTO __rt_sessions (pid, user_name, ns, rooms, open, start, left_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (pid) DO UPDATE SET user_name = excluded.user_name, rooms = excluded.rooms, open = excluded.open, left_at = excluded.left_at`,
-				r.pid, r.user, r.ns, r.rooms, r.open, r.start, leftAt)
+			_, err := c.Tx.Exec(c, `INSERT INTO __rt_sessions (pid, user_name, ns, rooms, open, start, left_at, cred) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (pid) DO UPDATE SET user_name = excluded.user_name, rooms = excluded.rooms, open = excluded.open, left_at = excluded.left_at, cred = excluded.cred`,
+				r.pid, r.user, r.ns, r.rooms, r.open, r.start, leftAt, r.cred)
 			if err != nil {
 				return err
 			}

@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/livedoc/livedoc/internal/apptest"
@@ -49,5 +51,50 @@ func TestLogoutIsPostWithCSRFOnly(t *testing.T) {
 	}
 	if loggedIn(t, admin) {
 		t.Fatal("still logged in after logout")
+	}
+}
+
+// Password fields have no column (their hashes live in __auth): sorting, filtering or selecting
+// by one is bad input (400 DataError), never a failed SQL statement (500) — nor an oracle on the
+// password.
+func TestPasswordFieldsAreNotQueryable(t *testing.T) {
+	e := apptest.New(t)
+	admin := e.Login("Administrator", adminPW)
+	q := func(k, v string) string { return k + "=" + url.QueryEscape(v) }
+	var paths []string
+	for _, p := range []string{
+		q("order_by", "new_password"), q("order_by", "new_password desc"), q("order_by", "name asc, `tabUser`.`new_password` desc"),
+		q("filters", `[["new_password", "=", "x"]]`), q("filters", `{"new_password": "x"}`), q("filters", `[["User", "new_password", "like", "a%"]]`),
+		q("filters", `[["new_password", "is", "set"]]`), q("filters", `[["new_password", "in", ["a", "b"]]]`),
+		q("or_filters", `[["new_password", "=", "x"]]`), q("or_filters", `{"new_password": ["!=", "x"]}`),
+		q("fields", `["name", "new_password"]`), q("fields", `"new_password"`),
+	} {
+		paths = append(paths, "/api/resource/User?"+p, "/api/method/frappe.client.get_list?doctype=User&"+p)
+	}
+	for _, p := range []string{q("filters", `[["new_password", "=", "x"]]`), q("filters", `{"new_password": ["like", "%"]}`)} {
+		paths = append(paths, "/api/method/frappe.client.get_count?doctype=User&"+p,
+			"/api/method/frappe.client.get_value?doctype=User&fieldname=name&"+p)
+	}
+	paths = append(paths, "/api/method/frappe.client.get_value?doctype=User&fieldname=new_password&filters=Administrator",
+		"/api/method/frappe.client.get_value?doctype=User&"+q("fieldname", `["name", "new_password"]`)+"&filters=Administrator")
+	for _, p := range paths {
+		status, body := admin.JSON("GET", p, nil)
+		if status != 400 {
+			t.Errorf("%s: %d %v, want 400", p, status, body)
+			continue
+		}
+		if typ, msg := excType(t, body); typ != "DataError" || !strings.Contains(msg, "new_password") {
+			t.Errorf("%s: %s %q, want a DataError naming the field", p, typ, msg)
+		}
+	}
+	// The same through POST, as frappe-js-sdk's db calls send them.
+	status, body := admin.JSON("POST", "/api/method/frappe.client.get_list",
+		map[string]any{"doctype": "User", "order_by": "new_password", "filters": []any{[]any{"new_password", "=", "x"}}})
+	if status != 400 {
+		t.Errorf("POST get_list: %d %v", status, body)
+	}
+	// Other fields still sort and filter.
+	if status, body := admin.JSON("GET", "/api/resource/User?"+q("order_by", "email desc")+"&"+q("filters", `[["email", "like", "%@%"]]`), nil); status != 200 {
+		t.Errorf("order_by email: %d %v", status, body)
 	}
 }

@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -96,5 +98,61 @@ func TestPasswordFieldsAreNotQueryable(t *testing.T) {
 	// Other fields still sort and filter.
 	if status, body := admin.JSON("GET", "/api/resource/User?"+q("order_by", "email desc")+"&"+q("filters", `[["email", "like", "%@%"]]`), nil); status != 200 {
 		t.Errorf("order_by email: %d %v", status, body)
+	}
+}
+
+// from is a fresh client whose connections come from the loopback address ip, so the server sees
+// another remote address (all of 127.0.0.0/8 is loopback).
+func from(e *apptest.Env, ip string) *apptest.Client {
+	c := e.Anon()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}}
+	c.HTTP.Transport = &http.Transport{DialContext: d.DialContext}
+	return c
+}
+
+func login(c *apptest.Client, usr, pwd string) (int, map[string]any) {
+	return c.JSON("POST", "/api/method/login", map[string]any{"usr": usr, "pwd": pwd})
+}
+
+// An attacker's failed logins lock the attacker's address out of that user, not the user out of
+// every address: otherwise five wrong passwords from anywhere would lock anyone out.
+func TestLoginLockIsPerUserAndAddress(t *testing.T) {
+	e := apptest.New(t)
+	attacker, victim := from(e, "127.0.0.2"), from(e, "127.0.0.3")
+	var last int
+	for range 8 {
+		last, _ = login(attacker, "Administrator", "wrong")
+	}
+	if last != 429 {
+		t.Fatalf("after 8 failures the attacker gets %d, want 429", last)
+	}
+	if status, body := login(victim, "Administrator", adminPW); status != 200 {
+		t.Fatalf("the victim, from another address, with the right password: %d %v", status, body)
+	}
+	// The attacker stays locked, even with the right password, and even after the victim's login.
+	if status, body := login(attacker, "Administrator", adminPW); status != 429 {
+		t.Fatalf("the attacker's address after the victim logged in: %d %v, want 429", status, body)
+	}
+	if status, _ := login(attacker, "Administrator", "wrong"); status != 429 {
+		t.Fatalf("the attacker's address was unlocked: %d", status)
+	}
+}
+
+// The per-address limit still holds: one address spraying guesses over many users is stopped
+// before any one user's limit is reached.
+func TestLoginLockPerAddressStays(t *testing.T) {
+	e := apptest.New(t)
+	sprayer, other := from(e, "127.0.0.4"), from(e, "127.0.0.5")
+	users := []string{"Administrator", "a@example.com", "b@example.com", "c@example.com", "d@example.com"}
+	for i := range 20 { // 4 per user: no (user, address) lock yet
+		if status, body := login(sprayer, users[i%len(users)], "wrong"); status != 401 {
+			t.Fatalf("failure %d: %d %v, want 401", i+1, status, body)
+		}
+	}
+	if status, body := login(sprayer, "e@example.com", "wrong"); status != 429 {
+		t.Fatalf("21st failure from one address, for a user it never tried: %d %v, want 429", status, body)
+	}
+	if status, body := login(other, "Administrator", adminPW); status != 200 {
+		t.Fatalf("another address: %d %v", status, body)
 	}
 }

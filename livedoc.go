@@ -38,6 +38,10 @@ type Config struct {
 	Site           string
 	AllowedOrigins []string
 	RecoveryWindow time.Duration
+	// MetricsAddr, when set, is a listen address serving only the Prometheus metrics at /metrics,
+	// to anyone who reaches it (keep it on a private interface). Off by default: on Addr,
+	// /metrics is for System Managers only.
+	MetricsAddr string
 }
 
 // App is one livedoc server.
@@ -198,23 +202,51 @@ func (a *App) Serve(ctx context.Context) error {
 	return a.ServeListener(ctx, ln)
 }
 
-// ServeListener is Serve on a listener the caller opened.
+// ServeListener is Serve on a listener the caller opened; the metrics listener of
+// Config.MetricsAddr, if any, is opened here.
 func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	errLog := slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)
+	var metrics *http.Server
+	if a.cfg.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", a.cfg.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics listener: %w", err)
+		}
+		metrics = &http.Server{Handler: a.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+		a.log.Info("metrics listening", "addr", "http://"+mln.Addr().String()+"/metrics")
+		go func() {
+			if err := metrics.Serve(mln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				a.log.Error("metrics listener", "err", err)
+			}
+		}()
+	}
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	a.log.Info("livedoc listening", "addr", "http://"+ln.Addr().String(), "data", a.cfg.DataDir)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	var err error
 	select {
-	case err := <-errc:
-		return err
+	case err = <-errc:
 	case <-ctx.Done():
+		a.log.Info("shutting down")
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		a.Realtime.Close() // sockets and SSE streams end, so Shutdown need not wait for them
+		err = errors.Join(srv.Shutdown(sctx), a.Close())
 	}
-	a.log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	a.Realtime.Close() // sockets and SSE streams end, so Shutdown need not wait for them
-	err := srv.Shutdown(sctx)
-	return errors.Join(err, a.Close())
+	if metrics != nil {
+		metrics.Close()
+	}
+	return err
+}
+
+// MetricsHandler serves the Prometheus metrics to anyone, as on Config.MetricsAddr: mount it only
+// where the network already keeps strangers out.
+func (a *App) MetricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", a.Realtime.MetricsHandler())
+	return mux
 }
 
 // Close stops the realtime hub and closes the bus and the database.

@@ -77,8 +77,14 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, id *auth.Identity
 	return nil
 }
 
-// /api/method/logout ends the cookie session.
+// POST /api/method/logout ends the cookie session. Only POST, so that handle's CSRF check covers
+// it: by GET any page (an <img src>) could log the user out. The route takes every method, so that
+// the others get this 405 rather than callMethod's 404 for an unknown method.
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return &httpError{status: http.StatusMethodNotAllowed, typ: doc.PermissionError, msg: "Method logout does not take " + r.Method}
+	}
 	if id.Session != nil {
 		if err := s.auth.Logout(r.Context(), id.Session); err != nil {
 			return err

@@ -281,7 +281,7 @@ func (s *Service) Login(ctx context.Context, usr, pwd, ip string) (sid string, s
 	if err != nil {
 		return "", nil, err
 	}
-	s.throttle.succeed(usr)
+	s.throttle.succeed(usr, ip)
 	return sid, sess, nil
 }
 

@@ -189,25 +189,46 @@ func (d *Desk) asset(w http.ResponseWriter, r *http.Request) {
 }
 
 // clientScripts serves /assets/client-scripts/<DocType>.js: the DocType's scripts, concatenated,
-// each in its own block so one file's top-level declarations cannot clash with another's. A
-// DocType without scripts gets an empty script, so the desk can load it unconditionally.
+// each in its own block so one file's top-level declarations cannot clash with another's. A known
+// DocType without scripts gets an empty script, so the desk can load it unconditionally; a name no
+// DocType has is a 404, so nothing the request says is ever echoed into the script.
 func (d *Desk) clientScripts(w http.ResponseWriter, r *http.Request) {
 	file := r.PathValue("file")
 	if !strings.HasSuffix(file, ".js") {
 		http.NotFound(w, r)
 		return
 	}
-	doctype := strings.TrimSuffix(file, ".js")
+	dt := d.doctypeByScriptKey(scriptKey(strings.TrimSuffix(file, ".js")))
+	if dt == "" {
+		http.NotFound(w, r)
+		return
+	}
 	d.mu.RLock()
-	scripts := d.scripts[scriptKey(doctype)]
+	scripts := d.scripts[scriptKey(dt)]
 	d.mu.RUnlock()
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "// client scripts for %s\n", strings.ReplaceAll(doctype, "\n", " "))
+	fmt.Fprintf(&b, "// client scripts for %s\n", jsComment(dt))
 	for _, s := range scripts {
-		fmt.Fprintf(&b, "\n// %s\n%s\n", s.name, s.src)
+		fmt.Fprintf(&b, "\n// %s\n%s\n", jsComment(s.name), s.src)
 	}
 	serveBytes(w, r, file, time.Time{}, b.Bytes()) // scripts can be added at run time
 }
+
+// doctypeByScriptKey is the name of the DocType whose scriptKey is key, or "".
+func (d *Desk) doctypeByScriptKey(key string) string {
+	for _, dt := range d.e.DocTypes() {
+		if scriptKey(dt.Name) == key {
+			return dt.Name
+		}
+	}
+	return ""
+}
+
+// jsComment makes s safe inside a // comment line. DocType names are already restricted, but a
+// script's name is whatever the app passed: any JS line terminator (\r, U+2028, U+2029 too, not
+// just \n) would end the comment and run the rest as code, and "*/" would close a block comment
+// should this line ever sit in one.
+var jsComment = strings.NewReplacer("\n", " ", "\r", " ", "\u2028", " ", "\u2029", " ", "*/", "* /").Replace
 
 // page is the desk's single HTML page. A logged-in user gets the app with the session's CSRF
 // token and user name in window globals; Guest gets the login form.

@@ -179,3 +179,40 @@ func TestMethods(t *testing.T) {
 		t.Errorf("search_link by title = %v", res)
 	}
 }
+
+// The client-script URL names a DocType; nothing of the request may reach the script, or
+// /assets/client-scripts/x%0D<js>%2F%2F.js would serve the attacker's JS from this origin.
+func TestClientScriptsEchoNoRequestText(t *testing.T) {
+	e := apptest.New(t)
+	c := e.Anon()
+	const payload = "alert(document.domain)"
+	for _, sep := range []string{"%0D", "%0A", "%E2%80%A8", "%E2%80%A9", "*%2F", "%0D%0A"} {
+		for _, path := range []string{
+			"/assets/client-scripts/x" + sep + payload + "%2F%2F.js",
+			"/assets/client-scripts/Invoice" + sep + payload + "%2F%2F.js",
+		} {
+			resp, body := c.Text(path)
+			if resp.StatusCode != 404 || strings.Contains(body, "alert") {
+				t.Errorf("%s: %d %q, want a 404 without the request's text", path, resp.StatusCode, body)
+			}
+		}
+	}
+	// A known DocType without scripts still gets a script (the desk loads it for every DocType),
+	// naming the DocType as it is spelled, not as it was asked for.
+	resp, body := c.Text("/assets/client-scripts/customer.js")
+	if resp.StatusCode != 200 || body != "// client scripts for Customer\n" {
+		t.Errorf("Customer's empty script: %d %q", resp.StatusCode, body)
+	}
+
+	// A script's name is printed too: no line terminator in it may end the comment.
+	e.App.Desk.AddClientScript("Customer", "a\rb\u2028c\u2029d\ne*/"+payload, []byte("console.log('customer')"))
+	_, body = c.Text("/assets/client-scripts/Customer.js")
+	for line := range strings.FieldsFuncSeq(body, func(r rune) bool { return r == '\n' || r == '\r' || r == '\u2028' || r == '\u2029' }) {
+		if strings.Contains(line, "alert") && !strings.HasPrefix(line, "// ") || strings.Contains(line, "*/") {
+			t.Errorf("script name escaped its comment: line %q of %q", line, body)
+		}
+	}
+	if !strings.Contains(body, "console.log('customer')") {
+		t.Errorf("Customer's script missing: %q", body)
+	}
+}

@@ -189,8 +189,8 @@ func (dt *DocType) Validate() error {
 		return err
 	}
 	for _, fname := range []string{dt.TitleField, dt.SortField} {
-		if fname != "" && !dt.HasField(fname) {
-			return fmt.Errorf("%s: unknown field %q in title_field/sort_field", dt.Name, fname)
+		if fname != "" && !dt.hasColumn(fname) {
+			return fmt.Errorf("%s: no stored field %q for title_field/sort_field", dt.Name, fname)
 		}
 	}
 	if so := strings.ToLower(dt.SortOrder); so != "" && so != "asc" && so != "desc" {
@@ -211,7 +211,7 @@ func (dt *DocType) validateAutoname() error {
 	case a == "", a == "hash", a == "autoincrement", a == "prompt", a == "naming_series:":
 		return nil
 	case strings.HasPrefix(a, "field:"):
-		if f := dt.Field(strings.TrimPrefix(a, "field:")); f == nil || f.Fieldtype == Table {
+		if f := dt.Field(strings.TrimPrefix(a, "field:")); f == nil || !dt.hasColumn(f.Fieldname) { // a Password would be the name
 			return fmt.Errorf("%s: autoname %q names no field", dt.Name, a)
 		}
 		return nil
@@ -232,6 +232,16 @@ func (dt *DocType) Field(name string) *Field {
 // HasField reports whether name is a field or a standard field of the DocType.
 func (dt *DocType) HasField(name string) bool {
 	return dt.Field(name) != nil || isStandard(name) || (dt.IsTable && slices.Contains(ChildFields, name))
+}
+
+// hasColumn reports whether name is a field stored in the DocType's own row, the only ones a list
+// may select, filter or sort on: Table fields live in child tables, and Password fields have no
+// column at all (their hashes are in __auth, out of every query's reach).
+func (dt *DocType) hasColumn(name string) bool {
+	if f := dt.Field(name); f != nil {
+		return f.Fieldtype != Table && f.Fieldtype != Password
+	}
+	return dt.HasField(name)
 }
 
 // TableFields lists the fields holding child tables.

@@ -213,13 +213,7 @@ func (c *Context) listScope(doctype string, q Query) (*DocType, string, []any, e
 	return dt, " WHERE " + strings.Join(conds, " AND "), args, nil
 }
 
-func (c *Context) selectable(dt *DocType, f string) bool {
-	fld := dt.Field(f)
-	if fld != nil {
-		return fld.Fieldtype != Table && fld.Fieldtype != Password
-	}
-	return dt.HasField(f)
-}
+func (c *Context) selectable(dt *DocType, f string) bool { return dt.hasColumn(f) }
 
 // condition turns one filter into SQL. Names are checked against the DocType; values are always
 // bound, never spliced.
@@ -363,7 +357,7 @@ func orderBy(dt *DocType, spec string) (string, error) {
 		if i := strings.LastIndex(field, "."); i >= 0 { // `tabX`.`field`
 			field = strings.Trim(field[i+1:], "`")
 		}
-		if !dt.HasField(field) || (dt.Field(field) != nil && dt.Field(field).Fieldtype == Table) {
+		if !dt.hasColumn(field) {
 			return "", Errorf(DataError, "%s has no field %q to order by", dt.Name, field)
 		}
 		dir := "ASC"

@@ -15,13 +15,26 @@ import (
 )
 
 // Routes serves the realtime endpoints: Socket.IO at /socket.io/, POST /api/realtime/publish,
-// GET /api/realtime/sse and the Prometheus metrics at /metrics.
+// GET /api/realtime/sse and the Prometheus metrics at /metrics (System Managers only: see
+// metricsHTTP).
 func (h *Hub) Routes(mux *http.ServeMux, a *api.Server) {
 	mux.Handle("/socket.io/", h.Handler())
 	mux.Handle("POST /api/realtime/publish", a.Handler(h.publishHTTP))
 	mux.Handle("GET /api/realtime/sse", a.Handler(h.sse))
-	mux.Handle("GET /metrics", h.MetricsHandler())
+	mux.Handle("GET /metrics", a.Handler(h.metricsHTTP))
 	mux.HandleFunc("GET /api/health", h.health)
+}
+
+// metricsHTTP is GET /metrics on the public port, for System Managers (by session or API key):
+// the metrics tell anyone how busy the node is, its rooms and sockets, its memory and file
+// descriptors. Prometheus scrapes the open listener of --metrics-addr instead (livedoc.Config.
+// MetricsAddr), or sends a System Manager's token.
+func (h *Hub) metricsHTTP(w http.ResponseWriter, r *http.Request, id *auth.Identity) error {
+	if !id.User.IsAdmin() && !id.User.HasRole(doc.SystemManager) {
+		return doc.Errorf(doc.PermissionError, "Not permitted: only a System Manager can read the metrics")
+	}
+	h.MetricsHandler().ServeHTTP(w, r)
+	return nil
 }
 
 // health is GET /api/health: 200 "ok"; 200 "degraded" while the bus (Redis) is down (this node

@@ -1,12 +1,12 @@
 package realtime_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"strconv"
 	"strings"
@@ -316,19 +316,18 @@ func TestSlowConsumerDoesNotSlowOthers(t *testing.T) {
 			t.Fatalf("fast client got event %v at position %d", m["i"], i)
 		}
 	}
-	if drops := metric(t, n.url, "livedoc_realtime_queue_drops_total"); drops < 1 {
+	if drops := metric(t, n.url, tok, "livedoc_realtime_queue_drops_total"); drops < 1 {
 		t.Fatalf("queue drops %v: the slow socket was never cut off", drops)
 	}
 }
 
-func metric(t *testing.T, url, name string) float64 {
+// metric reads one sample from url's /metrics, as the user of token (key:secret; "" for none).
+func metric(t *testing.T, url, token, name string) float64 {
 	t.Helper()
-	resp, err := http.Get(url + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	status, body := getMetrics(t, url, token)
+	if status != http.StatusOK {
+		t.Fatalf("GET /metrics: %d %s", status, body)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
 	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindSubmatch(body)
 	if m == nil {
 		t.Fatalf("metric %s not found", name)
@@ -337,16 +336,114 @@ func metric(t *testing.T, url, name string) float64 {
 	return v
 }
 
-// The metrics endpoint exists for operators even on an idle node.
+func getMetrics(t *testing.T, url, token string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url+"/metrics", nil)
+	if token != "" {
+		req.Header.Set("Authorization", "token "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+var metricNames = []string{"livedoc_realtime_connections", "livedoc_realtime_rooms", "livedoc_realtime_events_published_total",
+	"livedoc_realtime_events_delivered_total", "livedoc_realtime_queue_drops_total"}
+
+// The metrics endpoint exists for operators even on an idle node, but on the public port only for
+// System Managers: it shows how busy the node is, its sockets, memory and file descriptors.
 func TestMetricsEndpoint(t *testing.T) {
 	n := startNode(t, storetest.DSN(t), "")
 	defer n.app.Close()
 	defer n.kill()
-	srv := httptest.NewServer(n.app.Handler())
-	defer srv.Close()
-	for _, name := range []string{"livedoc_realtime_connections", "livedoc_realtime_rooms", "livedoc_realtime_events_published_total",
-		"livedoc_realtime_events_delivered_total", "livedoc_realtime_queue_drops_total"} {
-		metric(t, srv.URL, name)
+	err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+		_, err := c.Insert(doc.Doc{"doctype": "User", "email": "acc@example.com", "first_name": "Acc",
+			"roles": []any{map[string]any{"role": "Accounts User"}}})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for who, tok := range map[string]string{"Guest": "", "an Accounts User": n.token(t, "acc@example.com")} {
+		status, body := getMetrics(t, n.url, tok)
+		if status != http.StatusForbidden || bytes.Contains(body, []byte("livedoc_realtime")) {
+			t.Errorf("%s reads /metrics: %d %.200s", who, status, body)
+		}
+		var e struct {
+			ExcType string `json:"exc_type"`
+		}
+		_ = json.Unmarshal(body, &e)
+		if e.ExcType != doc.PermissionError {
+			t.Errorf("%s: %.200s, want Frappe's PermissionError shape", who, body)
+		}
+	}
+	admin := n.token(t, doc.Administrator)
+	for _, name := range metricNames {
+		metric(t, n.url, admin, name)
+	}
+}
+
+// With Config.MetricsAddr the metrics are also served to anyone on that separate listener (which
+// serves nothing else), as Prometheus scrapes; the public port still asks who it is.
+func TestMetricsListener(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	free := func() string { // a port to ask for: the App opens the metrics listener itself
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	metricsAddr := free()
+	app, err := livedoc.New(ctx, livedoc.Config{DataDir: t.TempDir(), Database: storetest.DSN(t), AdminPassword: "pw", MetricsAddr: metricsAddr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- app.ServeListener(ctx, ln) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	murl, url := "http://"+metricsAddr, "http://"+ln.Addr().String()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		resp, err := http.Get(murl + "/metrics")
+		if err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics listener never answered: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond) // polling for the listener, bounded by the deadline
+	}
+	for _, name := range metricNames {
+		metric(t, murl, "", name)
+	}
+	if status, _ := getMetrics(t, url, ""); status != http.StatusForbidden {
+		t.Errorf("Guest reads /metrics on the public port: %d", status)
+	}
+	for _, p := range []string{"/api/method/ping", "/app", "/socket.io/?EIO=4&transport=polling"} {
+		resp, err := http.Get(murl + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("metrics listener serves %s: %d", p, resp.StatusCode)
+		}
 	}
 }
 

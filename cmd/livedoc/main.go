@@ -3,11 +3,12 @@
 //	livedoc serve [--addr HOST:PORT] [--data DIR] [--apps DIR,...] [--sample=false]
 //	              [--db postgres://...] [--redis redis://...]
 //	              [--site NAME] [--allowed-origins URL,...] [--recovery-window 2m] [--log-level info]
+//	              [--metrics-addr HOST:PORT] [--pprof-addr HOST:PORT]
 //	livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON] [--room R | --user U | --doctype D --docname N | --task-id T]
 //
 // Every flag can also be set as an environment variable: LIVEDOC_ADDR, LIVEDOC_DATA, LIVEDOC_APPS,
 // LIVEDOC_SAMPLE, LIVEDOC_DB, LIVEDOC_REDIS, LIVEDOC_SITE, LIVEDOC_ALLOWED_ORIGINS,
-// LIVEDOC_RECOVERY_WINDOW, LIVEDOC_LOG_LEVEL.
+// LIVEDOC_RECOVERY_WINDOW, LIVEDOC_LOG_LEVEL, LIVEDOC_METRICS_ADDR, LIVEDOC_PPROF_ADDR.
 // LIVEDOC_ADMIN_PASSWORD sets the Administrator's password on first start.
 package main
 
@@ -62,6 +63,7 @@ func usage() {
   livedoc serve [--addr HOST:PORT] [--data DIR] [--apps DIR,...] [--sample=false]
                 [--db postgres://...] [--redis redis://...]
                 [--site NAME] [--allowed-origins URL,...] [--recovery-window 2m] [--log-level info]
+                [--metrics-addr HOST:PORT] [--pprof-addr HOST:PORT]
   livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON]
                   [--room R | --user U | --doctype D --docname N | --task-id T]`)
 }
@@ -76,6 +78,7 @@ func serve(args []string) error {
 	site := fs.String("site", env("LIVEDOC_SITE", "livedoc"), "site name: the Socket.IO namespace /<site> served besides /")
 	origins := fs.String("allowed-origins", env("LIVEDOC_ALLOWED_ORIGINS", ""), "comma-separated browser Origins allowed on sockets (default: the request's own host)")
 	pprofAddr := fs.String("pprof-addr", env("LIVEDOC_PPROF_ADDR", ""), "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
+	metricsAddr := fs.String("metrics-addr", env("LIVEDOC_METRICS_ADDR", ""), "serve the Prometheus metrics openly at /metrics on this address (e.g. 127.0.0.1:9090); off by default, and on --addr only System Managers get them")
 	database := fs.String("db", env("LIVEDOC_DB", ""), "a postgres:// URL to store data in PostgreSQL instead of SQLite in --data")
 	redisURL := fs.String("redis", env("LIVEDOC_REDIS", ""), "a redis:// URL: the realtime bus shared by the nodes of a cluster")
 	recovery := fs.Duration("recovery-window", envDuration("LIVEDOC_RECOVERY_WINDOW", 2*time.Minute), "how long a disconnected client can recover its session and missed events")
@@ -101,7 +104,8 @@ func serve(args []string) error {
 	}
 	app, err := livedoc.New(ctx, livedoc.Config{Addr: *addr, DataDir: *data,
 		AdminPassword: os.Getenv("LIVEDOC_ADMIN_PASSWORD"), Logger: log,
-		Site: *site, AllowedOrigins: allowed, RecoveryWindow: *recovery, Database: *database, Redis: *redisURL})
+		Site: *site, AllowedOrigins: allowed, RecoveryWindow: *recovery, Database: *database, Redis: *redisURL,
+		MetricsAddr: *metricsAddr})
 	if err != nil {
 		return err
 	}

@@ -386,6 +386,8 @@ func frappeDial(ctx context.Context, base, namespace string, auth map[string]any
 }
 
 // Metrics scrapes /metrics: the unlabelled samples (go_memstats_*, livedoc_realtime_* counters).
+// On the public port livedoc serves them to System Managers only, so the request carries the
+// setup's token (the Administrator's unless --token named someone else).
 func (l *livedoc) Metrics(ctx context.Context) (map[string]float64, error) {
 	u, err := url.JoinPath(l.o.URL, "/metrics")
 	if err != nil {
@@ -395,6 +397,7 @@ func (l *livedoc) Metrics(ctx context.Context) (map[string]float64, error) {
 	if err != nil {
 		return nil, err
 	}
+	req.Header = l.authHeader()
 	resp, err := l.http.Do(req)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/livedoc/livedoc/auth"
 	"github.com/livedoc/livedoc/doc"
@@ -16,12 +17,18 @@ import (
 // move to its new name. Each of these is driven by committed events in the fan-out, so every node
 // of a cluster applies it, in commit order.
 
-// revokeEvent carries an auth.Revocation through the log and the bus to every node; revokeRoom is
-// no room anyone can join (canJoin refuses control characters).
+// revokeEvent carries an auth.Revocation through the log and the bus to every node, in a room of
+// the hub's own: no one joins or publishes to a room named "__..." (PostgreSQL's text takes no
+// NUL, so the log's rooms cannot be marked that way).
 const (
-	revokeEvent = "\x00revoke"
-	revokeRoom  = "\x00auth"
+	revokeEvent = "__revoke"
+	revokeRoom  = "__auth"
 )
+
+// reservedRoom reports whether room is the hub's own or not a room at all.
+func reservedRoom(room string) bool {
+	return room == "" || strings.HasPrefix(room, "__") || strings.ContainsFunc(room, unicode.IsControl)
+}
 
 // readers is the per-recipient rule of an event that names a document: only users who may read
 // that document get it. nil: the event names none, and the room's check at join is the rule.

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/livedoc/livedoc/doc"
 )
@@ -16,8 +15,8 @@ import (
 // the document, the user's own user: room, the task's owner for task_progress:; other rooms only
 // for System Managers.
 func (h *Hub) canJoin(user *doc.User, room string) error {
-	if room == "" || strings.ContainsFunc(room, unicode.IsControl) {
-		return errors.New("invalid room " + strconv.Quote(room)) // "\x00…" rooms are the hub's own
+	if reservedRoom(room) {
+		return errors.New("invalid room " + strconv.Quote(room))
 	}
 	kind, rest, _ := strings.Cut(room, ":")
 	switch kind {

@@ -26,7 +26,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/livedoc/livedoc/auth"
 	"github.com/livedoc/livedoc/doc"
@@ -168,8 +167,8 @@ func (h *Hub) Publish(c *doc.Context, event string, message any, t Target, after
 		return doc.Errorf(doc.ValidationError, "publish: the event name must be 1 to 200 printable characters")
 	}
 	room, message, immediate := h.route(c, event, message, t)
-	if strings.ContainsFunc(room, unicode.IsControl) {
-		return doc.Errorf(doc.ValidationError, "publish: the room must be printable text")
+	if reservedRoom(room) {
+		return doc.Errorf(doc.ValidationError, "publish: invalid room %q (rooms named __... are livedoc's own)", room)
 	}
 	msg, err := json.Marshal(message)
 	if err != nil {

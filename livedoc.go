@@ -42,6 +42,12 @@ type Config struct {
 	// to anyone who reaches it (keep it on a private interface). Off by default: on Addr,
 	// /metrics is for System Managers only.
 	MetricsAddr string
+	// Realtime limits per client address (the TCP peer) and per user (Guests: per address); see
+	// realtime.Options. 0 means the default, a negative value no limit.
+	MaxConnectionsPerAddr int
+	MaxSocketsPerUser     int
+	HandshakeRate         float64
+	HandshakeBurst        int
 }
 
 // App is one livedoc server.
@@ -106,7 +112,9 @@ func (a *App) setup(ctx context.Context) error {
 		bus = rb
 	}
 	a.Realtime, err = realtime.New(ctx, a.Engine, a.Auth, realtime.Options{Site: a.cfg.Site, Bus: bus,
-		AllowedOrigins: a.cfg.AllowedOrigins, RecoveryWindow: a.cfg.RecoveryWindow, Logger: a.log})
+		AllowedOrigins: a.cfg.AllowedOrigins, RecoveryWindow: a.cfg.RecoveryWindow, Logger: a.log,
+		MaxConnectionsPerAddr: a.cfg.MaxConnectionsPerAddr, MaxSocketsPerUser: a.cfg.MaxSocketsPerUser,
+		HandshakeRate: a.cfg.HandshakeRate, HandshakeBurst: a.cfg.HandshakeBurst})
 	if err != nil {
 		return err
 	}

@@ -131,7 +131,9 @@ start_node() {
 	if [[ $single == 0 ]]; then
 		args+=(--redis "$redis")
 	fi
-	LIVEDOC_ADMIN_PASSWORD=$pw "${server_pin[@]}" "$bin/livedoc" "${args[@]}" >"$data/server.log" 2>&1 &
+	# No limits per client address or user: see livedoc_start in lib.sh.
+	LIVEDOC_ADMIN_PASSWORD=$pw LIVEDOC_MAX_CONNECTIONS_PER_ADDR=-1 LIVEDOC_MAX_SOCKETS_PER_USER=-1 \
+		LIVEDOC_HANDSHAKE_RATE=-1 "${server_pin[@]}" "$bin/livedoc" "${args[@]}" >"$data/server.log" 2>&1 &
 	node_pid=$!
 	pids+=("$node_pid")
 	for _ in $(seq 600); do

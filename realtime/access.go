@@ -82,10 +82,12 @@ func (h *Hub) revokeLocked(ev Event) {
 		}
 		delete(h.sessions, pid)
 		delete(h.dirty, pid)
+		h.unkeepLocked(s)
 		if c := s.conn; c != nil && !c.ended {
 			c.ended = true
 			ended = append(ended, c)
 		}
+		s.conn = nil // its disconnect keeps nothing for recovery
 	}
 	for st := range h.streams {
 		if r.Ends(st.user.Name, st.cred) {

@@ -1,11 +1,14 @@
 package realtime
 
 import (
+	"container/list"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"time"
@@ -33,6 +36,98 @@ type session struct {
 	// recovery still replays what the old room got up to then, and nothing after.
 	moved  map[string]bool
 	former map[string]int64
+
+	key  string        // whose sessions it counts among (userKey)
+	kept *list.Element // in users[key].kept while disconnected
+}
+
+// userSessions is what one user (Guests: one client address) holds: sockets connected or being
+// connected, and disconnected sessions kept for recovery, oldest first. Both are capped by
+// Options.MaxSocketsPerUser, so a client that connects over and over holds a bounded share of
+// memory (and of __rt_sessions rows).
+type userSessions struct {
+	sockets int
+	kept    list.List // of *session
+}
+
+// userKey is whom a connection counts against: the user, or for Guests (who all share the name)
+// the client address, so that one anonymous client cannot use up every Guest's share.
+func (h *Hub) userKey(user string, r *http.Request) string {
+	if user == doc.Guest {
+		return doc.Guest + "\x00" + h.sio.ClientAddr(r)
+	}
+	return user
+}
+
+func (h *Hub) userLocked(key string) *userSessions {
+	u := h.users[key]
+	if u == nil {
+		u = &userSessions{}
+		h.users[key] = u
+	}
+	return u
+}
+
+func (h *Hub) forgetUserLocked(key string, u *userSessions) {
+	if u.sockets == 0 && u.kept.Len() == 0 {
+		delete(h.users, key)
+	}
+}
+
+// reserveSocket counts a socket being connected against its user's cap, or refuses it.
+func (h *Hub) reserveSocket(key, user string) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	u := h.userLocked(key)
+	if limit := h.opts.MaxSocketsPerUser; limit > 0 && u.sockets >= limit {
+		h.forgetUserLocked(key, u)
+		if user == doc.Guest {
+			return fmt.Errorf("too many Guest connections from this address (limit %d)", limit)
+		}
+		return fmt.Errorf("too many connections for user %s (limit %d): close some first", user, limit)
+	}
+	u.sockets++
+	return nil
+}
+
+func (h *Hub) releaseSocketLocked(key string) {
+	if u := h.users[key]; u != nil {
+		u.sockets--
+		h.forgetUserLocked(key, u)
+	}
+}
+
+// keepLocked keeps a disconnected session for recovery; past the cap the user's oldest one is
+// forgotten (its client, should it come back, starts fresh and reloads).
+func (h *Hub) keepLocked(s *session) {
+	if s.kept != nil {
+		return
+	}
+	u := h.userLocked(s.key)
+	s.kept = u.kept.PushBack(s)
+	for limit := h.opts.MaxSocketsPerUser; limit > 0 && u.kept.Len() > limit; {
+		old := u.kept.Remove(u.kept.Front()).(*session)
+		old.kept = nil
+		if h.sessions[old.pid] == old {
+			delete(h.sessions, old.pid)
+			if old.user.Name != doc.Guest {
+				h.markDirtyLocked(old)
+				h.dirty[old.pid] = nil
+			}
+		}
+	}
+}
+
+// unkeepLocked takes a session off its user's kept list: connected again, or expired.
+func (h *Hub) unkeepLocked(s *session) {
+	if s.kept == nil {
+		return
+	}
+	if u := h.users[s.key]; u != nil {
+		u.kept.Remove(s.kept)
+		h.forgetUserLocked(s.key, u)
+	}
+	s.kept = nil
 }
 
 type restore struct {
@@ -87,7 +182,8 @@ type connectData struct {
 	sess    *session
 	fresh   bool
 	conn    *conn
-	dropped bool // disconnected before OnConnect registered it
+	dropped bool   // disconnected before OnConnect registered it
+	key     string // the userKey the socket is counted under until it disconnects
 }
 
 // connect authorises a namespace CONNECT: who the user is (the handshake's cookie or
@@ -119,20 +215,25 @@ func (h *Hub) connect(r *socketio.ConnectRequest) (*socketio.ConnectReply, error
 		}
 		return nil, errors.New("authentication failed")
 	}
+	// From here on the CONNECT is accepted: OnDisconnect gives the place back.
+	key := h.userKey(id.User.Name, r.HTTP)
+	if err := h.reserveSocket(key, id.User.Name); err != nil {
+		return nil, err
+	}
 	if payload.PID != "" {
 		if sess := h.recoverable(r, id, payload.PID, payload.Offset); sess != nil {
-			data := &connectData{sess: sess}
+			data := &connectData{sess: sess, key: key}
 			return &socketio.ConnectReply{Data: data, PID: sess.pid}, nil
 		}
 	}
 	h.mu.Lock()
 	start := h.delivered
 	h.mu.Unlock()
-	sess := &session{pid: newPID(), user: id.User, cred: id.Cred(), ns: r.Namespace, rooms: map[string]int{}, open: map[string]bool{}, start: start}
+	sess := &session{pid: newPID(), user: id.User, cred: id.Cred(), ns: r.Namespace, rooms: map[string]int{}, open: map[string]bool{}, start: start, key: key}
 	for _, room := range autoRoomsOf(id.User) {
 		sess.rooms[room] = 1
 	}
-	return &socketio.ConnectReply{Data: &connectData{sess: sess, fresh: true}, PID: sess.pid}, nil
+	return &socketio.ConnectReply{Data: &connectData{sess: sess, fresh: true, key: key}, PID: sess.pid}, nil
 }
 
 // autoRoomsOf are the rooms a socket is in from the start: the user's own, website, and all for
@@ -166,6 +267,7 @@ func (h *Hub) recoverable(r *socketio.ConnectRequest, id *auth.Identity, pid, of
 		h.mu.Lock()
 		if sess != nil && h.sessions[pid] == nil {
 			h.sessions[pid] = sess
+			h.keepLocked(sess)
 		}
 		sess = h.sessions[pid]
 	}
@@ -265,6 +367,7 @@ func (h *Hub) onConnect(s *socketio.Socket) {
 	old := sess.conn
 	sess.conn = c
 	h.sessions[sess.pid] = sess
+	h.unkeepLocked(sess)
 	h.markDirtyLocked(sess)
 	if old != nil {
 		h.leaveAllLocked(old) // the same client reconnected before its old transport was noticed gone
@@ -341,6 +444,7 @@ func (h *Hub) onDisconnect(s *socketio.Socket, reason string) {
 		return
 	}
 	h.mu.Lock()
+	h.releaseSocketLocked(data.key) // once: OnDisconnect comes once per accepted socket
 	c := data.conn
 	if c == nil {
 		data.dropped = true
@@ -358,6 +462,7 @@ func (h *Hub) onDisconnect(s *socketio.Socket, reason string) {
 		sess.conn = nil
 		sess.leftAt = time.Now()
 		h.markDirtyLocked(sess)
+		h.keepLocked(sess)
 	}
 	rooms := openRooms(sess)
 	h.metrics.connections.Dec()

@@ -42,7 +42,25 @@ type Options struct {
 	LogMaxRows     int64         // default DefaultLogMaxRows
 	Bus            Bus           // default: in-process
 	Logger         *slog.Logger
+
+	// Limits on what one client can hold: 0 means the default, a negative value no limit. A client
+	// address is the TCP peer's (a reverse proxy counts as one address).
+	//
+	// MaxConnectionsPerAddr: Engine.IO connections open at once per client address (default
+	// socketio.DefaultMaxConnectionsPerAddr). MaxSocketsPerUser: sockets connected at once per
+	// user, Guests counted per client address (default DefaultMaxSocketsPerUser); as many of a
+	// user's disconnected sessions are kept for recovery, the oldest forgotten first.
+	// HandshakeRate and HandshakeBurst: Engine.IO handshakes per second per client address, as a
+	// token bucket (defaults socketio.DefaultHandshakeRate and DefaultHandshakeBurst).
+	MaxConnectionsPerAddr int
+	MaxSocketsPerUser     int
+	HandshakeRate         float64
+	HandshakeBurst        int
 }
+
+// DefaultMaxSocketsPerUser is Options.MaxSocketsPerUser's default: far more tabs than a person
+// opens, few enough that one account (or one address as Guest) cannot fill the server's memory.
+const DefaultMaxSocketsPerUser = 1000
 
 // Hub is the realtime server of one node.
 type Hub struct {
@@ -65,8 +83,9 @@ type Hub struct {
 	delivered int64           // offset of the last logged event fanned out
 	held      map[int64]Event // logged events that arrived ahead of a missing offset
 	heldSince time.Time
-	sessions  map[string]*session // by pid: connected, or disconnected within the recovery window
-	dirty     map[string]*session // sessions to write to __rt_sessions
+	sessions  map[string]*session      // by pid: connected, or disconnected within the recovery window
+	dirty     map[string]*session      // sessions to write to __rt_sessions; nil: to delete from it
+	users     map[string]*userSessions // by userKey
 	streams   map[*sseStream]struct{}
 
 	stop chan struct{}
@@ -103,6 +122,9 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
+	if opts.MaxSocketsPerUser == 0 {
+		opts.MaxSocketsPerUser = DefaultMaxSocketsPerUser
+	}
 	elog, err := newLog(ctx, e)
 	if err != nil {
 		return nil, err
@@ -113,7 +135,8 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 	}
 	h := &Hub{opts: opts, e: e, auth: a, log: opts.Logger, elog: elog, metrics: newMetrics(), tasks: newTaskRegistry(),
 		queue: make(chan batch, 4096), rooms: map[string]map[subscriber]struct{}{}, delivered: last,
-		held: map[int64]Event{}, sessions: map[string]*session{}, streams: map[*sseStream]struct{}{}, stop: make(chan struct{})}
+		held: map[int64]Event{}, sessions: map[string]*session{}, users: map[string]*userSessions{},
+		streams: map[*sseStream]struct{}{}, stop: make(chan struct{})}
 	if err := h.createSessionTable(ctx); err != nil {
 		return nil, err
 	}
@@ -129,12 +152,15 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 	}
 	h.bus.Subscribe(h.enqueue)
 	h.sio = socketio.NewServer(socketio.Options{
-		SendQueueBytes: opts.SendQueueBytes,
-		CheckRequest:   h.checkOrigin,
-		Connect:        h.connect,
-		OnConnect:      h.onConnect,
-		OnEvent:        h.onEvent,
-		OnDisconnect:   h.onDisconnect,
+		SendQueueBytes:        opts.SendQueueBytes,
+		MaxConnectionsPerAddr: opts.MaxConnectionsPerAddr,
+		HandshakeRate:         opts.HandshakeRate,
+		HandshakeBurst:        opts.HandshakeBurst,
+		CheckRequest:          h.checkOrigin,
+		Connect:               h.connect,
+		OnConnect:             h.onConnect,
+		OnEvent:               h.onEvent,
+		OnDisconnect:          h.onDisconnect,
 	})
 	e.BeforeCommit(h.beforeCommit)
 	a.OnRevoke(h.revoked)

@@ -38,6 +38,7 @@ func (h *Hub) loadSessions(ctx context.Context) error {
 	sessions, err := h.readSessions(ctx, "")
 	for _, s := range sessions {
 		h.sessions[s.pid] = s
+		h.keepLocked(s)
 	}
 	return err
 }
@@ -75,7 +76,7 @@ func (h *Hub) readSessions(ctx context.Context, pid string) ([]*session, error) 
 			if err := rows.Scan(&pid, &user, &ns, &rooms, &open, &start, &leftAt, &cred); err != nil {
 				return err
 			}
-			s := &session{pid: pid, user: &doc.User{Name: user}, cred: cred, ns: ns, start: start, leftAt: now}
+			s := &session{pid: pid, user: &doc.User{Name: user}, cred: cred, ns: ns, start: start, leftAt: now, key: user}
 			if t, err := time.Parse(doc.DatetimeFormat, leftAt); err == nil {
 				s.leftAt = t
 			}
@@ -92,7 +93,14 @@ func (h *Hub) readSessions(ctx context.Context, pid string) ([]*session, error) 
 }
 
 // markDirtyLocked schedules a session to be written. Called with h.mu held.
+//
+// Guest sessions are not written: anyone can open them, as fast as they can send CONNECTs, and
+// each would cost a row. They are recoverable from this node's memory only (a restart, or another
+// node of a cluster, starts them fresh), within the window and the caps of Options.
 func (h *Hub) markDirtyLocked(s *session) {
+	if s.user.Name == doc.Guest {
+		return
+	}
 	if h.dirty == nil {
 		h.dirty = map[string]*session{}
 	}
@@ -112,7 +120,12 @@ func (h *Hub) flushSessions(ctx context.Context) {
 		return
 	}
 	rows := make([]sessionRow, 0, len(h.dirty))
-	for _, s := range h.dirty {
+	var gone []string
+	for pid, s := range h.dirty {
+		if s == nil {
+			gone = append(gone, pid)
+			continue
+		}
 		rooms, _ := json.Marshal(s.rooms)
 		open, _ := json.Marshal(s.open)
 		r := sessionRow{pid: s.pid, user: s.user.Name, cred: s.cred, ns: s.ns, rooms: string(rooms), open: string(open), start: s.start}
@@ -136,10 +149,15 @@ func (h *Hub) flushSessions(ctx context.Context) {
 				return err
 			}
 		}
+		for _, pid := range gone {
+			if _, err := c.Tx.Exec(c, "DELETE FROM __rt_sessions WHERE pid = ?", pid); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	if err != nil {
-		h.log.Warn("realtime: saving recovery sessions", "err", err, "sessions", len(rows))
+		h.log.Warn("realtime: saving recovery sessions", "err", err, "sessions", len(rows)+len(gone))
 	}
 }
 
@@ -150,6 +168,7 @@ func (h *Hub) expireSessions(ctx context.Context) {
 		if s.conn == nil && time.Since(s.leftAt) > h.opts.RecoveryWindow {
 			delete(h.sessions, pid)
 			delete(h.dirty, pid)
+			h.unkeepLocked(s)
 		}
 	}
 	h.mu.Unlock()

@@ -4,11 +4,15 @@
 //	              [--db postgres://...] [--redis redis://...]
 //	              [--site NAME] [--allowed-origins URL,...] [--recovery-window 2m] [--log-level info]
 //	              [--metrics-addr HOST:PORT] [--pprof-addr HOST:PORT]
+//	              [--max-connections-per-addr 1000] [--max-sockets-per-user 1000]
+//	              [--handshake-rate 20] [--handshake-burst 200]
 //	livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON] [--room R | --user U | --doctype D --docname N | --task-id T]
 //
 // Every flag can also be set as an environment variable: LIVEDOC_ADDR, LIVEDOC_DATA, LIVEDOC_APPS,
 // LIVEDOC_SAMPLE, LIVEDOC_DB, LIVEDOC_REDIS, LIVEDOC_SITE, LIVEDOC_ALLOWED_ORIGINS,
-// LIVEDOC_RECOVERY_WINDOW, LIVEDOC_LOG_LEVEL, LIVEDOC_METRICS_ADDR, LIVEDOC_PPROF_ADDR.
+// LIVEDOC_RECOVERY_WINDOW, LIVEDOC_LOG_LEVEL, LIVEDOC_METRICS_ADDR, LIVEDOC_PPROF_ADDR,
+// LIVEDOC_MAX_CONNECTIONS_PER_ADDR, LIVEDOC_MAX_SOCKETS_PER_USER, LIVEDOC_HANDSHAKE_RATE,
+// LIVEDOC_HANDSHAKE_BURST.
 // LIVEDOC_ADMIN_PASSWORD sets the Administrator's password on first start.
 package main
 
@@ -25,12 +29,15 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/livedoc/livedoc"
 	"github.com/livedoc/livedoc/examples/invoice"
+	"github.com/livedoc/livedoc/realtime"
+	"github.com/livedoc/livedoc/realtime/socketio"
 )
 
 func main() {
@@ -64,6 +71,8 @@ func usage() {
                 [--db postgres://...] [--redis redis://...]
                 [--site NAME] [--allowed-origins URL,...] [--recovery-window 2m] [--log-level info]
                 [--metrics-addr HOST:PORT] [--pprof-addr HOST:PORT]
+                [--max-connections-per-addr 1000] [--max-sockets-per-user 1000]
+                [--handshake-rate 20] [--handshake-burst 200]
   livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON]
                   [--room R | --user U | --doctype D --docname N | --task-id T]`)
 }
@@ -82,6 +91,15 @@ func serve(args []string) error {
 	database := fs.String("db", env("LIVEDOC_DB", ""), "a postgres:// URL to store data in PostgreSQL instead of SQLite in --data")
 	redisURL := fs.String("redis", env("LIVEDOC_REDIS", ""), "a redis:// URL: the realtime bus shared by the nodes of a cluster")
 	recovery := fs.Duration("recovery-window", envDuration("LIVEDOC_RECOVERY_WINDOW", 2*time.Minute), "how long a disconnected client can recover its session and missed events")
+	// The limits: 0 means the built-in default, a negative value no limit.
+	maxConnsPerAddr := fs.Int("max-connections-per-addr", envInt("LIVEDOC_MAX_CONNECTIONS_PER_ADDR", socketio.DefaultMaxConnectionsPerAddr),
+		"Socket.IO (Engine.IO) connections open at once per client address, the TCP peer (negative: no limit)")
+	maxSocketsPerUser := fs.Int("max-sockets-per-user", envInt("LIVEDOC_MAX_SOCKETS_PER_USER", realtime.DefaultMaxSocketsPerUser),
+		"sockets connected at once per user, Guests per client address; as many disconnected sessions are kept for recovery (negative: no limit)")
+	handshakeRate := fs.Float64("handshake-rate", envFloat("LIVEDOC_HANDSHAKE_RATE", socketio.DefaultHandshakeRate),
+		"Socket.IO handshakes per second per client address, after a burst of --handshake-burst (negative: no limit)")
+	handshakeBurst := fs.Int("handshake-burst", envInt("LIVEDOC_HANDSHAKE_BURST", socketio.DefaultHandshakeBurst),
+		"handshakes a client address may make at once")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -105,7 +123,9 @@ func serve(args []string) error {
 	app, err := livedoc.New(ctx, livedoc.Config{Addr: *addr, DataDir: *data,
 		AdminPassword: os.Getenv("LIVEDOC_ADMIN_PASSWORD"), Logger: log,
 		Site: *site, AllowedOrigins: allowed, RecoveryWindow: *recovery, Database: *database, Redis: *redisURL,
-		MetricsAddr: *metricsAddr})
+		MetricsAddr:           *metricsAddr,
+		MaxConnectionsPerAddr: *maxConnsPerAddr, MaxSocketsPerUser: *maxSocketsPerUser,
+		HandshakeRate: *handshakeRate, HandshakeBurst: *handshakeBurst})
 	if err != nil {
 		return err
 	}
@@ -137,6 +157,24 @@ func envDuration(key string, def time.Duration) time.Duration {
 	if v, ok := os.LookupEnv(key); ok {
 		if d, err := time.ParseDuration(v); err == nil {
 			return d
+		}
+	}
+	return def
+}
+
+func envInt(key string, def int) int {
+	if v, ok := os.LookupEnv(key); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+	}
+	return def
+}
+
+func envFloat(key string, def float64) float64 {
+	if v, ok := os.LookupEnv(key); ok {
+		if f, err := strconv.ParseFloat(v, 64); err == nil {
+			return f
 		}
 	}
 	return def

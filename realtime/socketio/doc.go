@@ -36,6 +36,12 @@
 //     namespace and that socket is disconnected (socket.io-client then stops
 //     that socket for good rather than reconnecting in a loop). Engine.IO
 //     binary messages (the attachments) are dropped.
+//   - A second CONNECT for a namespace the session already has connected:
+//     CONNECT_ERROR [ErrAlreadyConnected], and the connected socket stays
+//     (the reference server closes the whole connection).
+//   - Handshakes beyond the per-address limits (open sessions, and a rate):
+//     HTTP 429 with Retry-After and {"code":4,"message":"..."}; see
+//     [Options].MaxConnectionsPerAddr and HandshakeRate.
 //   - Malformed packets: the whole Engine.IO session is closed with reason
 //     "parse error". Nothing a client sends can make the server panic.
 //   - JSONP polling, WebTransport, per-message compression, and client

@@ -8,8 +8,8 @@ import (
 
 // servePollingHandshake opens a polling session; the handshake GET is its
 // first poll and carries the open packet.
-func (srv *Server) servePollingHandshake(w http.ResponseWriter, r *http.Request) {
-	s := srv.newSession(r, transportPolling)
+func (srv *Server) servePollingHandshake(w http.ResponseWriter, r *http.Request, addr string) {
+	s := srv.newSession(r, transportPolling, addr)
 	if s == nil {
 		writeError(w, http.StatusBadRequest, codeBadRequest, "Server is closed")
 		return

@@ -12,7 +12,8 @@ import (
 	"time"
 )
 
-// Options configures a Server. The zero value of each field means its default.
+// Options configures a Server. The zero value of each field means its default;
+// for the limits, a negative value means no limit.
 type Options struct {
 	// PingInterval is how often the server pings each session (default 25s);
 	// PingTimeout is how long it then waits for the pong before closing the
@@ -31,6 +32,26 @@ type Options struct {
 	// Sending never blocks. Default 1 MiB.
 	SendQueueBytes int
 
+	// MaxConnectionsPerAddr bounds the Engine.IO sessions open at once from
+	// one client address (ClientAddr); a handshake beyond it is refused with
+	// HTTP 429. Default DefaultMaxConnectionsPerAddr.
+	MaxConnectionsPerAddr int
+
+	// HandshakeRate (per second) and HandshakeBurst limit the handshakes of
+	// one client address: a token bucket of HandshakeBurst tokens refilled
+	// at HandshakeRate. A handshake without a token is refused with HTTP 429
+	// and Retry-After. Defaults DefaultHandshakeRate and
+	// DefaultHandshakeBurst; a negative HandshakeRate: no limit. Upgrades of
+	// an existing session are not handshakes.
+	HandshakeRate  float64
+	HandshakeBurst int
+
+	// ClientAddr names the client of a request for the limits above.
+	// Default RemoteHost: the TCP peer. Behind a reverse proxy every client
+	// then counts as the proxy, unless ClientAddr reads a header that the
+	// proxy sets and clients cannot.
+	ClientAddr func(r *http.Request) string
+
 	// CheckRequest vets the request that opens a session (handshake) or
 	// upgrades it to WebSocket, e.g. its Origin. An error refuses it with
 	// HTTP 403 and {"code":4,"message":err.Error()}.
@@ -40,7 +61,9 @@ type Options struct {
 	// message goes to the client as CONNECT_ERROR {"message": ...} and
 	// surfaces there as a connect_error. When Connect is nil only the main
 	// namespace "/" is accepted. Connect runs on the session's reading
-	// goroutine: the session reads nothing else meanwhile.
+	// goroutine: the session reads nothing else meanwhile. A CONNECT for a
+	// namespace the session already has connected never reaches Connect: it
+	// gets CONNECT_ERROR ErrAlreadyConnected and the connected socket stays.
 	Connect func(r *ConnectRequest) (*ConnectReply, error)
 
 	// OnConnect is called once the CONNECT answer is queued; whatever it
@@ -60,7 +83,12 @@ type Options struct {
 	// "slow consumer", "server shutting down", or
 	// "binary packets are not supported". It never runs inside Emit or Send;
 	// it may run inside Socket.Disconnect and Server.Close. A session that
-	// closes while OnConnect runs may call it before OnConnect returns.
+	// closes while OnConnect runs may call it before OnConnect returns. When
+	// the session closes after Connect accepted a socket but before its
+	// answer was queued (or when another CONNECT of the namespace, read
+	// meanwhile from the other transport during an upgrade, won), OnDisconnect
+	// is called for that socket without OnConnect, so that what Connect set
+	// aside can be given back.
 	OnDisconnect func(s *Socket, reason string)
 }
 
@@ -101,6 +129,13 @@ var (
 	// does not serve; its message is the reference server's.
 	ErrInvalidNamespace = errors.New("Invalid namespace") //lint:ignore ST1005 clients match the reference server's text
 
+	// ErrAlreadyConnected answers a CONNECT for a namespace the session
+	// already has connected. The reference server closes the whole
+	// connection instead ("invalid state"); here the connected socket keeps
+	// working and the client is told why the extra CONNECT did nothing.
+	// socket.io-client never sends one: it takes a second client, or a
+	// DISCONNECT first, to connect a namespace again.
+	ErrAlreadyConnected = errors.New("already connected to this namespace on this connection: disconnect it first")
 )
 
 // Server is an http.Handler serving Engine.IO v4 / Socket.IO v5 clients.
@@ -108,9 +143,11 @@ var (
 type Server struct {
 	opts Options
 
-	mu       sync.Mutex
-	sessions map[string]*session
-	closed   bool
+	mu         sync.Mutex
+	sessions   map[string]*session
+	closed     bool
+	perAddr    map[string]int // open sessions per client address
+	handshakes rateLimiter
 }
 
 // NewServer returns a Server with o's zero fields set to their defaults.
@@ -127,7 +164,17 @@ func NewServer(o Options) *Server {
 	if o.SendQueueBytes <= 0 {
 		o.SendQueueBytes = 1 << 20
 	}
-	return &Server{opts: o, sessions: make(map[string]*session)}
+	if o.MaxConnectionsPerAddr == 0 {
+		o.MaxConnectionsPerAddr = DefaultMaxConnectionsPerAddr
+	}
+	if o.HandshakeRate == 0 {
+		o.HandshakeRate = DefaultHandshakeRate
+	}
+	if o.HandshakeBurst <= 0 {
+		o.HandshakeBurst = DefaultHandshakeBurst
+	}
+	return &Server{opts: o, sessions: make(map[string]*session), perAddr: make(map[string]int),
+		handshakes: newRateLimiter(o.HandshakeRate, o.HandshakeBurst)}
 }
 
 // Engine.IO error codes, as in the reference server.
@@ -174,10 +221,14 @@ func (srv *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	if sid == "" {
+		addr, ok := srv.admit(w, r)
+		if !ok {
+			return
+		}
 		if isWS {
-			srv.serveWebSocketHandshake(w, r)
+			srv.serveWebSocketHandshake(w, r, addr)
 		} else {
-			srv.servePollingHandshake(w, r)
+			srv.servePollingHandshake(w, r, addr)
 		}
 		return
 	}
@@ -216,13 +267,16 @@ func (srv *Server) Close() {
 	}
 }
 
-// newSession registers a session for the handshake request r, or returns
-// nil when the server is closed.
-func (srv *Server) newSession(r *http.Request, transport string) *session {
+// newSession registers a session for the handshake request r from the
+// client address addr (admitted), or returns nil when the server is closed;
+// the session gives addr's place back when it is removed.
+func (srv *Server) newSession(r *http.Request, transport, addr string) *session {
 	s := newSession(srv, randomID(), r, transport)
+	s.addr = addr
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	if srv.closed {
+		srv.releaseLocked(addr)
 		return nil
 	}
 	srv.sessions[s.id] = s
@@ -240,6 +294,7 @@ func (srv *Server) removeSession(s *session) {
 	defer srv.mu.Unlock()
 	if srv.sessions[s.id] == s {
 		delete(srv.sessions, s.id)
+		srv.releaseLocked(s.addr)
 	}
 }
 

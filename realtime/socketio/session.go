@@ -25,9 +25,10 @@ const (
 // by a writer goroutine that runs only while the socket is full. One timer
 // per session drives the heartbeat.
 type session struct {
-	srv *Server
-	id  string
-	req *http.Request // the handshake request, detached
+	srv  *Server
+	id   string
+	req  *http.Request // the handshake request, detached
+	addr string        // the client address its place is counted under (Options.MaxConnectionsPerAddr)
 
 	mu        sync.Mutex
 	transport string
@@ -310,11 +311,13 @@ func (s *session) handleMessage(data []byte) string {
 	return ""
 }
 
-// connect handles a namespace CONNECT. A repeated CONNECT for a namespace
-// replaces its socket.
+// connect handles a namespace CONNECT. A CONNECT for a namespace already connected is refused:
+// replacing the socket instead made every repeated CONNECT a new socket for the application to
+// set up (and keep for recovery), at no cost to the client.
 func (s *session) connect(nsp string, auth json.RawMessage) {
-	if old := s.socket(nsp); old != nil {
-		s.disconnect(old, false, "client namespace disconnect")
+	if s.socket(nsp) != nil {
+		s.enqueue(encodeConnectError(nsp, ErrAlreadyConnected.Error()))
+		return
 	}
 	reply, err := &ConnectReply{}, error(nil)
 	if connect := s.srv.opts.Connect; connect != nil {
@@ -335,8 +338,25 @@ func (s *session) connect(nsp string, auth json.RawMessage) {
 	var held Batch
 	defer held.Flush()
 	s.mu.Lock()
-	if s.enqueueWithLocked(encodeConnect(nsp, so.id, reply.PID), nil, &held) != nil {
+	if s.socketLocked(nsp) != nil { // connected meanwhile by a POST still being read during an upgrade
+		err = ErrAlreadyConnected
+		s.enqueueLocked(encodeConnectError(nsp, err.Error()))
+	} else {
+		err = s.enqueueWithLocked(encodeConnect(nsp, so.id, reply.PID), nil, &held)
+	}
+	if err != nil {
 		s.mu.Unlock()
+		// Connect accepted the socket and may have set something aside for it.
+		if on := s.srv.opts.OnDisconnect; on != nil {
+			reason := "transport close"
+			switch {
+			case errors.Is(err, ErrSlowConsumer):
+				reason = "slow consumer"
+			case errors.Is(err, ErrAlreadyConnected):
+				reason = "client namespace disconnect"
+			}
+			on(so, reason)
+		}
 		return
 	}
 	so.connected = true
@@ -374,6 +394,10 @@ func (s *session) disconnect(so *Socket, notify bool, reason string) {
 func (s *session) socket(nsp string) *Socket {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.socketLocked(nsp)
+}
+
+func (s *session) socketLocked(nsp string) *Socket {
 	for _, so := range s.sockets {
 		if so.namespace == nsp {
 			return so

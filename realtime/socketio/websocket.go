@@ -256,12 +256,13 @@ var gatherPool = sync.Pool{New: func() any { return new([]byte) }}
 
 // serveWebSocketHandshake opens a session directly on WebSocket and starts
 // reading from it.
-func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Request) {
+func (srv *Server) serveWebSocketHandshake(w http.ResponseWriter, r *http.Request, addr string) {
 	c, err := srv.accept(w, r)
 	if err != nil {
+		srv.release(addr)
 		return
 	}
-	s := srv.newSession(r, transportWebSocket)
+	s := srv.newSession(r, transportWebSocket, addr)
 	if s == nil {
 		c.writeTimed(closeFrame(closeGoingAway, "server is closed"))
 		c.conn.Close()

@@ -601,7 +601,7 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) e
 	valid := h.auth.CredValid(ctx, name, cred)
 	cancel()
 	if !valid {
-		return errors.New("Not permitted: the session has ended; log in again")
+		return errors.New("the session has ended: log in again")
 	}
 	user, err := h.currentUser(name)
 	if err != nil {

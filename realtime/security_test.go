@@ -461,3 +461,22 @@ func TestRenameMovesSubscribers(t *testing.T) {
 		t.Fatalf("doc_update after unsubscribing: %v", names(got))
 	}
 }
+
+// Hole 3, in a cluster: logging out on one node ends the session's sockets on the others.
+func TestLogoutEndsSocketsOnEveryNode(t *testing.T) {
+	dsn := storetest.DSN(t)
+	rs := startRedis(t, 0)
+	a := startClusterNode(t, dsn, "redis://"+rs.addr(), "livedoc")
+	b := startClusterNode(t, dsn, "redis://"+rs.addr(), "livedoc")
+	a.addUser(t, "l@example.com", doc.SystemUser, "Accounts User")
+	s := a.login(t, "l@example.com")
+	c := dialCookie(t, b.url, s.sid)
+	connect(t, c)
+	if ack := subscribe(t, c, "doctype_subscribe", "Invoice"); ack["ok"] != true {
+		t.Fatalf("subscribe on the other node: %v", ack)
+	}
+	if code := a.post(t, s, "/api/method/logout", nil); code != 200 {
+		t.Fatalf("logout: %d", code)
+	}
+	waitDone(t, c, "the socket on the other node after logout")
+}

@@ -107,16 +107,27 @@ func (c *stmtCache) prepare(db *sql.DB, query string) {
 	c.m[query] = st
 }
 
-// reset drops every cached statement; schema changes make SQLite re-prepare them anyway.
+// reset drops every cached statement; schema changes make SQLite re-prepare them anyway. They are
+// closed in the background: closing one takes each connection it was prepared on, and one of
+// those may be busy preparing another statement for the cache that waits (on PostgreSQL) for the
+// very table lock the resetting transaction's DDL holds.
 func (c *stmtCache) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	var old []*sql.Stmt
 	for _, st := range c.m {
 		if st != nil {
-			st.Close()
+			old = append(old, st)
 		}
 	}
 	c.m = nil
+	if len(old) > 0 {
+		go func() {
+			for _, st := range old {
+				st.Close()
+			}
+		}()
+	}
 }
 
 // Open opens the database named by dsn: postgres://... for PostgreSQL, otherwise a SQLite file

@@ -251,11 +251,13 @@ func (h *Hub) fanoutLocked(ev Event) {
 		h.revokeLocked(ev)
 		return
 	case ev.Event == "list_update" && ev.Room == "doctype:DocType":
-		go func() {
-			h.reloadDocType(ev) // a DocType changed, maybe on another node
-			h.rightsChanged("", ev.changedName())
-		}()
+		// A DocType changed, maybe on another node: the events after this one are decided on its
+		// new rules, so it is read now, holding up the fan-out for one read (DocTypes change
+		// rarely); the rooms are re-checked after.
+		h.reloadDocType(ev)
+		go h.rightsChanged("", ev.changedName())
 	case ev.Event == "list_update" && ev.Room == "doctype:User":
+		h.refreshUserLocked(ev.changedName())
 		go h.rightsChanged(ev.changedName(), "")
 	}
 	subs := h.rooms[ev.Room]

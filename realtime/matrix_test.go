@@ -61,7 +61,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"rest.rename":              m.write(m.rename),
 		"method.guest":             m.method("GET", "/api/method/ping"),
 		"method.user":              m.method("GET", "/api/method/frappe.auth.get_logged_user"),
-		"realtime.publish":         m.publish,
+		"realtime.publish":         m.restPublish,
 		"socket.doc_subscribe":     m.docSubscribe,
 		"socket.doc_open":          m.docOpen,
 		"socket.doctype_subscribe": func(p *principal) string { return m.doctypeSubscribe(p, m.b) },
@@ -424,7 +424,7 @@ func (m *matrix) method(method, path string) func(p *principal) string {
 	}
 }
 
-func (m *matrix) publish(p *principal) string {
+func (m *matrix) restPublish(p *principal) string {
 	m.demote(p)
 	return yesNo(m.ok(p, "POST", "/api/realtime/publish", map[string]any{"event": "hello", "message": map[string]any{}, "room": "all"}))
 }
@@ -432,7 +432,7 @@ func (m *matrix) publish(p *principal) string {
 // sock is a socket of the matrix, with what it received of the events the matrix counts.
 type sock struct {
 	*client.Client
-	docUpdates, listUpdates, marks *collector
+	docUpdates, listUpdates, marks, fences *collector
 }
 
 // socket connects p to node n (false when the connection is refused); auth adds to the CONNECT's.
@@ -453,7 +453,8 @@ func (m *matrix) socket(p *principal, n *node, auth map[string]any) (*sock, bool
 		m.t.Fatal(err)
 	}
 	m.t.Cleanup(func() { c.Close() })
-	s := &sock{Client: c, docUpdates: collect(c, "doc_update"), listUpdates: collect(c, "list_update"), marks: collect(c, "marker")}
+	s := &sock{Client: c, docUpdates: collect(c, "doc_update"), listUpdates: collect(c, "list_update"), marks: collect(c, "marker"),
+		fences: collect(c, "fence")}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return s, c.Connect(ctx) == nil
@@ -472,16 +473,35 @@ func (m *matrix) ack(c *sock, event string, args ...any) bool {
 	return r["ok"] == true
 }
 
-// received waits for a marker published after everything else (to the website room, which every
-// socket is in) and returns the names the event brought until then.
-func (m *matrix) received(col, marks *collector) []string {
+// publish sends an event to a room through node a, after everything committed before.
+func (m *matrix) publish(event, room string) {
 	m.t.Helper()
 	err := m.a.app.Engine.Run(context.Background(), doc.AdminUser, true, func(ctx *doc.Context) error {
-		return m.a.app.PublishRealtime(ctx, "marker", map[string]any{}, realtime.Target{Room: "website"}, true)
+		return m.a.app.PublishRealtime(ctx, event, map[string]any{}, realtime.Target{Room: room}, true)
 	})
 	if err != nil {
 		m.t.Fatal(err)
 	}
+}
+
+// fence waits until everything committed before has reached the socket, and forgets it: what is
+// counted next comes from what the cell does after subscribing.
+func (m *matrix) fence(c *sock) {
+	m.t.Helper()
+	m.publish("fence", "website")
+	c.fences.waitFor(m.t, 1, 5*time.Second)
+	for _, col := range []*collector{c.docUpdates, c.listUpdates} {
+		col.mu.Lock()
+		col.msgs = nil
+		col.mu.Unlock()
+	}
+}
+
+// received waits for a marker published after everything else (to the website room, which every
+// socket is in) and returns the names the event brought until then.
+func (m *matrix) received(col, marks *collector) []string {
+	m.t.Helper()
+	m.publish("marker", "website")
 	marks.waitFor(m.t, 1, 5*time.Second)
 	return names(col.waitFor(m.t, 0, 0))
 }
@@ -494,6 +514,7 @@ func (m *matrix) docSubscribe(p *principal) string {
 	}
 	m.ack(c, "doc_subscribe", noteDT, a)
 	m.ack(c, "doc_subscribe", noteDT, b)
+	m.fence(c)
 	m.demote(p)
 	m.saveAll(a, b)
 	return seen(m.received(c.docUpdates, c.marks), a, b)
@@ -516,6 +537,7 @@ func (m *matrix) doctypeSubscribe(p *principal, on *node) string {
 		return "none"
 	}
 	m.ack(c, "doctype_subscribe", noteDT)
+	m.fence(c)
 	m.demote(p)
 	m.saveAll(a, b)
 	return seen(m.received(c.listUpdates, c.marks), a, b)
@@ -574,14 +596,11 @@ func (m *matrix) sseDoctype(p *principal) string {
 	if s == nil {
 		return "none"
 	}
+	m.publish("fence", room) // what came before the stream's own cell is not counted
+	s.until(m.t, "event: fence")
 	m.demote(p)
 	m.saveAll(a, b)
-	err := m.a.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
-		return m.a.app.PublishRealtime(c, "marker", map[string]any{}, realtime.Target{Room: room}, true)
-	})
-	if err != nil {
-		m.t.Fatal(err)
-	}
+	m.publish("marker", room)
 	var got []string
 	deadline := time.After(5 * time.Second)
 	for {
@@ -615,6 +634,7 @@ func (m *matrix) recoveryReplay(p *principal) string {
 		return "none"
 	}
 	m.ack(first, "doctype_subscribe", noteDT)
+	m.fence(first)
 	pid, offset := first.PID(), first.LastOffset()
 	first.Close()
 	m.demote(p)

@@ -174,7 +174,6 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"malformed JSON", "POST", "/api/resource/Invoice", "application/json", `{"customer": "ACME",`, 400},
 		{"JSON array body", "POST", "/api/resource/Invoice", "application/json", `[1,2]`, 400},
 		{"wrong type", "POST", "/api/resource/Invoice", "application/json", `{"customer": "ACME", "total": "lots"}`, 417},
-		{"unknown field", "POST", "/api/resource/Invoice", "application/json", `{"customer": "ACME", "evil": 1}`, 417},
 		{"missing required", "POST", "/api/resource/Invoice", "application/json", `{"status": "Draft"}`, 417},
 		{"link to nothing", "POST", "/api/resource/Invoice", "application/json", `{"customer": "Nobody Ltd"}`, 417},
 		{"bad child row", "POST", "/api/resource/Invoice", "application/json", `{"customer": "ACME", "items": [{"qty": "x"}]}`, 417},

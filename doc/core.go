@@ -2,80 +2,77 @@ package doc
 
 import (
 	"context"
+	"embed"
 	"encoding/json"
 	"fmt"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/livedoc/livedoc/store"
 )
 
-// The core DocTypes describe DocTypes, users and roles. They are declared here, not in the
-// database, so the engine can always start; they are stored as DocType documents like any other
-// so clients can read them.
-var coreJSON = []string{
-	`{"name": "DocField", "module": "Core", "istable": 1, "fields": [
-		{"fieldname": "fieldname", "fieldtype": "Data", "reqd": 1, "in_list_view": 1},
-		{"fieldname": "fieldtype", "fieldtype": "Select", "reqd": 1, "in_list_view": 1,
-		 "options": "Data\nSmall Text\nText\nInt\nFloat\nCurrency\nCheck\nSelect\nDate\nDatetime\nLink\nTable\nJSON\nPassword"},
-		{"fieldname": "label", "fieldtype": "Data", "in_list_view": 1},
-		{"fieldname": "reqd", "fieldtype": "Check"},
-		{"fieldname": "unique", "fieldtype": "Check"},
-		{"fieldname": "default", "fieldtype": "Small Text"},
-		{"fieldname": "options", "fieldtype": "Small Text"},
-		{"fieldname": "read_only", "fieldtype": "Check"},
-		{"fieldname": "hidden", "fieldtype": "Check"},
-		{"fieldname": "in_list_view", "fieldtype": "Check"},
-		{"fieldname": "allow_on_submit", "fieldtype": "Check"}]}`,
-	`{"name": "DocPerm", "module": "Core", "istable": 1, "fields": [
-		{"fieldname": "role", "fieldtype": "Link", "options": "Role", "reqd": 1, "in_list_view": 1},
-		{"fieldname": "read", "fieldtype": "Check", "in_list_view": 1},
-		{"fieldname": "write", "fieldtype": "Check", "in_list_view": 1},
-		{"fieldname": "create", "fieldtype": "Check", "in_list_view": 1},
-		{"fieldname": "delete", "fieldtype": "Check"},
-		{"fieldname": "submit", "fieldtype": "Check"},
-		{"fieldname": "cancel", "fieldtype": "Check"},
-		{"fieldname": "if_owner", "fieldtype": "Check"}]}`,
-	`{"name": "DocType", "module": "Core", "autoname": "prompt", "fields": [
-		{"fieldname": "module", "fieldtype": "Data", "in_list_view": 1},
-		{"fieldname": "autoname", "fieldtype": "Data"},
-		{"fieldname": "is_submittable", "fieldtype": "Check"},
-		{"fieldname": "istable", "fieldtype": "Check"},
-		{"fieldname": "issingle", "fieldtype": "Check"},
-		{"fieldname": "allow_rename", "fieldtype": "Check"},
-		{"fieldname": "title_field", "fieldtype": "Data"},
-		{"fieldname": "sort_field", "fieldtype": "Data"},
-		{"fieldname": "sort_order", "fieldtype": "Data"},
-		{"fieldname": "fields", "fieldtype": "Table", "options": "DocField"},
-		{"fieldname": "permissions", "fieldtype": "Table", "options": "DocPerm"}],
-	 "permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1}]}`,
-	`{"name": "Role", "module": "Core", "autoname": "field:role_name", "fields": [
-		{"fieldname": "role_name", "fieldtype": "Data", "reqd": 1, "unique": 1, "in_list_view": 1}],
-	 "permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1},
-		{"role": "All", "read": 1}]}`,
-	`{"name": "Has Role", "module": "Core", "istable": 1, "fields": [
-		{"fieldname": "role", "fieldtype": "Link", "options": "Role", "reqd": 1, "in_list_view": 1}]}`,
-	`{"name": "User", "module": "Core", "autoname": "field:email", "allow_rename": 1, "title_field": "full_name", "fields": [
-		{"fieldname": "email", "fieldtype": "Data", "reqd": 1, "unique": 1, "in_list_view": 1},
-		{"fieldname": "first_name", "fieldtype": "Data", "reqd": 1, "in_list_view": 1},
-		{"fieldname": "last_name", "fieldtype": "Data"},
-		{"fieldname": "full_name", "fieldtype": "Data", "read_only": 1},
-		{"fieldname": "enabled", "fieldtype": "Check", "default": "1", "in_list_view": 1},
-		{"fieldname": "user_type", "fieldtype": "Select", "options": "System User\nWebsite User", "default": "System User"},
-		{"fieldname": "roles", "fieldtype": "Table", "options": "Has Role"},
-		{"fieldname": "new_password", "fieldtype": "Password"},
-		{"fieldname": "api_key", "fieldtype": "Data", "read_only": 1, "unique": 1}],
-	 "permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1},
-		{"role": "All", "read": 1, "write": 1, "if_owner": 1}]}`,
-}
+// The core DocTypes describe DocTypes, users and roles: doc/core/*.json, in Frappe's shape, with
+// every property Frappe v15 gives DocType, DocField and DocPerm (so a DocType exported from Frappe
+// keeps them all). They are declared here, not in the database, so the engine can always start;
+// they are stored as DocType documents like any other so clients can read them. Child tables
+// first, so that parents find them.
+//
+//go:embed core/*.json
+var coreFiles embed.FS
+
+var coreOrder = []string{"docfield", "docperm", "doctype_action", "doctype_link", "doctype_state", "doctype", "role",
+	"has_role", "user"}
+
+// coreJSON are the core DocTypes' definitions, in coreOrder; DocField's fieldtype options list
+// every field type livedoc takes.
+var coreJSON = func() [][]byte {
+	var out [][]byte
+	for _, n := range coreOrder {
+		b, err := coreFiles.ReadFile("core/" + n + ".json")
+		if err != nil {
+			panic(err) // embedded: cannot fail
+		}
+		if n == "docfield" {
+			var m map[string]any
+			_ = json.Unmarshal(b, &m)
+			for _, f := range m["fields"].([]any) {
+				if f := f.(map[string]any); f["fieldname"] == "fieldtype" {
+					f["options"] = strings.Join(FieldTypes(), "\n")
+				}
+			}
+			b, _ = json.Marshal(m)
+		}
+		out = append(out, b)
+	}
+	return out
+}()
+
+// coreProps are, per core DocType, the names of its fields: the properties a DocType, DocField or
+// DocPerm may have.
+var coreProps = sync.OnceValue(func() map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	for _, j := range coreJSON {
+		var dt struct {
+			Name   string
+			Fields []struct{ Fieldname string }
+		}
+		_ = json.Unmarshal(j, &dt)
+		out[dt.Name] = map[string]bool{}
+		for _, f := range dt.Fields {
+			out[dt.Name][f.Fieldname] = true
+		}
+	}
+	return out
+})
 
 // CoreDocTypes are the DocTypes the engine itself needs.
 var CoreDocTypes = func() []string {
 	var names []string
 	for _, j := range coreJSON {
 		var dt struct{ Name string }
-		_ = json.Unmarshal([]byte(j), &dt)
+		_ = json.Unmarshal(j, &dt)
 		names = append(names, dt.Name)
 	}
 	return names
@@ -84,7 +81,7 @@ var CoreDocTypes = func() []string {
 func (e *Engine) bootstrap(ctx context.Context) error {
 	var core []*DocType
 	for _, j := range coreJSON {
-		dt, err := ParseDocType([]byte(j))
+		dt, err := ParseDocType(j)
 		if err != nil {
 			return fmt.Errorf("core DocType: %w", err)
 		}
@@ -304,14 +301,14 @@ func (e *Engine) validateDocType(c *Context, d Doc) error {
 		return Errorf(PermissionError, "Core DocType %s cannot be changed", dt.Name)
 	}
 	for _, f := range dt.Fields {
-		if f.Fieldtype != Link && f.Fieldtype != Table {
+		if f.Fieldtype != Link && !f.IsTable() {
 			continue
 		}
 		target, err := c.meta(f.Options)
 		if err != nil && f.Options != dt.Name {
 			return Errorf(LinkValidationError, "%s: field %s points to DocType %s, which does not exist", dt.Name, f.Fieldname, f.Options)
 		}
-		if f.Fieldtype == Table && (target == nil || !target.IsTable) {
+		if f.IsTable() && (target == nil || !target.IsTable) {
 			return Errorf(ValidationError, "%s: Table field %s needs a child table DocType (istable), not %s", dt.Name, f.Fieldname, f.Options)
 		}
 	}
@@ -382,7 +379,7 @@ func (e *Engine) trashDocType(c *Context, d Doc) error {
 	}
 	for _, other := range e.DocTypes() {
 		for _, f := range other.Fields {
-			if (f.Fieldtype == Link || f.Fieldtype == Table) && f.Options == name && other.Name != name {
+			if (f.Fieldtype == Link || f.IsTable()) && f.Options == name && other.Name != name {
 				return Errorf(LinkExistsError, "DocType %s is used by %s.%s", name, other.Name, f.Fieldname)
 			}
 		}
@@ -411,7 +408,7 @@ func (c *Context) migrate(dt, old *DocType) error {
 	}
 	for i := range dt.Fields {
 		f := &dt.Fields[i]
-		if !existing[f.Fieldname] || f.Fieldtype == Table || f.Fieldtype == Password {
+		if !existing[f.Fieldname] || !f.Stored() {
 			continue
 		}
 		if old != nil {
@@ -427,13 +424,16 @@ func (c *Context) migrate(dt, old *DocType) error {
 		return err
 	}
 	for _, f := range dt.Fields {
-		if _, stored := fieldKinds[f.Fieldtype]; !stored {
+		if !f.Stored() {
 			continue
 		}
 		if err := store.EnsureIndex(c, c.Tx, dt.TableName(), f.Fieldname, true, f.Unique); err != nil {
 			if c.Tx.Dialect().IsUniqueViolation(err) {
-				return Errorf(ValidationError, "%s: %s cannot be made unique: some documents share a value", dt.Name, f.Label)
+				return Errorf(ValidationError, "%s: %s cannot be made unique: some documents share a value", dt.Name, f.Title())
 			}
+			return err
+		}
+		if err := store.EnsureIndex(c, c.Tx, dt.TableName(), f.Fieldname, false, f.SearchIndex && !f.Unique); err != nil {
 			return err
 		}
 	}
@@ -461,7 +461,7 @@ func (c *Context) checkConvertible(dt *DocType, f *Field) error {
 		}
 		if _, err := coerce(f, v); err != nil {
 			return Errorf(ValidationError, "%s: cannot change %s to %s: stored value %s does not convert",
-				dt.Name, f.Label, f.Fieldtype, strings.TrimSpace(short(v)))
+				dt.Name, f.Title(), f.Fieldtype, strings.TrimSpace(short(v)))
 		}
 	}
 	return rows.Err()

@@ -4,9 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"net/url"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Doc is a document: field values by fieldname, child rows as []Doc under Table fields. Values are
@@ -91,23 +95,30 @@ const (
 // Now returns the current time in DatetimeFormat.
 func Now() string { return time.Now().UTC().Format(DatetimeFormat) }
 
-// coerce turns a client- or database-supplied value into the field's Go type. Empty strings stay
-// empty for text fields and become nil elsewhere, as an empty form input means "no value".
+// coerce turns a client- or database-supplied value into the field's Go type, with Frappe's
+// checks for the type (length, non_negative, Data's Email/Phone/URL/Name options, formats).
+// Empty strings stay empty for text fields and become nil elsewhere, as an empty form input means
+// "no value".
 func coerce(f *Field, v any) (any, error) {
 	if v == nil {
 		return nil, nil
 	}
 	bad := func() error {
-		return Errorf(ValidationError, "%s: %v is not a valid %s", f.Label, short(v), f.Fieldtype)
+		return Errorf(ValidationError, "%s: %v is not a valid %s", f.Title(), short(v), f.Fieldtype)
 	}
 	switch f.Fieldtype {
-	case Data, SmallText, Text, Link, Password, Select:
-		s, ok := v.(string)
+	case Data, SmallText, Text, LongText, TextEditor, HTMLEditor, MarkdownEditor, Code, Link, DynamicLink,
+		Password, Select, Autocomplete, Attach, AttachImage, ReadOnly, Color, Signature, Barcode, Icon, Phone:
+		s, ok := textOf(v)
 		if !ok {
 			return nil, bad()
 		}
-		if f.Fieldtype == Data || f.Fieldtype == Link {
+		switch f.Fieldtype {
+		case Data, Link, DynamicLink, Phone, Color, Icon, Autocomplete:
 			s = strings.TrimSpace(s)
+		}
+		if err := checkText(f, s); err != nil {
+			return nil, err
 		}
 		return s, nil
 	case Int, Check:
@@ -118,13 +129,33 @@ func coerce(f *Field, v any) (any, error) {
 		if f.Fieldtype == Check && n != 0 && n != 1 {
 			return nil, bad()
 		}
+		if f.NonNegative && n < 0 {
+			return nil, negative(f)
+		}
 		return int64(n), nil
-	case Float, Currency:
+	case Float, Currency, Percent, Duration, Rating:
+		if str, ok := v.(string); ok && strings.TrimSpace(str) == "" {
+			return nil, nil
+		}
 		n, ok := toNumber(v)
 		if !ok || math.IsInf(n, 0) || math.IsNaN(n) {
 			return nil, bad()
 		}
-		return n, nil
+		if (f.NonNegative || f.Fieldtype == Duration || f.Fieldtype == Rating) && n < 0 {
+			return nil, negative(f)
+		}
+		if f.Fieldtype == Rating && n > 1 {
+			// Stars from a client of Frappe before v14 (3 of 5); v14 on stores the fraction.
+			stars := 5
+			if o, err := strconv.Atoi(strings.TrimSpace(f.Options)); err == nil && o > 0 {
+				stars = o
+			}
+			if n > float64(stars) {
+				return nil, bad()
+			}
+			n /= float64(stars)
+		}
+		return roundTo(n, f.precision()), nil
 	case Date, Datetime:
 		s, ok := v.(string)
 		if !ok {
@@ -141,6 +172,19 @@ func coerce(f *Field, v any) (any, error) {
 			return t.Format(DateFormat), nil
 		}
 		return t.Format(DatetimeFormat), nil
+	case Time:
+		s, ok := v.(string)
+		if !ok {
+			return nil, bad()
+		}
+		if s = strings.TrimSpace(s); s == "" {
+			return nil, nil
+		}
+		t, ok := parseClock(s)
+		if !ok {
+			return nil, bad()
+		}
+		return t, nil
 	case JSON:
 		if s, ok := v.(string); ok { // as stored, or sent as text by a form
 			if s == "" {
@@ -153,8 +197,126 @@ func coerce(f *Field, v any) (any, error) {
 			return x, nil
 		}
 		return v, nil
+	case Geolocation:
+		// GeoJSON, kept as the text Frappe stores and returns.
+		if s, ok := v.(string); ok {
+			if strings.TrimSpace(s) == "" {
+				return nil, nil
+			}
+			if !json.Valid([]byte(s)) {
+				return nil, bad()
+			}
+			return s, nil
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, bad()
+		}
+		return string(b), nil
 	}
 	return nil, bad()
+}
+
+// textOf accepts text, and numbers as Frappe's cstr would write them.
+func textOf(v any) (string, bool) {
+	switch t := v.(type) {
+	case string:
+		return t, true
+	case float64:
+		return strconv.FormatFloat(t, 'f', -1, 64), true
+	case int64:
+		return strconv.FormatInt(t, 10), true
+	case json.Number:
+		return t.String(), true
+	}
+	return "", false
+}
+
+// varcharTypes are the types Frappe keeps in a VARCHAR, 140 characters unless the field's length
+// says otherwise.
+var varcharTypes = []string{Data, Link, DynamicLink, Select, ReadOnly, Color, Phone, Autocomplete, Icon}
+
+func checkText(f *Field, s string) error {
+	limit := f.Length
+	if limit == 0 && slices.Contains(varcharTypes, f.Fieldtype) {
+		limit = 140
+	}
+	if n := utf8.RuneCountInString(s); limit > 0 && n > limit {
+		return Errorf(ValidationError, "%s: value too big: %d characters, at most %d", f.Title(), n, limit)
+	}
+	if s == "" || (f.Fieldtype != Data && f.Fieldtype != Phone) {
+		return nil
+	}
+	kind := f.Options
+	if f.Fieldtype == Phone {
+		kind = "Phone"
+	}
+	var ok bool
+	switch kind {
+	case "Email":
+		ok = validEmail(s)
+	case "Phone":
+		ok = phoneRe.MatchString(s)
+	case "URL":
+		u, err := url.Parse(s)
+		ok = err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+	case "Name":
+		ok = !strings.ContainsAny(s, "<>%\"{}|^`[]") && validName(s) == nil
+	default:
+		return nil
+	}
+	if !ok {
+		return Errorf(ValidationError, "%s: %s is not a valid %s", f.Title(), short(s), kind)
+	}
+	return nil
+}
+
+// phoneRe is what Frappe's validate_phone_number accepts: digits, spaces and + - ( ) . x
+var phoneRe = regexp.MustCompile(`^[0-9+\-() .x]{3,}$`)
+
+// validEmail accepts one or more addresses separated by commas, each local@domain without spaces.
+func validEmail(s string) bool {
+	for a := range strings.SplitSeq(s, ",") {
+		a = strings.TrimSpace(a)
+		local, domain, ok := strings.Cut(a, "@")
+		if !ok || local == "" || domain == "" || strings.ContainsAny(a, " \t\r\n<>") || strings.Contains(domain, "@") {
+			return false
+		}
+	}
+	return true
+}
+
+func negative(f *Field) error {
+	return Errorf(ValidationError, "%s: value cannot be negative", f.Title())
+}
+
+// precision is the number of decimals a number field keeps: its precision, or the 9 of Frappe's
+// decimal(21,9) columns.
+func (f *Field) precision() int {
+	if n, err := strconv.Atoi(f.Precision); err == nil {
+		return n
+	}
+	return 9
+}
+
+// roundTo rounds half to even, as Frappe's default ("Banker's Rounding") does.
+func roundTo(n float64, places int) float64 {
+	p := math.Pow10(places)
+	return math.RoundToEven(n*p) / p
+}
+
+// parseClock reads a time of day (H:MM, HH:MM:SS, HH:MM:SS.ffffff) into Frappe's HH:MM:SS, with
+// microseconds when there are any.
+func parseClock(s string) (string, bool) {
+	for _, l := range []string{"15:04:05.999999", "15:04:05", "15:04"} {
+		if t, err := time.Parse(l, s); err == nil {
+			if t.Nanosecond() != 0 {
+				return t.Format("15:04:05.000000"), true
+			}
+			return t.Format("15:04:05"), true
+		}
+	}
+	return "", false
 }
 
 // toNumber accepts JSON numbers, database integers, booleans from Check inputs, and numeric strings
@@ -205,7 +367,7 @@ func storable(f *Field, v any) (any, error) {
 	if f.Fieldtype == JSON {
 		b, err := json.Marshal(v)
 		if err != nil {
-			return nil, Errorf(ValidationError, "%s: %v", f.Label, err)
+			return nil, Errorf(ValidationError, "%s: %v", f.Title(), err)
 		}
 		return string(b), nil
 	}

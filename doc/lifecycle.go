@@ -429,17 +429,22 @@ func (c *Context) now(prev string) string {
 }
 
 // normalize checks and converts input values to the DocType's field types. Unknown fields are
-// refused; keys starting with "__" are client-side markers (Frappe's __islocal, __unsaved) and
-// dropped.
+// ignored, as Frappe ignores them, and so are values for layout and virtual fields; keys starting
+// with "__" are client-side markers (Frappe's __islocal, __unsaved) and dropped, but for
+// __newname, the name a user gives a document named by prompt.
 func (c *Context) normalize(dt *DocType, in Doc) (Doc, error) {
 	d := Doc{"doctype": dt.Name}
+	if n, ok := in["__newname"].(string); ok && strings.TrimSpace(n) != "" && in.Name() == "" {
+		d["name"] = strings.TrimSpace(n)
+	}
 	for k, v := range in {
 		if strings.HasPrefix(k, "__") || k == "doctype" {
 			continue
 		}
 		f := dt.Field(k)
 		switch {
-		case f != nil && f.Fieldtype == Table:
+		case f != nil && (f.IsLayout() || f.IsVirtual):
+		case f != nil && f.IsTable():
 			rows, err := c.normalizeRows(dt, f, v)
 			if err != nil {
 				return nil, err
@@ -465,8 +470,6 @@ func (c *Context) normalize(dt *DocType, in Doc) (Doc, error) {
 			d[k] = int64(n)
 		case dt.HasField(k):
 			d[k] = v // standard fields the engine sets itself; kept only for the modified check
-		default:
-			return nil, Errorf(ValidationError, "%s has no field %q", dt.Name, k)
 		}
 	}
 	return d, nil
@@ -492,7 +495,7 @@ func (c *Context) normalizeRows(dt *DocType, f *Field, v any) ([]Doc, error) {
 			items = append(items, r)
 		}
 	default:
-		return nil, Errorf(ValidationError, "%s: %s must be a list of rows", dt.Name, f.Label)
+		return nil, Errorf(ValidationError, "%s: %s must be a list of rows", dt.Name, f.Title())
 	}
 	rows := make([]Doc, 0, len(items))
 	for i, it := range items {
@@ -503,7 +506,7 @@ func (c *Context) normalizeRows(dt *DocType, f *Field, v any) ([]Doc, error) {
 		case Doc:
 			m = r
 		default:
-			return nil, Errorf(ValidationError, "%s: row %d of %s is not an object", dt.Name, i+1, f.Label)
+			return nil, Errorf(ValidationError, "%s: row %d of %s is not an object", dt.Name, i+1, f.Title())
 		}
 		row, err := c.normalize(child, m)
 		if err != nil {
@@ -520,7 +523,7 @@ func (c *Context) normalizeRows(dt *DocType, f *Field, v any) ([]Doc, error) {
 func setDefaults(dt *DocType, d Doc, user string) {
 	for i := range dt.Fields {
 		f := &dt.Fields[i]
-		if f.Fieldtype == Table {
+		if f.IsTable() {
 			if d[f.Fieldname] == nil {
 				d[f.Fieldname] = []Doc{}
 			}
@@ -547,21 +550,21 @@ func setDefaults(dt *DocType, d Doc, user string) {
 // changedOnlyAllowed refuses an update after submit that touches fields without allow_on_submit.
 func (c *Context) changedOnlyAllowed(dt *DocType, old, d Doc) error {
 	for _, f := range dt.Fields {
-		if f.AllowOnSubmit || f.Fieldtype == Password {
+		if f.AllowOnSubmit || f.Fieldtype == Password || !f.HasValue() || f.IsVirtual {
 			continue
 		}
-		if f.Fieldtype == Table {
+		if f.IsTable() {
 			child, err := c.meta(f.Options)
 			if err != nil {
 				return err
 			}
 			if !sameRows(child, old.Children(f.Fieldname), d.Children(f.Fieldname)) {
-				return Errorf(UpdateAfterSubmitError, "Not allowed to change %s after submission", f.Label)
+				return Errorf(UpdateAfterSubmitError, "Not allowed to change %s after submission", f.Title())
 			}
 			continue
 		}
 		if !reflect.DeepEqual(old[f.Fieldname], d[f.Fieldname]) {
-			return Errorf(UpdateAfterSubmitError, "Not allowed to change %s after submission", f.Label)
+			return Errorf(UpdateAfterSubmitError, "Not allowed to change %s after submission", f.Title())
 		}
 	}
 	return nil
@@ -588,18 +591,21 @@ func (c *Context) validate(dt *DocType, d Doc) error {
 	for i := range dt.Fields {
 		f := &dt.Fields[i]
 		v := d[f.Fieldname]
-		if f.Reqd && f.Fieldtype != Table && f.Fieldtype != Password && (v == nil || v == "") {
-			missing = append(missing, f.Label)
+		if !f.HasValue() {
 			continue
 		}
-		if f.Reqd && f.Fieldtype == Table && len(d.Children(f.Fieldname)) == 0 {
-			missing = append(missing, f.Label)
+		if f.Reqd && !f.IsTable() && f.Fieldtype != Password && (v == nil || v == "") {
+			missing = append(missing, f.Title())
+			continue
+		}
+		if f.Reqd && f.IsTable() && len(d.Children(f.Fieldname)) == 0 {
+			missing = append(missing, f.Title())
 			continue
 		}
 		switch f.Fieldtype {
 		case Select:
 			if s, _ := v.(string); s != "" && !slices.Contains(selectOptions(f), s) {
-				return Errorf(ValidationError, "%s: %s cannot be %q. It should be one of %s", dt.Name, f.Label, s,
+				return Errorf(ValidationError, "%s: %s cannot be %q. It should be one of %s", dt.Name, f.Title(), s,
 					strings.Join(quoteAll(selectOptions(f)), ", "))
 			}
 		case Link:
@@ -608,7 +614,13 @@ func (c *Context) validate(dt *DocType, d Doc) error {
 					return err
 				}
 			}
-		case Table:
+		case DynamicLink:
+			if s, _ := v.(string); s != "" {
+				if err := c.checkDynamicLink(dt, f, d, s); err != nil {
+					return err
+				}
+			}
+		case Table, TableMultiSelect:
 			child, err := c.meta(f.Options)
 			if err != nil {
 				return err
@@ -626,17 +638,27 @@ func (c *Context) validate(dt *DocType, d Doc) error {
 	return nil
 }
 
+// checkDynamicLink checks a Dynamic Link's value names a document of the DocType its options field
+// holds.
+func (c *Context) checkDynamicLink(dt *DocType, f *Field, d Doc, value string) error {
+	target := d.String(f.Options)
+	if target == "" {
+		return Errorf(LinkValidationError, "%s: %s is set but %s, which names its DocType, is not", dt.Name, f.Title(), dt.Field(f.Options).Title())
+	}
+	return c.checkLink(&Field{Fieldname: f.Fieldname, Label: f.Title(), Fieldtype: Link, Options: target}, value)
+}
+
 func (c *Context) checkLink(f *Field, value string) error {
 	target, err := c.meta(f.Options)
 	if err != nil {
-		return Errorf(LinkValidationError, "%s: target DocType %s does not exist", f.Label, f.Options)
+		return Errorf(LinkValidationError, "%s: target DocType %s does not exist", f.Title(), f.Options)
 	}
 	ok, err := c.exists(target, value)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return Errorf(LinkValidationError, "Could not find %s: %s", f.Label, value)
+		return Errorf(LinkValidationError, "Could not find %s: %s", f.Title(), value)
 	}
 	return nil
 }

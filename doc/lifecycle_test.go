@@ -385,7 +385,7 @@ func TestValidationRefusesBadInput(t *testing.T) {
 		{doc.Doc{"doctype": "Invoice", "customer": "x", "status": "Bogus"}, doc.ValidationError},
 		{doc.Doc{"doctype": "Invoice", "customer": "x", "amount": "ten"}, doc.ValidationError},
 		{doc.Doc{"doctype": "Invoice", "customer": 5}, doc.ValidationError},
-		{doc.Doc{"doctype": "Invoice", "customer": "x", "nope": 1}, doc.ValidationError},
+		{doc.Doc{"doctype": "Invoice", "customer": "x", "nope": 1, "status": "Bogus"}, doc.ValidationError}, // unknown keys are ignored, the rest still checked
 		{doc.Doc{"doctype": "Invoice", "customer": "x", "items": "rows"}, doc.ValidationError},
 		{doc.Doc{"doctype": "Invoice", "customer": "x", "items": []any{map[string]any{"qty": 1}}}, doc.MandatoryError},
 		{doc.Doc{"doctype": "Invoice", "customer": "x", "items": []any{map[string]any{"item": "a", "qty": 1.5}}}, doc.ValidationError},

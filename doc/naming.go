@@ -37,7 +37,7 @@ func (c *Context) setName(dt *DocType, d Doc) error {
 		f := strings.TrimPrefix(rule, "field:")
 		name = strings.TrimSpace(d.String(f))
 		if name == "" {
-			return Errorf(MandatoryError, "%s: %s is required to name the document", dt.Name, dt.Field(f).Label)
+			return Errorf(MandatoryError, "%s: %s is required to name the document", dt.Name, dt.Field(f).Title())
 		}
 	default:
 		pattern := rule

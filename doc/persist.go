@@ -242,7 +242,7 @@ func (c *Context) Secret(doctype, name, field string) (string, error) {
 func duplicateError(dt *DocType, d Doc, err error) error {
 	for _, f := range dt.Fields {
 		if f.Unique && strings.Contains(err.Error(), "."+f.Fieldname) {
-			return Errorf(DuplicateEntryError, "%s: %s %q is already used by another %s", dt.Name, f.Label, d.String(f.Fieldname), dt.Name)
+			return Errorf(DuplicateEntryError, "%s: %s %q is already used by another %s", dt.Name, f.Title(), d.String(f.Fieldname), dt.Name)
 		}
 	}
 	return Errorf(DuplicateEntryError, "%s %s already exists", dt.Name, d.Name())

@@ -201,6 +201,9 @@ func (h *Hub) Publish(c *doc.Context, event string, message any, t Target, after
 		return doc.Errorf(doc.ValidationError, "publish %s: message is not JSON: %v", event, err)
 	}
 	ev := Event{Room: room, Event: event, Message: msg}
+	if id, ok := strings.CutPrefix(room, taskRoomPrefix); ok {
+		ev.Owner = h.taskOwner(id, c.User.Name)
+	}
 	if immediate || !afterCommit {
 		return h.publishNow(c, ev)
 	}
@@ -228,9 +231,20 @@ func (h *Hub) PublishProgress(c *doc.Context, percent float64, title, descriptio
 	return h.Publish(c, "progress", map[string]any{"percent": percent, "title": title, "description": description}, t, false)
 }
 
-// NewTask registers a background task of the context's user and returns its id; only that user
-// may task_subscribe to it.
+// NewTask registers a background task of the context's user and returns its id; its progress
+// reaches only that user, whoever publishes it.
 func (h *Hub) NewTask(c *doc.Context) string { return h.tasks.add(c.User.Name) }
+
+const taskRoomPrefix = "task_progress:"
+
+// taskOwner is whose a task's events are: the user who registered it with NewTask, else the user
+// publishing them (a client-made id belongs to whoever's requests report on it).
+func (h *Hub) taskOwner(id, publisher string) string {
+	if u := h.tasks.owner(id); u != "" {
+		return u
+	}
+	return publisher
+}
 
 // route applies Frappe's precedence: list_update → doctype:, docinfo_update → doc:, msgprint with
 // no user → the session user; then an explicit room, task_id (sent at once, task_id added to the
@@ -266,7 +280,7 @@ func (h *Hub) route(c *doc.Context, event string, message any, t Target) (room s
 			cp["task_id"] = t.TaskID
 			message = cp
 		}
-		return "task_progress:" + t.TaskID, message, true
+		return taskRoomPrefix + t.TaskID, message, true
 	case t.User != "":
 		return "user:" + t.User, message, false
 	case t.DocType != "" && t.DocName != "":

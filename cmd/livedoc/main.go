@@ -6,6 +6,7 @@
 //	              [--metrics-addr HOST:PORT] [--pprof-addr HOST:PORT]
 //	              [--max-connections-per-addr 1000] [--max-sockets-per-user 1000]
 //	              [--handshake-rate 20] [--handshake-burst 200]
+//	livedoc frappe-realtime --redis redis://... --site-url http://127.0.0.1:8000 (--sites-dir DIR | --site NAME ...) [--addr 127.0.0.1:9000] ...
 //	livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON] [--room R | --user U | --doctype D --docname N | --task-id T]
 //
 // Every flag can also be set as an environment variable: LIVEDOC_ADDR, LIVEDOC_DATA, LIVEDOC_APPS,
@@ -51,6 +52,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "publish":
 		err = publish(os.Args[2:], os.Stdout)
+	case "frappe-realtime":
+		err = frappeRealtime(os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -74,7 +77,11 @@ func usage() {
                 [--max-connections-per-addr 1000] [--max-sockets-per-user 1000]
                 [--handshake-rate 20] [--handshake-burst 200]
   livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON]
-                  [--room R | --user U | --doctype D --docname N | --task-id T]`)
+                  [--room R | --user U | --doctype D --docname N | --task-id T]
+  livedoc frappe-realtime --redis redis://... --site-url http://127.0.0.1:8000
+                  (--sites-dir DIR | --site NAME ...) [--addr 127.0.0.1:9000] [--default-site NAME]
+                  [--allowed-origins URL,...] [--site-timeout 5s] [--permission-ttl 10s]
+                  [--recovery-window 2m] [--log-size 100000] [--metrics-addr HOST:PORT] [--log-level info]`)
 }
 
 func serve(args []string) error {

@@ -331,15 +331,15 @@ func (s *Server) onDisconnect(sock *socketio.Socket, reason string) {
 		sess.leftAt = time.Now()
 	}
 	open := keys(sess.open)
-	s.metrics.connections.Dec()
 	s.mu.Unlock()
 	// The permission answers stay while the session may still be recovered; forget releases them.
-	for _, room := range open {
-		s.sendViewers(sess.site, room)
-	}
 	if reason == "client namespace disconnect" {
 		s.forget(sess) // closed on purpose: it will not come back
 	}
+	for _, room := range open {
+		s.sendViewers(sess.site, room)
+	}
+	s.metrics.connections.Dec() // last: once it shows, the socket is entirely gone
 }
 
 // forget drops a disconnected session and, with it, its hold on the permission answers.

@@ -154,7 +154,8 @@ func (s *Server) call(ctx context.Context, site string, cred credential, method 
 	return nil
 }
 
-var errRefused = errors.New("Unauthorized") //lint:ignore ST1005 Frappe's Node server's text
+// errRefused carries Frappe's Node server's text ("Unauthorized"), which clients show.
+var errRefused = errors.New("Unauthorized")
 
 // userInfo asks the site who the credential is (frappe.realtime.get_user_info).
 func (s *Server) userInfo(ctx context.Context, site string, cred credential) (identity, error) {

@@ -37,7 +37,7 @@ func (h *Hub) canJoin(user *doc.User, room string) error {
 		if rest != "" && user.Name != doc.Guest {
 			return nil
 		}
-		return errors.New("Not permitted: task progress is for signed-in users")
+		return errors.New("task progress is for signed-in users")
 	case "doctype":
 		dt, err := h.e.Lookup(context.Background(), rest)
 		if err != nil {

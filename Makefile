@@ -36,6 +36,8 @@ gotest-pg: deps
 chromium:
 	command -v chromium || (apt-get update && apt-get install -y chromium)
 
+# Every tests/js/*.test.mjs: among them frappe-realtime (the binary against a stand-in Frappe site
+# and a redis-server of its own) and cors (a cross-origin socket in Chromium).
 jstest: deps build chromium
 	cd tests/js && node --test *.test.mjs
 	cd client/js && node --test test/

@@ -38,6 +38,9 @@ type Config struct {
 	Site           string
 	AllowedOrigins []string
 	RecoveryWindow time.Duration
+	// AllowSameHostname lets pages on this server's hostname but another port hold sockets (see
+	// realtime.Options).
+	AllowSameHostname bool
 	// MetricsAddr, when set, is a listen address serving only the Prometheus metrics at /metrics,
 	// to anyone who reaches it (keep it on a private interface). Off by default: on Addr,
 	// /metrics is for System Managers only.
@@ -112,7 +115,7 @@ func (a *App) setup(ctx context.Context) error {
 		bus = rb
 	}
 	a.Realtime, err = realtime.New(ctx, a.Engine, a.Auth, realtime.Options{Site: a.cfg.Site, Bus: bus,
-		AllowedOrigins: a.cfg.AllowedOrigins, RecoveryWindow: a.cfg.RecoveryWindow, Logger: a.log,
+		AllowedOrigins: a.cfg.AllowedOrigins, AllowSameHostname: a.cfg.AllowSameHostname, RecoveryWindow: a.cfg.RecoveryWindow, Logger: a.log,
 		MaxConnectionsPerAddr: a.cfg.MaxConnectionsPerAddr, MaxSocketsPerUser: a.cfg.MaxSocketsPerUser,
 		HandshakeRate: a.cfg.HandshakeRate, HandshakeBurst: a.cfg.HandshakeBurst})
 	if err != nil {

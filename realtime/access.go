@@ -31,8 +31,13 @@ func reservedRoom(room string) bool {
 }
 
 // readers is the per-recipient rule of an event that names a document: only users who may read
-// that document get it. nil: the event names none, and the room's check at join is the rule.
+// that document get it; and of a task's event: only the task's user (anyone may join any task
+// room, see canJoin). nil: the room's check at join is the rule.
 func (h *Hub) readers(ev *Event) func(*doc.User) bool {
+	if strings.HasPrefix(ev.Room, taskRoomPrefix) {
+		owner := ev.Owner // none: published before tasks had owners, so nobody's
+		return func(u *doc.User) bool { return owner != "" && u.Name == owner }
+	}
 	if ev.DocType == "" {
 		return nil
 	}

@@ -543,6 +543,8 @@ func (m *matrix) doctypeSubscribe(p *principal, on *node) string {
 	return seen(m.received(c.listUpdates, c.marks), a, b)
 }
 
+// taskSubscribe: p subscribes to a task the Administrator registered (anyone signed in may), the
+// Administrator publishes its progress: did p receive it?
 func (m *matrix) taskSubscribe(p *principal) string {
 	var task string
 	err := m.a.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
@@ -553,8 +555,24 @@ func (m *matrix) taskSubscribe(p *principal) string {
 		m.t.Fatal(err)
 	}
 	m.demote(p)
-	c, connected := m.socket(p, m.a, nil) // tasks are known to the node that started them
-	return yesNo(connected && m.ack(c, "task_subscribe", task))
+	c, connected := m.socket(p, m.a, nil)
+	if !connected || !m.ack(c, "task_subscribe", task) {
+		return "no"
+	}
+	progress := collect(c.Client, "progress")
+	err = m.a.app.Engine.Run(context.Background(), doc.AdminUser, true, func(ctx *doc.Context) error {
+		return m.a.app.Realtime.PublishProgress(ctx, 50, "admin's", "", realtime.Target{TaskID: task})
+	})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	m.received(c.listUpdates, c.marks) // the marker, published after the progress, has arrived
+	for _, msg := range progress.waitFor(m.t, 0, 0) {
+		if msg["task_id"] == task {
+			return "yes"
+		}
+	}
+	return "no"
 }
 
 // sse opens a stream as p on node b; nil when refused.

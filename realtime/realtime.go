@@ -17,11 +17,9 @@ package realtime
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -29,19 +27,23 @@ import (
 
 	"github.com/livedoc/livedoc/auth"
 	"github.com/livedoc/livedoc/doc"
+	"github.com/livedoc/livedoc/internal/origin"
 	"github.com/livedoc/livedoc/realtime/socketio"
 )
 
 // Options configure a Hub.
 type Options struct {
-	Site           string        // the namespace "/<Site>" is served besides "/"; default "livedoc"
-	AllowedOrigins []string      // browser Origins allowed to connect; default: the request's own host
-	RecoveryWindow time.Duration // how long a disconnected session can be recovered; default 2 minutes
-	SendQueueBytes int           // per-connection send queue; default 1 MiB
-	LogMaxAge      time.Duration // default DefaultLogMaxAge
-	LogMaxRows     int64         // default DefaultLogMaxRows
-	Bus            Bus           // default: in-process
-	Logger         *slog.Logger
+	Site           string   // the namespace "/<Site>" is served besides "/"; default "livedoc"
+	AllowedOrigins []string // more browser Origins allowed to connect than the request's own host
+	// AllowSameHostname lets pages on the request's hostname but another port (or scheme) connect,
+	// as Frappe does: its developer mode and frappe-react-sdk's socketPort put the socket there.
+	AllowSameHostname bool
+	RecoveryWindow    time.Duration // how long a disconnected session can be recovered; default 2 minutes
+	SendQueueBytes    int           // per-connection send queue; default 1 MiB
+	LogMaxAge         time.Duration // default DefaultLogMaxAge
+	LogMaxRows        int64         // default DefaultLogMaxRows
+	Bus               Bus           // default: in-process
+	Logger            *slog.Logger
 
 	// Limits on what one client can hold: 0 means the default, a negative value no limit. A client
 	// address is the TCP peer's (a reverse proxy counts as one address).
@@ -74,6 +76,7 @@ type Hub struct {
 	metrics  *metrics
 	tasks    *taskRegistry
 	presence Presence // shared with other nodes; nil: this node's sessions are all there is
+	origins  origin.Policy
 
 	queue chan batch     // committed events waiting for fan-out, in commit order per sender
 	out   socketio.Batch // the fan-out goroutine's writes, flushed after each round
@@ -143,6 +146,7 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 	if err := h.loadSessions(ctx); err != nil {
 		return nil, err
 	}
+	h.origins = origin.Policy{Allowed: opts.AllowedOrigins, SameHostname: opts.AllowSameHostname}
 	h.bus = opts.Bus
 	if h.bus == nil {
 		h.bus = NewLocalBus()
@@ -156,7 +160,7 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 		MaxConnectionsPerAddr: opts.MaxConnectionsPerAddr,
 		HandshakeRate:         opts.HandshakeRate,
 		HandshakeBurst:        opts.HandshakeBurst,
-		CheckRequest:          h.checkOrigin,
+		CheckRequest:          h.origins.Check,
 		Connect:               h.connect,
 		OnConnect:             h.onConnect,
 		OnEvent:               h.onEvent,
@@ -201,6 +205,9 @@ func (h *Hub) Publish(c *doc.Context, event string, message any, t Target, after
 		return doc.Errorf(doc.ValidationError, "publish %s: message is not JSON: %v", event, err)
 	}
 	ev := Event{Room: room, Event: event, Message: msg}
+	if id, ok := strings.CutPrefix(room, taskRoomPrefix); ok {
+		ev.Owner = h.taskOwner(id, c.User.Name)
+	}
 	if immediate || !afterCommit {
 		return h.publishNow(c, ev)
 	}
@@ -228,9 +235,20 @@ func (h *Hub) PublishProgress(c *doc.Context, percent float64, title, descriptio
 	return h.Publish(c, "progress", map[string]any{"percent": percent, "title": title, "description": description}, t, false)
 }
 
-// NewTask registers a background task of the context's user and returns its id; only that user
-// may task_subscribe to it.
+// NewTask registers a background task of the context's user and returns its id; its progress
+// reaches only that user, whoever publishes it.
 func (h *Hub) NewTask(c *doc.Context) string { return h.tasks.add(c.User.Name) }
+
+const taskRoomPrefix = "task_progress:"
+
+// taskOwner is whose a task's events are: the user who registered it with NewTask, else the user
+// publishing them (a client-made id belongs to whoever's requests report on it).
+func (h *Hub) taskOwner(id, publisher string) string {
+	if u := h.tasks.owner(id); u != "" {
+		return u
+	}
+	return publisher
+}
 
 // route applies Frappe's precedence: list_update → doctype:, docinfo_update → doc:, msgprint with
 // no user → the session user; then an explicit room, task_id (sent at once, task_id added to the
@@ -266,7 +284,7 @@ func (h *Hub) route(c *doc.Context, event string, message any, t Target) (room s
 			cp["task_id"] = t.TaskID
 			message = cp
 		}
-		return "task_progress:" + t.TaskID, message, true
+		return taskRoomPrefix + t.TaskID, message, true
 	case t.User != "":
 		return "user:" + t.User, message, false
 	case t.DocType != "" && t.DocName != "":
@@ -379,34 +397,9 @@ func (h *Hub) enqueue(events []Event) {
 // serves its own sockets, and events of other nodes reach it from the log, later.
 func (h *Hub) Health(ctx context.Context) error { return h.bus.Health(ctx) }
 
-// Handler serves Socket.IO at /socket.io/.
-func (h *Hub) Handler() http.Handler { return h.sio }
-
-// checkOrigin refuses browser connections from origins other than the allowed ones (default: the
-// request's own host). Requests without an Origin (non-browser clients) pass; they still need
-// credentials for anything but public rooms.
-func (h *Hub) checkOrigin(r *http.Request) error {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return nil
-	}
-	u, err := url.Parse(origin)
-	if err != nil || u.Host == "" {
-		return errors.New("origin not allowed: " + origin)
-	}
-	if len(h.opts.AllowedOrigins) == 0 {
-		if u.Host == r.Host {
-			return nil
-		}
-		return errors.New("origin not allowed: " + origin)
-	}
-	for _, a := range h.opts.AllowedOrigins {
-		if a == "*" || strings.EqualFold(strings.TrimSuffix(a, "/"), origin) {
-			return nil
-		}
-	}
-	return errors.New("origin not allowed: " + origin)
-}
+// Handler serves Socket.IO at /socket.io/, with CORS for the allowed Origins (preflights
+// included), so a page of another allowed origin can hold a socket here.
+func (h *Hub) Handler() http.Handler { return h.origins.Handler(h.sio) }
 
 // namespaces served: "/" and "/<site>".
 func (h *Hub) namespaceOK(ns string) bool {

@@ -6,6 +6,7 @@
 //	              [--metrics-addr HOST:PORT] [--pprof-addr HOST:PORT]
 //	              [--max-connections-per-addr 1000] [--max-sockets-per-user 1000]
 //	              [--handshake-rate 20] [--handshake-burst 200]
+//	livedoc frappe-realtime --redis redis://... --site-url http://127.0.0.1:8000 (--sites-dir DIR | --site NAME ...) [--addr 127.0.0.1:9000] ...
 //	livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON] [--room R | --user U | --doctype D --docname N | --task-id T]
 //
 // Every flag can also be set as an environment variable: LIVEDOC_ADDR, LIVEDOC_DATA, LIVEDOC_APPS,
@@ -51,6 +52,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "publish":
 		err = publish(os.Args[2:], os.Stdout)
+	case "frappe-realtime":
+		err = frappeRealtime(os.Args[2:])
 	case "help", "-h", "--help":
 		usage()
 		return
@@ -74,7 +77,11 @@ func usage() {
                 [--max-connections-per-addr 1000] [--max-sockets-per-user 1000]
                 [--handshake-rate 20] [--handshake-burst 200]
   livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON]
-                  [--room R | --user U | --doctype D --docname N | --task-id T]`)
+                  [--room R | --user U | --doctype D --docname N | --task-id T]
+  livedoc frappe-realtime --redis redis://... --site-url http://127.0.0.1:8000
+                  (--sites-dir DIR | --site NAME ...) [--addr 127.0.0.1:9000] [--default-site NAME]
+                  [--allowed-origins URL,...] [--site-timeout 5s] [--permission-ttl 10s]
+                  [--recovery-window 2m] [--log-size 100000] [--metrics-addr HOST:PORT] [--log-level info]`)
 }
 
 func serve(args []string) error {
@@ -85,7 +92,8 @@ func serve(args []string) error {
 	sample := fs.Bool("sample", env("LIVEDOC_SAMPLE", "true") == "true", "serve the sample invoice app")
 	logLevel := fs.String("log-level", env("LIVEDOC_LOG_LEVEL", "info"), "debug, info, warn or error")
 	site := fs.String("site", env("LIVEDOC_SITE", "livedoc"), "site name: the Socket.IO namespace /<site> served besides /")
-	origins := fs.String("allowed-origins", env("LIVEDOC_ALLOWED_ORIGINS", ""), "comma-separated browser Origins allowed on sockets (default: the request's own host)")
+	origins := fs.String("allowed-origins", env("LIVEDOC_ALLOWED_ORIGINS", ""), "comma-separated browser Origins allowed on sockets besides the request's own host; answered with CORS")
+	sameHostname := fs.Bool("allow-same-hostname", env("LIVEDOC_ALLOW_SAME_HOSTNAME", "false") == "true", "allow sockets from pages on this server's hostname but another port (Frappe's rule)")
 	pprofAddr := fs.String("pprof-addr", env("LIVEDOC_PPROF_ADDR", ""), "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
 	metricsAddr := fs.String("metrics-addr", env("LIVEDOC_METRICS_ADDR", ""), "serve the Prometheus metrics openly at /metrics on this address (e.g. 127.0.0.1:9090); off by default, and on --addr only System Managers get them")
 	database := fs.String("db", env("LIVEDOC_DB", ""), "a postgres:// URL to store data in PostgreSQL instead of SQLite in --data")
@@ -122,7 +130,7 @@ func serve(args []string) error {
 	}
 	app, err := livedoc.New(ctx, livedoc.Config{Addr: *addr, DataDir: *data,
 		AdminPassword: os.Getenv("LIVEDOC_ADMIN_PASSWORD"), Logger: log,
-		Site: *site, AllowedOrigins: allowed, RecoveryWindow: *recovery, Database: *database, Redis: *redisURL,
+		Site: *site, AllowedOrigins: allowed, AllowSameHostname: *sameHostname, RecoveryWindow: *recovery, Database: *database, Redis: *redisURL,
 		MetricsAddr:           *metricsAddr,
 		MaxConnectionsPerAddr: *maxConnsPerAddr, MaxSocketsPerUser: *maxSocketsPerUser,
 		HandshakeRate: *handshakeRate, HandshakeBurst: *handshakeBurst})

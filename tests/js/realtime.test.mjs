@@ -389,11 +389,24 @@ describe('subscriptions', () => {
     assert.deepEqual(log.slice(from).filter(isDocUpdate(a.name)), [], 'doc_update after the last unsubscribe');
   });
 
-  test('task_subscribe to a task that is not yours is denied', async () => {
-    const socket = open('/', { session: admin, transports: ['websocket'] });
-    await connected(socket);
-    const ack = await ask(socket, 'task_subscribe', `no-such-task-${runId}`);
-    assert.equal(typeof ack.error, 'string', `expected an error ack, got ${JSON.stringify(ack)}`);
+  test("task_subscribe to an id the client made: its progress arrives, nobody else's", async () => {
+    // Frappe's desk makes the task id, subscribes, then asks the server to start the work.
+    const task = `client-task-${runId}`;
+    const mine = open('/', { session: admin, transports: ['websocket'] });
+    const other = open('/', { session: acc, transports: ['websocket'] });
+    const mineLog = record(mine);
+    const otherLog = record(other);
+    await Promise.all([connected(mine), connected(other)]);
+    assert.deepEqual(await ask(mine, 'task_subscribe', task), { ok: true });
+    assert.deepEqual(await ask(other, 'task_subscribe', task), { ok: true });
+
+    await ok(admin, 'POST', '/api/realtime/publish', { event: 'progress', message: { percent: 50 }, task_id: task });
+    const got = await waitEvent(mineLog, 'progress', (m) => m.task_id === task);
+    assert.equal(got.msg.percent, 50);
+    // acc's marker is published after the progress: once it is here, the progress would be too.
+    await ok(admin, 'POST', '/api/realtime/publish', { event: 'marker', message: {}, user: acc.user });
+    await waitEvent(otherLog, 'marker');
+    assert.deepEqual(otherLog.filter((e) => e.event === 'progress'), [], "another user's task progress");
   });
 });
 

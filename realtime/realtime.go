@@ -84,6 +84,7 @@ type Hub struct {
 	held      map[int64]Event // logged events that arrived ahead of a missing offset
 	heldSince time.Time
 	sessions  map[string]*session      // by pid: connected, or disconnected within the recovery window
+	node      string                   // this node's row in __rt_nodes
 	dirty     map[string]*session      // sessions to write to __rt_sessions; nil: to delete from it
 	users     map[string]*userSessions // by userKey
 	streams   map[*sseStream]struct{}
@@ -138,6 +139,10 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 		held: map[int64]Event{}, sessions: map[string]*session{}, users: map[string]*userSessions{},
 		streams: map[*sseStream]struct{}{}, stop: make(chan struct{})}
 	if err := h.createSessionTable(ctx); err != nil {
+		return nil, err
+	}
+	h.node = newPID()
+	if err := h.markAlive(ctx); err != nil {
 		return nil, err
 	}
 	if err := h.loadSessions(ctx); err != nil {

@@ -110,36 +110,6 @@ func (h *Hub) revokeLocked(ev Event) {
 	}()
 }
 
-// refreshUserLocked reads a changed user's roles now, in the fan-out, so that the events after the
-// change are decided on them (a role removed on another node stops the next event already). A user
-// that cannot be read keeps its roles until rightsChanged's re-check.
-func (h *Hub) refreshUserLocked(name string) {
-	if name == "" {
-		return
-	}
-	h.auth.Forget(name)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	u, err := h.auth.User(ctx, name)
-	if e, ok := doc.AsError(err); ok && e.Type == auth.AuthenticationError {
-		u, err = &doc.User{Name: name}, nil // disabled or gone: no rights
-	}
-	if err != nil {
-		h.log.Warn("realtime: reading a changed user", "user", name, "err", err)
-		return
-	}
-	for _, s := range h.sessions {
-		if s.user.Name == name {
-			s.user = u
-		}
-	}
-	for st := range h.streams {
-		if st.user.Name == name {
-			st.user = u
-		}
-	}
-}
-
 // rightsChanged re-checks what the sessions and streams of a user (a User saved), or the rooms of
 // a DocType (its permissions saved), may still receive.
 func (h *Hub) rightsChanged(user, doctype string) {

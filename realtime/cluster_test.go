@@ -7,7 +7,9 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -284,4 +286,47 @@ func TestClusterOverRedis(t *testing.T) {
 	waitViewers("[Administrator v@example.com]")
 	subscribe(t, other, "doc_close", "Invoice", inv)
 	waitViewers("[Administrator]")
+}
+
+// A hung Redis (SIGSTOPped: it accepts, never answers) must not hold up writes: the commit has
+// happened, and the other nodes read the events from the shared log. Before, each save waited
+// for Redis's timeouts (about 2 s) in its after-commit publish.
+func TestHungRedisDoesNotStallWrites(t *testing.T) {
+	dsn := storetest.DSN(t)
+	rs := startRedis(t, 0)
+	redisURL := "redis://" + rs.addr()
+	site := "h" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	a := startClusterNode(t, dsn, redisURL, site)
+	b := startClusterNode(t, dsn, redisURL, site)
+	tok := a.token(t, doc.Administrator)
+	a.insert(t, doc.Doc{"doctype": "Customer", "customer_name": "ACME"})
+	cb := dialNS(t, b.url, "/"+site, tok)
+	updates := collect(cb, "list_update")
+	connect(t, cb)
+	if ack := subscribe(t, cb, "doctype_subscribe", "Invoice"); ack["ok"] != true {
+		t.Fatalf("subscribe on B: %v", ack)
+	}
+
+	if err := rs.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rs.cmd.Process.Signal(syscall.SIGCONT) })
+	const saves = 20
+	var names []string
+	var took []time.Duration
+	for range saves {
+		start := time.Now()
+		names = append(names, a.insert(t, doc.Doc{"doctype": "Invoice", "customer": "ACME"}).Name())
+		took = append(took, time.Since(start))
+	}
+	slices.Sort(took)
+	if median, slowest := took[saves/2], took[saves-1]; median > 200*time.Millisecond || slowest > time.Second {
+		t.Fatalf("saves with Redis hung: median %v, slowest %v; want them not to wait for Redis", median, slowest)
+	}
+	got := updates.waitFor(t, saves, 10*time.Second)
+	for i, name := range names {
+		if got[i]["name"] != name {
+			t.Fatalf("B got %v, want %v in order", got, names)
+		}
+	}
 }

@@ -313,6 +313,9 @@ func (h *Hub) recoverable(r *socketio.ConnectRequest, id *auth.Identity, pid, of
 	h.mu.Unlock()
 	events, err := h.elog.since(r.HTTP.Context(), after, upto, rooms, maxReplay)
 	if err != nil {
+		if !errors.Is(err, errTooOld) {
+			h.log.Error("recovery: reading the missed events failed; the client starts afresh and reloads", "pid", pid, "err", err)
+		}
 		h.metrics.recoveries.WithLabelValues("failed").Inc()
 		return nil
 	}
@@ -400,7 +403,8 @@ func (h *Hub) onConnect(s *socketio.Socket) {
 		more, err := h.elog.since(ctx, rst.upto, upto, rooms, maxReplay)
 		cancel()
 		if err != nil {
-			h.log.Warn("recovery: reading the log", "err", err)
+			h.failReplay(c, err)
+			return
 		}
 		events = append(events, more...)
 	}
@@ -679,6 +683,32 @@ func (c *conn) emit(event string, args ...any) {
 	c.h.mu.Unlock()
 	_ = c.sock.Emit(event, append(args, strconv.FormatInt(off, 10))...)
 }
+
+// failReplay ends a recovery whose replay cannot be read whole: the session is forgotten (its
+// next CONNECT starts afresh), the client is told to reload and disconnected, and nothing of
+// the replay is sent — a partial one would skip events unnoticed.
+func (h *Hub) failReplay(c *conn, err error) {
+	h.log.Error("recovery: reading the missed events failed; the client is told to reload", "pid", c.sess.pid, "err", err)
+	h.metrics.recoveries.WithLabelValues("failed").Inc()
+	h.mu.Lock()
+	sess := c.sess
+	if h.sessions[sess.pid] == sess {
+		delete(h.sessions, sess.pid)
+		if sess.user.Name != doc.Guest {
+			h.markDirtyLocked(sess)
+			h.dirty[sess.pid] = nil
+		}
+	}
+	c.ended = true
+	sess.conn = nil // its disconnect keeps nothing for recovery
+	c.pending, c.replaying = nil, false
+	h.mu.Unlock()
+	c.emit("livedoc_error", map[string]any{"event": "replay_failed", "error": replayFailed})
+	c.sock.Disconnect()
+}
+
+// replayFailed tells a client that what it missed cannot be replayed.
+const replayFailed = "cannot resume: the events missed could not be read; reload"
 
 func newPID() string {
 	b := make([]byte, 12)

@@ -140,7 +140,6 @@ func (h *Hub) fanoutLoop() {
 
 func (h *Hub) process(events []Event) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	for _, ev := range events {
 		switch {
 		case ev.Event == viewersEvent:
@@ -152,11 +151,35 @@ func (h *Hub) process(events []Event) {
 		}
 	}
 	h.drainLocked()
+	h.mu.Unlock()
+	h.settle()
 }
 
-// drainLocked delivers held events while they continue the sequence.
-func (h *Hub) drainLocked() {
+// settle re-checks the rights of the users whose User documents the fan-out passed, then lets
+// it go on. Events after such a change are decided on the roles it gave: the fan-out waits for
+// the re-check (a few reads) rather than deliver them on the roles from before.
+func (h *Hub) settle() {
 	for {
+		h.mu.Lock()
+		users := h.recheckUsers
+		h.recheckUsers = nil
+		h.mu.Unlock()
+		if len(users) == 0 {
+			return
+		}
+		for _, u := range users {
+			h.rightsChanged(u, "")
+		}
+		h.mu.Lock()
+		h.drainLocked()
+		h.mu.Unlock()
+	}
+}
+
+// drainLocked delivers held events while they continue the sequence, until a change of rights
+// is due for a re-check (settle).
+func (h *Hub) drainLocked() {
+	for len(h.recheckUsers) == 0 {
 		ev, ok := h.held[h.delivered+1]
 		if !ok {
 			break
@@ -210,6 +233,7 @@ func (h *Hub) fillGap(tail bool) {
 		return
 	}
 	h.mu.Lock()
+	defer h.settle()
 	defer h.mu.Unlock()
 	for _, ev := range missing {
 		if ev.Offset > h.delivered {
@@ -227,6 +251,9 @@ func (h *Hub) fillGap(tail bool) {
 	}
 	slices.Sort(ready)
 	for _, off := range ready {
+		if len(h.recheckUsers) > 0 {
+			return // the rest waits for settle; a hole among it is passed over on a later round
+		}
 		ev := h.held[off]
 		delete(h.held, off)
 		if off > h.delivered {
@@ -257,8 +284,7 @@ func (h *Hub) fanoutLocked(ev Event) {
 		h.reloadDocType(ev)
 		go h.rightsChanged("", ev.changedName())
 	case ev.Event == "list_update" && ev.Room == "doctype:User":
-		h.refreshUserLocked(ev.changedName())
-		go h.rightsChanged(ev.changedName(), "")
+		h.recheckUsers = append(h.recheckUsers, ev.changedName())
 	}
 	subs := h.rooms[ev.Room]
 	if len(subs) > 0 {

@@ -3,6 +3,7 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -181,8 +182,17 @@ func (h *Hub) sse(w http.ResponseWriter, r *http.Request, id *auth.Identity) err
 	w.WriteHeader(http.StatusOK)
 	if after >= 0 {
 		missed, err := h.elog.since(r.Context(), after, upto, rooms, maxReplay)
-		if err != nil {
+		switch {
+		case errors.Is(err, errTooOld):
 			writeSSE(w, &outEvent{Event: Event{Event: "livedoc_error", Message: json.RawMessage(`{"error":"cannot resume: events missed are no longer in the log; reload"}`)}, offset: upto})
+		case err != nil:
+			// Nothing of a replay that cannot be read whole is sent, and the stream ends: going
+			// on live would pass over what was missed.
+			h.log.Error("sse: reading the missed events failed; the client is told to reload", "after", after, "err", err)
+			msg, _ := json.Marshal(map[string]string{"error": replayFailed})
+			writeSSE(w, &outEvent{Event: Event{Event: "livedoc_error", Message: msg}, offset: upto})
+			flusher.Flush()
+			return nil
 		}
 		h.mu.Lock()
 		user := s.user

@@ -227,10 +227,15 @@ func (l *Log) read(ctx context.Context, tx *store.Tx, after, upto int64, rooms [
 		}
 		out = append(out, ev)
 	}
+	// A read that fails part way (a damaged page, a lost connection) fails as a whole: a replay
+	// that stopped early would skip events without anyone knowing.
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
 	if len(out) > limit {
 		return nil, errTooOld
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // prune deletes events older than maxAge and all but the newest maxRows, but never the newest

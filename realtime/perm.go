@@ -119,6 +119,11 @@ func (h *Hub) maintain() {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		h.flushSessions(ctx)
+		if n%h.aliveTicks() == 0 {
+			if err := h.markAlive(ctx); err != nil {
+				h.log.Warn("realtime: marking this node alive", "err", err)
+			}
+		}
 		if n%int(presenceHeartbeat/sessionFlushEvery) == 0 {
 			h.renewPresence(ctx)
 		}

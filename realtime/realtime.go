@@ -86,10 +86,14 @@ type Hub struct {
 	delivered int64           // offset of the last logged event fanned out
 	held      map[int64]Event // logged events that arrived ahead of a missing offset
 	heldSince time.Time
-	sessions  map[string]*session      // by pid: connected, or disconnected within the recovery window
-	dirty     map[string]*session      // sessions to write to __rt_sessions; nil: to delete from it
-	users     map[string]*userSessions // by userKey
-	streams   map[*sseStream]struct{}
+	sessions  map[string]*session // by pid: connected, or disconnected within the recovery window
+	node      string              // this node's row in __rt_nodes
+
+	publishFailing rateLimit                // one ERROR per period while the bus fails
+	recheckUsers   []string                 // users whose rights the fan-out waits to re-check (settle)
+	dirty          map[string]*session      // sessions to write to __rt_sessions; nil: to delete from it
+	users          map[string]*userSessions // by userKey
+	streams        map[*sseStream]struct{}
 
 	stop chan struct{}
 	done sync.WaitGroup
@@ -139,8 +143,12 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 	h := &Hub{opts: opts, e: e, auth: a, log: opts.Logger, elog: elog, metrics: newMetrics(), tasks: newTaskRegistry(),
 		queue: make(chan batch, 4096), rooms: map[string]map[subscriber]struct{}{}, delivered: last,
 		held: map[int64]Event{}, sessions: map[string]*session{}, users: map[string]*userSessions{},
-		streams: map[*sseStream]struct{}{}, stop: make(chan struct{})}
+		streams: map[*sseStream]struct{}{}, stop: make(chan struct{}), publishFailing: rateLimit{every: 10 * time.Second}}
 	if err := h.createSessionTable(ctx); err != nil {
+		return nil, err
+	}
+	h.node = newPID()
+	if err := h.markAlive(ctx); err != nil {
 		return nil, err
 	}
 	if err := h.loadSessions(ctx); err != nil {
@@ -338,7 +346,9 @@ func (h *Hub) beforeCommit(c *doc.Context) error {
 			// node's fan-out fills the gap from the log.
 			h.metrics.publishErrors.Inc()
 			h.metrics.busDown.Set(1)
-			h.log.Error("realtime bus publish failed", "err", err, "events", len(events))
+			if n, ok := h.publishFailing.allow(); ok {
+				h.log.Error("realtime bus publish failed", "err", err, "events", len(events), "failures_not_logged", n)
+			}
 		}
 		h.metrics.published.Add(float64(len(events)))
 	})

@@ -3,12 +3,14 @@ package realtime
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -28,9 +30,33 @@ type RedisBus struct {
 	deliver []func([]Event)
 	lastErr error
 
-	stop chan struct{}
-	done chan struct{}
+	// out holds the messages for Redis, sent by the writer goroutine. A publish waits for its
+	// message to reach Redis (the other nodes then have it when the request answers) for at most
+	// publishWait, and not at all while Redis is failing or slow: a hung Redis used to hold every
+	// write for its timeouts.
+	out     chan outMessage
+	slow    atomic.Bool // the last send failed, or took longer than publishWait
+	failing rateLimit   // the writer's errors, while Redis fails
+
+	stop  chan struct{}
+	done  chan struct{}
+	wdone chan struct{}
 }
+
+type outMessage struct {
+	msg  []byte
+	sent chan struct{} // closed once Redis took it (or failed to)
+}
+
+// publishWait bounds how long a publish waits for Redis while Redis keeps up.
+const publishWait = 50 * time.Millisecond
+
+// outQueue bounds the messages waiting for Redis. Beyond it Publish drops them: the other nodes
+// read those events from the shared log (within a second), so only the fast path is lost.
+const outQueue = 4096
+
+// errBusBacklog is Publish's answer when Redis is too far behind to take more.
+var errBusBacklog = errors.New("redis bus: too many events waiting for redis; the other nodes read them from the log")
 
 type redisMessage struct {
 	Node   string  `json:"node"`
@@ -52,13 +78,15 @@ func NewRedisBus(url, site string, log *slog.Logger) (*RedisBus, error) {
 		log = slog.Default()
 	}
 	b := &RedisBus{rdb: redis.NewClient(opt), channel: "livedoc:" + site + ":events", node: newPID(), log: log,
-		stop: make(chan struct{}), done: make(chan struct{})}
+		out: make(chan outMessage, outQueue), failing: rateLimit{every: 10 * time.Second},
+		stop: make(chan struct{}), done: make(chan struct{}), wdone: make(chan struct{})}
 	go b.listen()
+	go b.write()
 	return b, nil
 }
 
-// Publish delivers events on this node, then sends them to the others. An error means the other
-// nodes will get them from the log instead, a little later.
+// Publish delivers events on this node and queues them for the others; it never waits for
+// Redis. An error means the other nodes will get them from the log instead, a little later.
 func (b *RedisBus) Publish(ctx context.Context, events []Event) error {
 	b.mu.RLock()
 	for _, d := range b.deliver {
@@ -69,9 +97,63 @@ func (b *RedisBus) Publish(ctx context.Context, events []Event) error {
 	if err != nil {
 		return err
 	}
-	err = b.rdb.Publish(ctx, b.channel, msg).Err()
-	b.setErr(err)
-	return err
+	m := outMessage{msg: msg, sent: make(chan struct{})}
+	select {
+	case b.out <- m:
+	default:
+		return errBusBacklog
+	}
+	if b.slow.Load() {
+		return nil
+	}
+	wait := time.NewTimer(publishWait)
+	defer wait.Stop()
+	select {
+	case <-m.sent:
+	case <-wait.C:
+		b.slow.Store(true) // until a send succeeds again
+	case <-ctx.Done():
+	}
+	return nil
+}
+
+// write sends the queued messages to Redis, those waiting together in one pipeline.
+func (b *RedisBus) write() {
+	defer close(b.wdone)
+	var batch []outMessage
+	for {
+		select {
+		case <-b.stop:
+			return
+		case msg := <-b.out:
+			batch = append(batch[:0], msg)
+		}
+		for more := true; more && len(batch) < 256; {
+			select {
+			case msg := <-b.out:
+				batch = append(batch, msg)
+			default:
+				more = false
+			}
+		}
+		pipe := b.rdb.Pipeline()
+		for _, m := range batch {
+			pipe.Publish(context.Background(), b.channel, m.msg)
+		}
+		_, err := pipe.Exec(context.Background())
+		b.setErr(err)
+		b.slow.Store(err != nil)
+		for _, m := range batch {
+			close(m.sent)
+		}
+		if err != nil {
+			if n, ok := b.failing.allow(); ok {
+				b.log.Error("redis bus: publishing failed; the other nodes read these events from the log",
+					"err", err, "events", len(batch), "failures_not_logged", n)
+			}
+		}
+		clear(batch)
+	}
 }
 
 // Subscribe registers this node's delivery function.
@@ -132,7 +214,9 @@ func (b *RedisBus) Viewers(ctx context.Context, room string) ([]string, error) {
 func (b *RedisBus) Shutdown() error {
 	close(b.stop)
 	<-b.done
-	return b.rdb.Close()
+	err := b.rdb.Close() // also ends a publish the writer waits on
+	<-b.wdone
+	return err
 }
 
 func (b *RedisBus) setErr(err error) {

@@ -17,6 +17,11 @@ import (
 
 const sessionFlushEvery = time.Second
 
+// A session saved as connected has no left_at: its node may be alive, or may have died (SIGKILL,
+// power) without a word. Each node therefore stamps its own row in __rt_nodes every few seconds,
+// and a connected session counts as having left when its node was last known alive: it recovers
+// on another node within the window after that, and expires after it, like any other.
+
 func (h *Hub) createSessionTable(ctx context.Context) error {
 	return h.e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
 		if err := c.Tx.LockSchema(c); err != nil {
@@ -27,13 +32,37 @@ func (h *Hub) createSessionTable(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if _, err := c.Tx.Exec(c, `CREATE TABLE IF NOT EXISTS __rt_nodes (node TEXT PRIMARY KEY, alive_at TEXT NOT NULL)`); err != nil {
+			return err
+		}
+		// The node a connected session is on (rows saved before there was one expire at once).
+		if err := store.EnsureTable(c, c.Tx, "__rt_sessions", "pid", []store.Column{{Name: "node", Kind: store.Text}}); err != nil {
+			return err
+		}
 		// The credential a session was opened with (a hash or an API key, never a secret): a
 		// recovery must present the same one, so a logged-out session cannot be recovered.
 		return store.EnsureTable(c, c.Tx, "__rt_sessions", "pid", []store.Column{{Name: "cred", Kind: store.Text}})
 	})
 }
 
-// loadSessions restores the sessions a previous run left, as disconnected now.
+// markAlive stamps this node's row in __rt_nodes with the time.
+func (h *Hub) markAlive(ctx context.Context) error {
+	now := time.Now().UTC().Format(doc.DatetimeFormat)
+	return h.e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
+		_, err := c.Tx.Exec(c, `INSERT INTO __rt_nodes (node, alive_at) VALUES (?, ?)
+			ON CONFLICT (node) DO UPDATE SET alive_at = excluded.alive_at`, h.node, now)
+		return err
+	})
+}
+
+// aliveTicks is how many session flushes (a second apart) go between two markAlive: at most 10
+// seconds, and a quarter of the recovery window, so that a live node's sessions never look expired.
+func (h *Hub) aliveTicks() int {
+	return max(1, min(10, int(h.opts.RecoveryWindow/(4*sessionFlushEvery))))
+}
+
+// loadSessions restores the sessions a previous run left, as disconnected (those saved as
+// connected, since their node was last known alive).
 func (h *Hub) loadSessions(ctx context.Context) error {
 	sessions, err := h.readSessions(ctx, "")
 	for _, s := range sessions {
@@ -54,15 +83,15 @@ func (h *Hub) loadSession(ctx context.Context, pid string) *session {
 }
 
 // readSessions reads saved sessions within the recovery window (all, or the one with pid). A
-// session saved as connected (its node may have died) counts as disconnected now.
+// session saved as connected counts as disconnected since its node was last known alive.
 func (h *Hub) readSessions(ctx context.Context, pid string) ([]*session, error) {
-	now := time.Now()
 	var out []*session
 	err := h.e.Run(ctx, doc.AdminUser, false, func(c *doc.Context) error {
-		q := "SELECT pid, user_name, ns, rooms, open, start, COALESCE(left_at, ''), COALESCE(cred, '') FROM __rt_sessions"
+		q := `SELECT s.pid, s.user_name, s.ns, s.rooms, s.open, s.start, COALESCE(s.left_at, n.alive_at, ''), COALESCE(s.cred, '')
+			FROM __rt_sessions s LEFT JOIN __rt_nodes n ON n.node = s.node`
 		var args []any
 		if pid != "" {
-			q += " WHERE pid = ?"
+			q += " WHERE s.pid = ?"
 			args = append(args, pid)
 		}
 		rows, err := c.Tx.Query(c, q, args...)
@@ -76,10 +105,10 @@ func (h *Hub) readSessions(ctx context.Context, pid string) ([]*session, error) 
 			if err := rows.Scan(&pid, &user, &ns, &rooms, &open, &start, &leftAt, &cred); err != nil {
 				return err
 			}
-			s := &session{pid: pid, user: &doc.User{Name: user}, cred: cred, ns: ns, start: start, leftAt: now, key: user}
+			s := &session{pid: pid, user: &doc.User{Name: user}, cred: cred, ns: ns, start: start, key: user}
 			if t, err := time.Parse(doc.DatetimeFormat, leftAt); err == nil {
 				s.leftAt = t
-			}
+			} // else: never known alive, so long gone
 			if json.Unmarshal([]byte(rooms), &s.rooms) != nil || json.Unmarshal([]byte(open), &s.open) != nil {
 				continue // unreadable: that client starts fresh
 			}
@@ -142,9 +171,10 @@ func (h *Hub) flushSessions(ctx context.Context) {
 			if r.leftAt != "" {
 				leftAt = r.leftAt
 			}
-			_, err := c.Tx.Exec(c, `INSERT INTO __rt_sessions (pid, user_name, ns, rooms, open, start, left_at, cred) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-				ON CONFLICT (pid) DO UPDATE SET user_name = excluded.user_name, rooms = excluded.rooms, open = excluded.open, left_at = excluded.left_at, cred = excluded.cred`,
-				r.pid, r.user, r.ns, r.rooms, r.open, r.start, leftAt, r.cred)
+			_, err := c.Tx.Exec(c, `INSERT INTO __rt_sessions (pid, user_name, ns, rooms, open, start, left_at, cred, node) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+				ON CONFLICT (pid) DO UPDATE SET user_name = excluded.user_name, rooms = excluded.rooms, open = excluded.open, left_at = excluded.left_at,
+				cred = excluded.cred, node = excluded.node`,
+				r.pid, r.user, r.ns, r.rooms, r.open, r.start, leftAt, r.cred, h.node)
 			if err != nil {
 				return err
 			}
@@ -174,7 +204,13 @@ func (h *Hub) expireSessions(ctx context.Context) {
 	h.mu.Unlock()
 	cutoff := time.Now().Add(-h.opts.RecoveryWindow).UTC().Format(doc.DatetimeFormat)
 	err := h.e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
-		_, err := c.Tx.Exec(c, "DELETE FROM __rt_sessions WHERE left_at IS NOT NULL AND left_at < ?", cutoff)
+		_, err := c.Tx.Exec(c, `DELETE FROM __rt_sessions WHERE CASE WHEN left_at IS NULL
+			THEN NOT EXISTS (SELECT 1 FROM __rt_nodes n WHERE n.node = __rt_sessions.node AND n.alive_at >= ?)
+			ELSE left_at < ? END`, cutoff, cutoff)
+		if err != nil {
+			return err
+		}
+		_, err = c.Tx.Exec(c, "DELETE FROM __rt_nodes WHERE alive_at < ?", cutoff)
 		return err
 	})
 	if err != nil {

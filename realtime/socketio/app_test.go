@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -147,6 +148,16 @@ func (app *testApp) onEvent(s *Socket, event string, args []json.RawMessage, ack
 		reply(true)
 	case "leave":
 		s.Disconnect()
+	case "reverse": // the bytes of the first argument, reversed, and their length
+		var b []byte
+		if len(args) == 0 || json.Unmarshal(args[0], &b) != nil {
+			reply("not bytes")
+			return
+		}
+		slices.Reverse(b)
+		reply(len(b), b)
+	case "blob":
+		s.Emit("blob", map[string]any{"k": []byte("a"), "z": []any{[]byte{}}}, "s")
 	}
 }
 

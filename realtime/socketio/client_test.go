@@ -156,6 +156,15 @@ func (c *wsClient) tryRead() (string, error) {
 	return string(b), err
 }
 
+func (c *wsClient) writeBinary(b []byte) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.c.Write(ctx, websocket.MessageBinary, b); err != nil {
+		c.t.Fatalf("write binary: %v", err)
+	}
+}
+
 func (c *wsClient) write(s string) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

@@ -40,8 +40,6 @@ const (
 // maxAckIDDigits keeps ack ids within JavaScript's safe integers.
 const maxAckIDDigits = 15
 
-var errBinaryUnsupported = errors.New("binary packets are not supported")
-
 // eioPacket is one decoded Engine.IO packet. data aliases the decoded input.
 type eioPacket struct {
 	typ  byte
@@ -92,6 +90,8 @@ type sioPacket struct {
 	// event and args are set for EVENT; args alone for ACK.
 	event string
 	args  []json.RawMessage
+	// attachments is how many binary messages follow a BINARY_EVENT or BINARY_ACK.
+	attachments int
 }
 
 // reservedEvents cannot be emitted by a client (as in the reference server).
@@ -100,9 +100,8 @@ var reservedEvents = map[string]bool{
 	"disconnecting": true, "newListener": true, "removeListener": true,
 }
 
-// decodeSIOPacket decodes a Socket.IO packet as a client sends it. A binary
-// packet yields errBinaryUnsupported with typ and nsp filled in, so that the
-// caller can refuse it on the right namespace.
+// decodeSIOPacket decodes a Socket.IO packet as a client sends it. The
+// placeholders of a binary packet are checked when its attachments are in.
 func decodeSIOPacket(b []byte) (sioPacket, error) {
 	p := sioPacket{nsp: "/", id: -1}
 	if len(b) == 0 {
@@ -113,14 +112,18 @@ func decodeSIOPacket(b []byte) (sioPacket, error) {
 	switch p.typ {
 	case sioConnect, sioDisconnect, sioEvent, sioAck:
 	case sioBinaryEvent, sioBinaryAck:
-		for i < len(b) && b[i] != '-' {
+		start := i
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
 			i++
 		}
-		if i < len(b) {
-			i++
+		if i == start || i-start > 4 || i == len(b) || b[i] != '-' {
+			return p, errors.New("binary packet without its count of attachments")
 		}
-		p.nsp, _ = cutNamespace(b[i:])
-		return p, errBinaryUnsupported
+		p.attachments, _ = strconv.Atoi(string(b[start:i]))
+		if p.attachments > maxAttachments {
+			return p, fmt.Errorf("more than %d binary attachments", maxAttachments)
+		}
+		i++
 	case sioConnectError:
 		return p, errors.New("CONNECT_ERROR is sent by servers only")
 	default:
@@ -158,7 +161,7 @@ func decodeSIOPacket(b []byte) (sioPacket, error) {
 		if p.id >= 0 || len(rest) > 0 {
 			return p, errors.New("DISCONNECT with a payload")
 		}
-	case sioEvent:
+	case sioEvent, sioBinaryEvent:
 		args, err := decodeArray(rest)
 		if err != nil {
 			return p, fmt.Errorf("EVENT: %w", err)
@@ -173,7 +176,7 @@ func decodeSIOPacket(b []byte) (sioPacket, error) {
 			return p, fmt.Errorf("EVENT uses the reserved name %q", p.event)
 		}
 		p.args = args[1:]
-	case sioAck:
+	case sioAck, sioBinaryAck:
 		if p.id < 0 {
 			return p, errors.New("ACK without an id")
 		}

@@ -2,7 +2,6 @@ package socketio
 
 import (
 	"encoding/json"
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -123,16 +122,20 @@ func TestDecodeSIOPacketMalformed(t *testing.T) {
 	}
 }
 
-func TestDecodeSIOPacketBinaryRefused(t *testing.T) {
-	for in, nsp := range map[string]string{
-		`51-["a",{"_placeholder":true,"num":0}]`:       "/",
-		`51-/site,["a",{"_placeholder":true,"num":0}]`: "/site",
-		`62-/site,3[{"_placeholder":true,"num":0}]`:    "/site",
-		`5`: "/",
+func TestDecodeSIOPacketBinary(t *testing.T) {
+	for in, want := range map[string]sioPacket{
+		`51-["a",{"_placeholder":true,"num":0}]`:        {typ: sioBinaryEvent, nsp: "/", id: -1, event: "a", attachments: 1},
+		`52-/site,7["a",{"_placeholder":true,"num":0}]`: {typ: sioBinaryEvent, nsp: "/site", id: 7, event: "a", attachments: 2},
+		`61-/site,3[{"_placeholder":true,"num":0}]`:     {typ: sioBinaryAck, nsp: "/site", id: 3, attachments: 1},
 	} {
 		p, err := decodeSIOPacket([]byte(in))
-		if !errors.Is(err, errBinaryUnsupported) || p.nsp != nsp {
-			t.Errorf("decodeSIOPacket(%q) = nsp %q, %v; want %q, errBinaryUnsupported", in, p.nsp, err, nsp)
+		if err != nil || p.typ != want.typ || p.nsp != want.nsp || p.id != want.id || p.event != want.event || p.attachments != want.attachments {
+			t.Errorf("decodeSIOPacket(%q) = %+v, %v; want %+v", in, p, err, want)
+		}
+	}
+	for _, in := range []string{`5`, `5-["a"]`, `51["a"]`, `599999-["a"]`, `5257-["a"]`, `61-[]`, `51-{}`} {
+		if _, err := decodeSIOPacket([]byte(in)); err == nil {
+			t.Errorf("decodeSIOPacket(%q): no error", in)
 		}
 	}
 }

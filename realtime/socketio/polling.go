@@ -32,6 +32,12 @@ func (s *session) servePoll(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeBadRequest, "Bad request")
 		return
 	}
+	if s.closed && s.clientClosed { // the GET the client had on its way when it closed
+		s.mu.Unlock()
+		s.srv.removeSession(s)
+		writePayload(w, noopPayload)
+		return
+	}
 	if s.poll != nil {
 		s.mu.Unlock()
 		s.close("transport error") // overlapping polls
@@ -58,10 +64,16 @@ func (s *session) servePoll(w http.ResponseWriter, r *http.Request) {
 	}
 	var payload [][]byte
 	switch {
+	case s.closed && s.clientClosed: // the close came from the client: nothing left to say
+		payload = noopPayload
 	case s.closed:
 		payload = closePayload
-	case s.transport != transportPolling || len(s.queue) == 0:
-		payload = noopPayload // upgraded, or woken for the upgrade
+	case s.transport != transportPolling: // upgraded while this poll waited: it is over
+		s.mu.Unlock()
+		writeError(w, http.StatusBadRequest, codeBadRequest, "Bad request")
+		return
+	case len(s.queue) == 0:
+		payload = noopPayload // woken for the upgrade
 	default:
 		payload = s.queue
 		s.queue, s.queued = nil, 0

@@ -52,6 +52,17 @@ type Options struct {
 	// proxy sets and clients cannot.
 	ClientAddr func(r *http.Request) string
 
+	// ConnectTimeout closes a session that has no namespace connected this
+	// long after it opened (default 45s, the reference server's; negative:
+	// never). Not for Engine.IO-only servers (OnMessage).
+	ConnectTimeout time.Duration
+
+	// OnMessage, if set, makes the server a plain Engine.IO server: every
+	// message a client sends is handed to it (binary tells a binary message
+	// from a text one) on the session's reading goroutine, and the Socket.IO
+	// fields below are not used. data belongs to the callee.
+	OnMessage func(c *Conn, data []byte, binary bool)
+
 	// CheckRequest vets the request that opens a session (handshake) or
 	// upgrades it to WebSocket, e.g. its Origin. An error refuses it with
 	// HTTP 403 and {"code":4,"message":err.Error()}.
@@ -75,13 +86,22 @@ type Options struct {
 	// read from (nor are its pongs), so hand slow work off. ack is nil
 	// unless the client asked for an acknowledgement. args belong to the
 	// callee.
+	//
+	// A BINARY_EVENT reaches OnEvent with each of its byte strings as a
+	// base64 JSON string, which encoding/json decodes into a []byte; unless
+	// OnBinaryEvent is set.
 	OnEvent func(s *Socket, event string, args []json.RawMessage, ack Ack)
+
+	// OnBinaryEvent, if set, gets the BINARY_EVENTs instead of OnEvent, with
+	// args decoded: the byte strings as []byte, numbers as json.Number,
+	// objects as map[string]any, arrays as []any. Emitting or acking those
+	// values sends the bytes back as binary.
+	OnBinaryEvent func(s *Socket, event string, args []any, ack Ack)
 
 	// OnDisconnect is called once per connected socket with the reason:
 	// "client namespace disconnect", "server namespace disconnect",
 	// "transport close", "transport error", "ping timeout", "parse error",
-	// "slow consumer", "server shutting down", or
-	// "binary packets are not supported". It never runs inside Emit or Send;
+	// "slow consumer", "server shutting down", or "connect timeout". It never runs inside Emit or Send;
 	// it may run inside Socket.Disconnect and Server.Close. A session that
 	// closes while OnConnect runs may call it before OnConnect returns. When
 	// the session closes after Connect accepted a socket but before its
@@ -169,6 +189,9 @@ func NewServer(o Options) *Server {
 	}
 	if o.HandshakeRate == 0 {
 		o.HandshakeRate = DefaultHandshakeRate
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 45 * time.Second
 	}
 	if o.HandshakeBurst <= 0 {
 		o.HandshakeBurst = DefaultHandshakeBurst

@@ -352,19 +352,131 @@ func TestMalformedPacketsCloseSession(t *testing.T) {
 	})
 }
 
-func TestBinaryRefused(t *testing.T) {
-	app := newTestApp(t, nil)
-	c, _ := wsHandshake(t, app.url)
-	c.write("40/site,")
-	expectPrefix(t, c.read(), "40/site,{")
-	c.write(`451-/site,["upload",{"_placeholder":true,"num":0}]`)
-	expectEqual(t, c.read(), `44/site,{"message":"binary packets are not supported"}`)
-	if d := app.waitDisconnect(t); d.reason != "binary packets are not supported" {
-		t.Fatalf("reason %q", d.reason)
+// Binary packets both ways: a client's attachments reach OnEvent as base64 strings that decode
+// into []byte, and a []byte answered from Go travels as an attachment (a binary frame on
+// WebSocket, a "b" packet when polling).
+func TestBinaryPackets(t *testing.T) {
+	t.Run("websocket", func(t *testing.T) {
+		app := newTestApp(t, nil)
+		c, _ := wsHandshake(t, app.url)
+		c.write("40/site,")
+		expectPrefix(t, c.read(), "40/site,{")
+		c.write(`452-/site,1["reverse",{"_placeholder":true,"num":1},{"a":[{"_placeholder":true,"num":0}]}]`)
+		c.writeBinary([]byte{9})
+		c.writeBinary([]byte{1, 2, 3})
+		expectEqual(t, c.read(), `461-/site,1[3,{"_placeholder":true,"num":0}]`)
+		expectEqual(t, c.read(), "\x03\x02\x01")
+		c.write(`42/site,2["transport"]`) // the session goes on
+		expectEqual(t, c.read(), `43/site,2["websocket"]`)
+	})
+	t.Run("polling", func(t *testing.T) {
+		app := newTestApp(t, nil)
+		c := pollHandshake(t, app.url)
+		c.post("40")
+		expectPrefix(t, c.next(), "40{")
+		c.post(`451-1["reverse",{"_placeholder":true,"num":0}]`, "bAQID")
+		expectEqual(t, c.next(), `461-1[3,{"_placeholder":true,"num":0}]`)
+		expectEqual(t, c.next(), "bAwIB")
+	})
+	t.Run("emit", func(t *testing.T) {
+		app := newTestApp(t, nil)
+		c, _ := wsHandshake(t, app.url)
+		c.write("40")
+		expectPrefix(t, c.read(), "40{")
+		c.write(`42["blob"]`)
+		expectEqual(t, c.read(), `452-["blob",{"k":{"_placeholder":true,"num":0},"z":[{"_placeholder":true,"num":1}]},"s"]`)
+		expectEqual(t, c.read(), "a")
+		expectEqual(t, c.read(), "")
+	})
+}
+
+func TestBadBinaryPacketsCloseSession(t *testing.T) {
+	for name, packets := range map[string][]string{
+		"attachment without a packet": {"", "\x01"},
+		"text instead of attachment":  {`451-["reverse",{"_placeholder":true,"num":0}]`, `42["echo"]`},
+		"placeholder out of range":    {`451-["reverse",{"_placeholder":true,"num":1}]`, "\x01"},
+		"placeholder not a number":    {`451-["reverse",{"_placeholder":true,"num":"0"}]`, "\x01"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			app := newTestApp(t, nil)
+			c, _ := wsHandshake(t, app.url)
+			c.write("40")
+			expectPrefix(t, c.read(), "40{")
+			if packets[0] != "" {
+				c.write(packets[0])
+			}
+			if strings.HasPrefix(packets[1], "4") {
+				c.write(packets[1])
+			} else {
+				c.writeBinary([]byte(packets[1]))
+			}
+			if d := app.waitDisconnect(t); d.reason != "parse error" {
+				t.Fatalf("reason %q", d.reason)
+			}
+			c.expectClosed()
+		})
 	}
-	// The session itself goes on.
-	c.write("40")
-	expectPrefix(t, c.read(), "40{")
+	t.Run("attachments beyond MaxPayload", func(t *testing.T) {
+		app := newTestApp(t, func(o *Options) { o.MaxPayload = 100 })
+		c, _ := wsHandshake(t, app.url)
+		c.write("40")
+		expectPrefix(t, c.read(), "40{")
+		c.write(`452-["reverse",{"_placeholder":true,"num":0}]`)
+		c.writeBinary(make([]byte, 60))
+		c.writeBinary(make([]byte, 60))
+		if d := app.waitDisconnect(t); d.reason != "parse error" {
+			t.Fatalf("reason %q", d.reason)
+		}
+	})
+}
+
+// The spec: a server that does not get a CONNECT first closes the connection at once.
+func TestPacketBeforeConnectClosesSession(t *testing.T) {
+	for _, first := range []string{`42["echo"]`, `41`, `431[]`} {
+		app := newTestApp(t, nil)
+		c, _ := wsHandshake(t, app.url)
+		c.write(first)
+		c.expectClosed()
+	}
+}
+
+func TestConnectTimeout(t *testing.T) {
+	app := newTestApp(t, func(o *Options) {
+		o.ConnectTimeout = 200 * time.Millisecond
+		o.PingInterval = 50 * time.Millisecond // answered below: the session is alive, only idle
+	})
+	c, _ := wsHandshake(t, app.url)
+	start := time.Now()
+	for {
+		msg, err := c.tryRead()
+		if err != nil {
+			break
+		}
+		if msg == "2" {
+			c.write("3")
+		}
+	}
+	if d := time.Since(start); d < 150*time.Millisecond || d > 5*time.Second {
+		t.Fatalf("closed after %v, want about the 200ms connect timeout", d)
+	}
+	// A connected session outlives it.
+	c2, _ := wsHandshake(t, app.url)
+	c2.write("40")
+	expectPrefix(t, c2.read(), "40{")
+	deadline := time.Now().Add(400 * time.Millisecond)
+	for time.Now().Before(deadline) {
+		msg := c2.read()
+		if msg == "2" {
+			c2.write("3")
+		}
+	}
+	c2.write(`421["transport"]`)
+	for msg := c2.read(); msg != `431["websocket"]`; msg = c2.read() {
+		if msg != "2" {
+			t.Fatalf("got %q", msg)
+		}
+		c2.write("3")
+	}
 }
 
 func TestClientCloseAndServerClose(t *testing.T) {

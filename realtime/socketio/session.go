@@ -1,14 +1,13 @@
 package socketio
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/livedoc/livedoc/realtime/internal/wire"
 )
 
 const (
@@ -48,6 +47,15 @@ type session struct {
 	posting   bool // a POST is being handled
 
 	sockets []*Socket
+	conn    *Conn // the session as Options.OnMessage sees it
+
+	// The Socket.IO layer's reading state. A binary packet waits in bin for its attachments.
+	started      atomic.Bool // a CONNECT came: nothing else may come first
+	bin          *sioPacket
+	binData      [][]byte
+	binBytes     int
+	clientClosed bool        // the client sent close: a waiting poll ends with a noop
+	connectTimer *time.Timer // closes a session that connects no namespace in time
 
 	timer        *time.Timer
 	due          time.Time // when the timer's current duty is due
@@ -57,6 +65,7 @@ type session struct {
 // newSession returns a session whose queue holds the handshake packet.
 func newSession(srv *Server, id string, r *http.Request, transport string) *session {
 	s := &session{srv: srv, id: id, req: detachRequest(r), transport: transport}
+	s.conn = &Conn{s}
 	var upgrades []string
 	if transport == transportPolling {
 		upgrades = []string{transportWebSocket}
@@ -78,6 +87,20 @@ func (s *session) startHeartbeat() {
 	}
 	s.due = time.Now().Add(s.srv.opts.PingInterval)
 	s.timer = time.AfterFunc(s.srv.opts.PingInterval, s.onTimer)
+	if s.srv.opts.OnMessage == nil && s.srv.opts.ConnectTimeout > 0 {
+		s.connectTimer = time.AfterFunc(s.srv.opts.ConnectTimeout, s.onConnectTimeout)
+	}
+}
+
+// onConnectTimeout closes the session if it has no namespace connected (as the reference
+// server does): a client that answers pings but never connects would hold it for good.
+func (s *session) onConnectTimeout() {
+	s.mu.Lock()
+	idle := !s.closed && len(s.sockets) == 0
+	s.mu.Unlock()
+	if idle {
+		s.close("connect timeout")
+	}
 }
 
 // onTimer sends a ping, or closes the session when the pong is overdue.
@@ -148,7 +171,7 @@ func (s *session) enqueueWithLocked(packet, frame []byte, b *Batch) error {
 	item := packet
 	if s.ws != nil {
 		if frame == nil {
-			frame = textFrame(packet)
+			frame = frameOf(packet)
 		}
 		item = frame
 	}
@@ -227,15 +250,30 @@ func (s *session) markClosedLocked() bool {
 	return true
 }
 
+// closeLinger is how long a polling session closed by its client stays known, so that the
+// GET the client had on its way (it may reach the server after the close) ends with a noop.
+const closeLinger = 2 * time.Second
+
 // teardown releases a session marked closed and reports its sockets gone.
 func (s *session) teardown(reason string) {
-	s.srv.removeSession(s)
+	s.mu.Lock()
+	linger := s.clientClosed && s.transport == transportPolling && s.poll == nil
+	s.mu.Unlock()
+	if linger {
+		time.AfterFunc(closeLinger, func() { s.srv.removeSession(s) })
+	} else {
+		s.srv.removeSession(s)
+	}
 	s.mu.Lock()
 	if s.timer != nil {
 		s.timer.Stop()
 	}
+	if s.connectTimer != nil {
+		s.connectTimer.Stop()
+	}
 	ws, probe, sockets := s.ws, s.probe, s.sockets
 	s.sockets, s.queue, s.queued = nil, nil, 0
+	s.bin, s.binData = nil, nil
 	for _, so := range sockets {
 		so.connected = false
 		so.acks = nil
@@ -261,47 +299,115 @@ func (s *session) handlePacket(p eioPacket) string {
 	case eioPong:
 		s.onPong()
 	case eioMessage:
-		return s.handleMessage(p.data)
+		return s.message(p.data, false)
+	case eioBinary:
+		data, err := base64.StdEncoding.DecodeString(string(p.data))
+		if err != nil {
+			return "parse error"
+		}
+		return s.message(data, true)
 	case eioClose:
+		s.mu.Lock()
+		s.clientClosed = true
+		s.mu.Unlock()
 		return "transport close"
-	case eioNoop, eioBinary: // binary attachments are refused with their header
+	case eioNoop:
 	default: // open, ping, upgrade: not from a client on an open transport
 		return "parse error"
 	}
 	return ""
 }
 
-// handleMessage acts on one Socket.IO packet.
-func (s *session) handleMessage(data []byte) string {
-	p, err := decodeSIOPacket(data)
-	if errors.Is(err, errBinaryUnsupported) {
-		s.enqueue(encodeConnectError(p.nsp, errBinaryUnsupported.Error()))
-		if so := s.socket(p.nsp); so != nil {
-			s.disconnect(so, false, errBinaryUnsupported.Error())
+// handleSocketIO is the Socket.IO layer's message handler: it reads one Socket.IO packet, or
+// one attachment of the binary packet being read.
+func (s *session) handleSocketIO(data []byte, binary bool) string {
+	s.mu.Lock()
+	pending := s.bin
+	if binary {
+		if pending == nil {
+			s.mu.Unlock()
+			return "parse error" // an attachment of nothing
 		}
-		return ""
+		s.binData = append(s.binData, data)
+		s.binBytes += len(data)
+		if s.binBytes > s.srv.opts.MaxPayload {
+			s.mu.Unlock()
+			return "parse error"
+		}
+		if len(s.binData) < pending.attachments {
+			s.mu.Unlock()
+			return ""
+		}
+		attachments := s.binData
+		s.bin, s.binData, s.binBytes = nil, nil, 0
+		s.mu.Unlock()
+		return s.dispatch(*pending, attachments)
 	}
+	s.mu.Unlock()
+	if pending != nil {
+		return "parse error" // text where an attachment was due
+	}
+	p, err := decodeSIOPacket(data)
 	if err != nil {
 		return "parse error"
 	}
+	if p.typ != sioConnect && !s.started.Load() {
+		return "parse error" // the spec: anything before CONNECT closes the connection
+	}
+	if p.attachments > 0 {
+		s.mu.Lock()
+		s.bin = &p
+		s.mu.Unlock()
+		return ""
+	}
+	return s.dispatch(p, nil)
+}
+
+// dispatch acts on one whole Socket.IO packet, with its attachments if binary.
+func (s *session) dispatch(p sioPacket, attachments [][]byte) string {
 	switch p.typ {
 	case sioConnect:
+		s.started.Store(true)
 		s.connect(p.nsp, p.auth)
 	case sioDisconnect:
 		if so := s.socket(p.nsp); so != nil {
 			s.disconnect(so, false, "client namespace disconnect")
 		}
-	case sioEvent:
+	case sioEvent, sioBinaryEvent:
 		so := s.socket(p.nsp)
-		if so == nil || s.srv.opts.OnEvent == nil {
+		if so == nil {
 			return "" // e.g. right after a server-side disconnect
 		}
 		var ack Ack
 		if p.id >= 0 {
 			ack = s.ackFunc(so, p.id)
 		}
-		s.srv.opts.OnEvent(so, p.event, p.args, ack)
-	case sioAck:
+		if p.typ == sioBinaryEvent {
+			if on := s.srv.opts.OnBinaryEvent; on != nil {
+				args, err := resolveArgs(p.args, attachments)
+				if err != nil {
+					return "parse error"
+				}
+				on(so, p.event, args, ack)
+				return ""
+			}
+			args, err := base64Args(p.args, attachments)
+			if err != nil {
+				return "parse error"
+			}
+			p.args = args
+		}
+		if on := s.srv.opts.OnEvent; on != nil {
+			on(so, p.event, p.args, ack)
+		}
+	case sioAck, sioBinaryAck:
+		if p.typ == sioBinaryAck {
+			args, err := base64Args(p.args, attachments)
+			if err != nil {
+				return "parse error"
+			}
+			p.args = args
+		}
 		if so := s.socket(p.nsp); so != nil {
 			if reply := s.takeAck(so, p.id); reply != nil {
 				reply(p.args)
@@ -410,15 +516,33 @@ func (s *session) socketLocked(nsp string) *Socket {
 func (s *session) ackFunc(so *Socket, id int64) Ack {
 	var used atomic.Bool
 	return func(args ...any) error {
-		b, err := wire.Ack(so.namespace, id, args)
+		b, attachments, err := encodeMessage(so.namespace, id, nil, args)
 		if err != nil {
 			return err
 		}
 		if !used.CompareAndSwap(false, true) {
 			return errors.New("socketio: ack already sent")
 		}
-		return s.enqueueFor(so, b, nil, nil)
+		return s.enqueueMessageFor(so, b, attachments)
 	}
+}
+
+// enqueueMessageFor queues a packet and its binary attachments together, for socket so.
+func (s *session) enqueueMessageFor(so *Socket, packet []byte, attachments [][]byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !so.connected {
+		return ErrClosed
+	}
+	if err := s.enqueueWithLocked(packet, nil, nil); err != nil {
+		return err
+	}
+	for _, a := range attachments {
+		if err := s.enqueueBinaryLocked(a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // registerAck returns a new ack id for so, or -1 if so is disconnected.

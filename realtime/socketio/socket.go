@@ -2,6 +2,8 @@ package socketio
 
 import (
 	"encoding/json"
+	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -37,13 +39,16 @@ func (s *Socket) Transport() string { return s.sess.transportName() }
 // RemoteAddr is the remote address of the request that opened the session.
 func (s *Socket) RemoteAddr() string { return s.sess.req.RemoteAddr }
 
-// Emit sends an event. json.RawMessage arguments are sent verbatim.
+// Emit sends an event. json.RawMessage arguments are sent verbatim. A []byte
+// (an argument, or inside []any and map[string]any arguments) makes it a
+// binary event: the client gets those bytes as binary (an ArrayBuffer in a
+// browser), not as base64.
 func (s *Socket) Emit(event string, args ...any) error {
-	b, err := wire.Event(s.namespace, -1, event, args)
+	b, attachments, err := encodeMessage(s.namespace, -1, &event, args)
 	if err != nil {
 		return err
 	}
-	return s.sess.enqueueFor(s, b, nil, nil)
+	return s.sess.enqueueMessageFor(s, b, attachments)
 }
 
 // EmitWithAck sends an event asking the client for an acknowledgement;
@@ -54,9 +59,9 @@ func (s *Socket) EmitWithAck(event string, reply func(args []json.RawMessage), a
 	if id < 0 {
 		return ErrClosed
 	}
-	b, err := wire.Event(s.namespace, id, event, args)
+	b, attachments, err := encodeMessage(s.namespace, id, &event, args)
 	if err == nil {
-		err = s.sess.enqueueFor(s, b, nil, nil)
+		err = s.sess.enqueueMessageFor(s, b, attachments)
 	}
 	if err != nil {
 		s.sess.takeAck(s, id)
@@ -97,8 +102,12 @@ type namespaceWire struct {
 }
 
 // NewEvent encodes an event for broadcasting with Socket.Send.
-// json.RawMessage arguments are sent verbatim.
+// json.RawMessage arguments are sent verbatim. Binary arguments ([]byte) are
+// refused: a broadcast is one text message; Emit sends them.
 func NewEvent(event string, args ...any) (*Packet, error) {
+	if slices.ContainsFunc(args, hasBinary) {
+		return nil, errors.New("socketio: a broadcast Packet cannot carry []byte; use Socket.Emit")
+	}
 	body, err := wire.AppendArgs(nil, &event, args)
 	if err != nil {
 		return nil, err

@@ -294,7 +294,12 @@ func (s *session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	ok := !s.closed && s.transport == transportPolling && s.probe == nil
 	s.mu.Unlock()
 	if !ok {
-		writeError(w, http.StatusBadRequest, codeBadRequest, "Bad request")
+		// The spec: a WebSocket for a session already upgraded (or being upgraded) is closed by
+		// the server, so it is accepted and closed rather than refused before the handshake.
+		if c, err := s.srv.accept(w, r); err == nil {
+			c.writeTimed(closeFrame(closeNormal, ""))
+			c.conn.Close()
+		}
 		return
 	}
 	c, err := s.srv.accept(w, r)
@@ -325,10 +330,16 @@ func (s *session) upgrade(c *wsConn) bool {
 	if !c.readText("2probe") || c.writeTimed(textFrame([]byte("3probe"))) != nil {
 		return false
 	}
-	s.mu.Lock()
-	s.upgrading = true
-	s.wakePollLocked()
-	s.mu.Unlock()
+	// A client that sent "5" right behind its probe (not waiting for its pending poll to end,
+	// as the reference client does) is upgraded at once, with no moment in between where a
+	// poll would still be answered: the reference server, reading both in one go, never has
+	// one either.
+	if !c.buffered() {
+		s.mu.Lock()
+		s.upgrading = true
+		s.wakePollLocked()
+		s.mu.Unlock()
+	}
 	if !c.readText("5") {
 		return false
 	}
@@ -342,7 +353,7 @@ func (s *session) upgrade(c *wsConn) bool {
 	s.wakePollLocked()
 	s.queued = 0
 	for i, p := range s.queue { // what polling did not take yet, now as frames
-		s.queue[i] = textFrame(p)
+		s.queue[i] = frameOf(p)
 		s.queued += len(s.queue[i])
 	}
 	if len(s.queue) > 0 {
@@ -361,17 +372,18 @@ func (s *session) readLoop(c *wsConn) {
 		s.closeTransport(c, err)
 		return
 	}
-	if op == opText {
-		p, err := decodeEIOPacket(msg)
-		if err != nil {
-			s.close("parse error")
-			return
-		}
-		if reason := s.handlePacket(p); reason != "" {
-			s.close(reason)
-			return
-		}
-	} // binary attachments are refused with their header
+	reason := ""
+	if op == opBinary {
+		reason = s.message(msg, true)
+	} else if p, err := decodeEIOPacket(msg); err != nil {
+		reason = "parse error"
+	} else {
+		reason = s.handlePacket(p)
+	}
+	if reason != "" {
+		s.close(reason)
+		return
+	}
 	go s.readLoop(c)
 }
 

@@ -14,3 +14,5 @@ func rawConn(net.Conn) syscall.RawConn { return nil }
 func (c *wsConn) writeNow([]byte) (int, error) {
 	return 0, errors.New("socketio: no direct writes on this platform")
 }
+
+func (c *wsConn) buffered() bool { return len(c.unread) > 0 }

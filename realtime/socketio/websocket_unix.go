@@ -58,3 +58,20 @@ func (c *wsConn) write(fd uintptr) bool {
 	}
 	return true // never wait for the socket here
 }
+
+// buffered reports whether the client has sent more than has been read, without waiting.
+func (c *wsConn) buffered() bool {
+	if len(c.unread) > 0 {
+		return true
+	}
+	if c.raw == nil {
+		return false
+	}
+	var n int
+	var b [1]byte
+	c.raw.Read(func(fd uintptr) bool {
+		n, _, _ = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return true
+	})
+	return n > 0
+}

@@ -110,7 +110,8 @@ func boolInt(b bool) int {
 }
 
 // searchLink is frappe.desk.search.search_link(doctype, txt, page_length): documents the user may
-// read whose name (or title_field) contains txt, as [{value, description}].
+// read (or, with DocPerm select, pick) whose name (or title_field) contains txt, as
+// [{value, description}].
 func (d *Desk) searchLink(c *doc.Context, a api.Args) (any, error) {
 	dt, err := d.resolve(a.String("doctype"))
 	if err != nil {
@@ -121,7 +122,7 @@ func (d *Desk) searchLink(c *doc.Context, a api.Args) (any, error) {
 		limit = min(n, 100)
 	}
 	title := dt.TitleField
-	if f := dt.Field(title); f == nil || f.Fieldtype == doc.Table || f.Fieldtype == doc.Password {
+	if f := dt.Field(title); f == nil || !f.Stored() {
 		title = ""
 	}
 	q := doc.Query{Fields: []string{"name"}, Limit: limit, OrderBy: "name asc"}
@@ -135,7 +136,12 @@ func (d *Desk) searchLink(c *doc.Context, a api.Args) (any, error) {
 			q.OrFilters = append(q.OrFilters, doc.Filter{Field: title, Op: "like", Value: like})
 		}
 	}
-	rows, err := c.List(dt.Name, q)
+	lister := c
+	if !dt.Can(c.User, doc.PermRead, "") && dt.GrantsAll(c.User, doc.PermSelect) {
+		// DocPerm select: the user may pick documents in a Link without reading them.
+		lister = c.Sudo()
+	}
+	rows, err := lister.List(dt.Name, q)
 	if err != nil {
 		return nil, err
 	}

@@ -183,6 +183,13 @@ func (c *Context) Sync(dts ...*DocType) error {
 		return 1
 	})
 	meta, _ := c.e.Meta("DocType")
+	// DocTypes of one app link to each other in any order (a child table to its parent's Link
+	// target): the whole set is known to the transaction before the first is stored.
+	for _, dt := range ordered {
+		if _, err := c.meta(dt.Name); err != nil {
+			c.pending(dt)
+		}
+	}
 	for _, dt := range ordered {
 		want, err := metaToDoc(dt)
 		if err != nil {

@@ -27,6 +27,8 @@ const (
 	DuplicateEntryError    = "DuplicateEntryError"
 	LinkExistsError        = "LinkExistsError"
 	DataError              = "DataError"
+	// CannotChangeConstantError: a set_only_once field that has a value was changed.
+	CannotChangeConstantError = "CannotChangeConstantError"
 )
 
 // Errorf makes an Error of the given Frappe type.

@@ -36,7 +36,17 @@ func (c *Context) Insert(in Doc) (Doc, error) {
 			return nil, err
 		}
 	}
+	if from := d.String("amended_from"); from != "" {
+		old, err := c.load(dt, from, false)
+		if err != nil {
+			return nil, err
+		}
+		if err := c.check(dt, PermAmend, old); err != nil {
+			return nil, err
+		}
+	}
 	now := c.now("")
+	c.keepUnwritable(dt, nil, d)
 	setDefaults(dt, d, c.User.Name)
 	d["owner"], d["creation"], d["modified"], d["modified_by"] = c.User.Name, now, now, c.User.Name
 	d["docstatus"], d["idx"] = status, int64(0)
@@ -54,7 +64,7 @@ func (c *Context) Insert(in Doc) (Doc, error) {
 	if err := c.hooks(dt, d, BeforeValidate, Validate, before); err != nil {
 		return nil, err
 	}
-	if err := c.validate(dt, d); err != nil {
+	if err := c.validate(dt, d, nil, true); err != nil {
 		return nil, err
 	}
 	if ok, err := c.exists(dt, d.Name()); err != nil {
@@ -104,6 +114,7 @@ func (c *Context) Get(doctype, name string) (Doc, error) {
 	if err := c.check(dt, PermRead, d); err != nil {
 		return nil, err
 	}
+	c.stripUnreadable(dt, d)
 	return d, nil
 }
 
@@ -175,6 +186,7 @@ func (c *Context) saveOver(in, stored Doc) (Doc, error) {
 	if _, ok := in["docstatus"]; !ok {
 		d["docstatus"] = old["docstatus"]
 	}
+	c.keepUnwritable(dt, old, d)
 	from, to := old.Docstatus(), d.Docstatus()
 	d["owner"], d["creation"], d["idx"] = old["owner"], old["creation"], old["idx"]
 	d["modified"], d["modified_by"] = c.now(old.String("modified")), c.User.Name
@@ -303,7 +315,7 @@ func (c *Context) save(dt *DocType, old, d Doc) (Doc, error) {
 	if err := c.hooks(dt, d, BeforeValidate, Validate, BeforeSave); err != nil {
 		return nil, err
 	}
-	return c.write(dt, d, "save", OnUpdate, OnChange)
+	return c.write(dt, old, d, "save", OnUpdate, OnChange)
 }
 
 func (c *Context) submit(dt *DocType, old, d Doc) (Doc, error) {
@@ -313,7 +325,7 @@ func (c *Context) submit(dt *DocType, old, d Doc) (Doc, error) {
 	if err := c.hooks(dt, d, BeforeValidate, Validate, BeforeSubmit); err != nil {
 		return nil, err
 	}
-	return c.write(dt, d, "submit", OnUpdate, OnSubmit, OnChange)
+	return c.write(dt, old, d, "submit", OnUpdate, OnSubmit, OnChange)
 }
 
 func (c *Context) updateAfterSubmit(dt *DocType, old, d Doc) (Doc, error) {
@@ -326,7 +338,7 @@ func (c *Context) updateAfterSubmit(dt *DocType, old, d Doc) (Doc, error) {
 	if err := c.hooks(dt, d, BeforeUpdateAfterSubmit); err != nil {
 		return nil, err
 	}
-	return c.write(dt, d, "update_after_submit", OnUpdateAfterSubmit, OnChange)
+	return c.write(dt, old, d, "update_after_submit", OnUpdateAfterSubmit, OnChange)
 }
 
 func (c *Context) cancel(dt *DocType, old Doc) (Doc, error) {
@@ -339,12 +351,16 @@ func (c *Context) cancel(dt *DocType, old Doc) (Doc, error) {
 	if err := c.hooks(dt, d, BeforeCancel); err != nil {
 		return nil, err
 	}
-	return c.write(dt, d, "cancel", OnCancel, OnChange)
+	return c.write(dt, old, d, "cancel", OnCancel, OnChange)
 }
 
-// write validates and stores an existing document, then runs the after-write hooks.
-func (c *Context) write(dt *DocType, d Doc, action string, after ...string) (Doc, error) {
-	if err := c.validate(dt, d); err != nil {
+// write validates and stores an existing document (old is its stored version), then runs the
+// after-write hooks.
+func (c *Context) write(dt *DocType, old, d Doc, action string, after ...string) (Doc, error) {
+	if err := checkConstants(dt, old, d); err != nil {
+		return nil, err
+	}
+	if err := c.validate(dt, d, nil, false); err != nil {
 		return nil, err
 	}
 	if err := c.updateRow(dt, d); err != nil {
@@ -371,7 +387,7 @@ func (c *Context) insertSingle(dt *DocType, d Doc) (Doc, error) {
 	if err := c.hooks(dt, d, BeforeValidate, Validate, BeforeSave); err != nil {
 		return nil, err
 	}
-	if err := c.validate(dt, d); err != nil {
+	if err := c.validate(dt, d, nil, true); err != nil {
 		return nil, err
 	}
 	if err := c.insertRow(dt, d); err != nil {
@@ -582,85 +598,6 @@ func sameRows(child *DocType, a, b []Doc) bool {
 		}
 	}
 	return true
-}
-
-// validate runs the built-in checks after the hooks had their say: mandatory fields, Select
-// options and Link targets, for the document and its rows.
-func (c *Context) validate(dt *DocType, d Doc) error {
-	var missing []string
-	for i := range dt.Fields {
-		f := &dt.Fields[i]
-		v := d[f.Fieldname]
-		if !f.HasValue() {
-			continue
-		}
-		if f.Reqd && !f.IsTable() && f.Fieldtype != Password && (v == nil || v == "") {
-			missing = append(missing, f.Title())
-			continue
-		}
-		if f.Reqd && f.IsTable() && len(d.Children(f.Fieldname)) == 0 {
-			missing = append(missing, f.Title())
-			continue
-		}
-		switch f.Fieldtype {
-		case Select:
-			if s, _ := v.(string); s != "" && !slices.Contains(selectOptions(f), s) {
-				return Errorf(ValidationError, "%s: %s cannot be %q. It should be one of %s", dt.Name, f.Title(), s,
-					strings.Join(quoteAll(selectOptions(f)), ", "))
-			}
-		case Link:
-			if s, _ := v.(string); s != "" {
-				if err := c.checkLink(f, s); err != nil {
-					return err
-				}
-			}
-		case DynamicLink:
-			if s, _ := v.(string); s != "" {
-				if err := c.checkDynamicLink(dt, f, d, s); err != nil {
-					return err
-				}
-			}
-		case Table, TableMultiSelect:
-			child, err := c.meta(f.Options)
-			if err != nil {
-				return err
-			}
-			for _, row := range d.Children(f.Fieldname) {
-				if err := c.validate(child, row); err != nil {
-					return err
-				}
-			}
-		}
-	}
-	if len(missing) > 0 {
-		return Errorf(MandatoryError, "Error: Value missing for %s: %s", dt.Name, strings.Join(missing, ", "))
-	}
-	return nil
-}
-
-// checkDynamicLink checks a Dynamic Link's value names a document of the DocType its options field
-// holds.
-func (c *Context) checkDynamicLink(dt *DocType, f *Field, d Doc, value string) error {
-	target := d.String(f.Options)
-	if target == "" {
-		return Errorf(LinkValidationError, "%s: %s is set but %s, which names its DocType, is not", dt.Name, f.Title(), dt.Field(f.Options).Title())
-	}
-	return c.checkLink(&Field{Fieldname: f.Fieldname, Label: f.Title(), Fieldtype: Link, Options: target}, value)
-}
-
-func (c *Context) checkLink(f *Field, value string) error {
-	target, err := c.meta(f.Options)
-	if err != nil {
-		return Errorf(LinkValidationError, "%s: target DocType %s does not exist", f.Title(), f.Options)
-	}
-	ok, err := c.exists(target, value)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return Errorf(LinkValidationError, "Could not find %s: %s", f.Title(), value)
-	}
-	return nil
 }
 
 func selectOptions(f *Field) []string {

@@ -373,6 +373,12 @@ func (dt *DocType) Validate() error {
 		return fmt.Errorf("invalid DocType name %q: letters, digits, spaces, - and _ only, starting with a letter", dt.Name)
 	}
 	dt.orderFields()
+	if dt.IsSubmittable && !slices.ContainsFunc(dt.Fields, func(f Field) bool { return f.Fieldname == "amended_from" }) {
+		// As Frappe's make_amendable: a submittable DocType records what each amendment amends.
+		dt.Fields = append(dt.Fields, Field{Fieldname: "amended_from", Fieldtype: Link, Label: "Amended From",
+			Options: dt.Name, ReadOnly: true, NoCopy: true, Props: Props{"print_hide": 1}})
+		dt.FieldOrder = append(dt.FieldOrder, "amended_from")
+	}
 	dt.byName = make(map[string]*Field, len(dt.Fields))
 	for i := range dt.Fields {
 		f := &dt.Fields[i]
@@ -480,7 +486,7 @@ func (f *Field) Title() string {
 }
 
 func (dt *DocType) validateAutoname() error {
-	a := dt.Autoname
+	a := dt.namingRule()
 	switch {
 	case a == "", a == "hash", a == "autoincrement", a == "prompt", a == "naming_series:":
 		return nil
@@ -489,10 +495,36 @@ func (dt *DocType) validateAutoname() error {
 			return fmt.Errorf("%s: autoname %q names no field", dt.Name, a)
 		}
 		return nil
+	case strings.HasPrefix(a, "format:"):
+		if !strings.Contains(a, "{") {
+			return fmt.Errorf("%s: autoname %q has no {...} part", dt.Name, a)
+		}
+		return nil
 	case strings.Contains(a, "#"):
 		return nil
 	}
 	return fmt.Errorf("%s: unknown autoname rule %q", dt.Name, a)
+}
+
+// namingRule is the DocType's autoname as livedoc reads it: "Prompt" in any case is prompt; with
+// no autoname, Frappe's naming_rule picks one (Set by user: prompt, Autoincrement, Random: hash).
+func (dt *DocType) namingRule() string {
+	a := strings.TrimSpace(dt.Autoname)
+	switch {
+	case strings.EqualFold(a, "prompt"):
+		return "prompt"
+	case strings.EqualFold(a, "hash"):
+		return "hash"
+	case a != "":
+		return a
+	}
+	switch dt.NamingRule {
+	case "Set by user":
+		return "prompt"
+	case "Autoincrement":
+		return "autoincrement"
+	}
+	return ""
 }
 
 // Field returns the named field, or nil.

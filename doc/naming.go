@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -13,14 +14,22 @@ import (
 	"github.com/livedoc/livedoc/store"
 )
 
-// setName gives a new document its name, unless an autoname hook already did: by the DocType's
-// rule autoincrement, hash (the default), field:<fieldname>, prompt (the client's name), a series
-// such as INV-.#### (or naming_series: with the pattern in the naming_series field).
+// setName gives a new document its name, unless an autoname hook already did: an amendment is
+// named after the document it amends (INV-0001-1, -2, ...); otherwise by the DocType's rule —
+// autoincrement, hash (the default), field:<fieldname>, prompt (the client's name, or
+// __newname), format:PRE-{field}-{YYYY}-{####}, a series such as INV-.YYYY.-.#### (or
+// naming_series: with the pattern in the naming_series field) — then name_case applies.
 func (c *Context) setName(dt *DocType, d Doc) error {
 	given := d.Name()
-	rule := dt.Autoname
+	rule := dt.namingRule()
 	var name string
 	switch {
+	case d.String("amended_from") != "":
+		n, err := c.amendedName(dt, d.String("amended_from"))
+		if err != nil {
+			return err
+		}
+		name = n
 	case given != "" && (rule == "prompt" || rule == "" || rule == "hash" || c.sudo):
 		name = given // an explicit name wins where the rule allows the client to choose
 	case rule == "prompt":
@@ -39,6 +48,11 @@ func (c *Context) setName(dt *DocType, d Doc) error {
 		if name == "" {
 			return Errorf(MandatoryError, "%s: %s is required to name the document", dt.Name, dt.Field(f).Title())
 		}
+	case strings.HasPrefix(rule, "format:"):
+		var err error
+		if name, err = c.formatName(dt, strings.TrimPrefix(rule, "format:"), d); err != nil {
+			return err
+		}
 	default:
 		pattern := rule
 		if rule == "naming_series:" {
@@ -52,11 +66,102 @@ func (c *Context) setName(dt *DocType, d Doc) error {
 			return err
 		}
 	}
+	switch dt.NameCase {
+	case "Title Case":
+		name = titleCase(name)
+	case "UPPER CASE":
+		name = strings.ToUpper(name)
+	}
 	if err := validName(name); err != nil {
 		return err
 	}
 	d["name"] = name
 	return nil
+}
+
+// amendedName is Frappe's name for an amendment of from: from-1, or the next number when from is
+// an amendment itself. The amended document must exist and be cancelled.
+func (c *Context) amendedName(dt *DocType, from string) (string, error) {
+	old, err := c.load(dt, from, false)
+	if err != nil {
+		return "", err
+	}
+	if old.Docstatus() != 2 {
+		return "", Errorf(ValidationError, "%s %s is not cancelled: only a cancelled document can be amended", dt.Name, from)
+	}
+	prefix, n := from, 1
+	if old.String("amended_from") != "" {
+		if i := strings.LastIndex(from, "-"); i > 0 {
+			if k, err := strconv.Atoi(from[i+1:]); err == nil {
+				prefix, n = from[:i], k+1
+			}
+		}
+	}
+	for ; ; n++ {
+		name := fmt.Sprintf("%s-%d", prefix, n)
+		if ok, err := c.exists(dt, name); err != nil || !ok {
+			return name, err
+		}
+	}
+}
+
+// formatName expands format:'s {...} parts: {####} a counter (run per expanded prefix), {YYYY},
+// {YY}, {MM}, {DD} today, {field} the field's value; the rest is literal.
+func (c *Context) formatName(dt *DocType, pattern string, d Doc) (string, error) {
+	var out strings.Builder
+	rest := pattern
+	for {
+		i := strings.Index(rest, "{")
+		if i < 0 {
+			out.WriteString(rest)
+			break
+		}
+		j := strings.Index(rest[i:], "}")
+		if j < 0 {
+			return "", Errorf(ValidationError, "%s: autoname format %q has an unclosed {", dt.Name, pattern)
+		}
+		out.WriteString(rest[:i])
+		param := strings.TrimSpace(rest[i+1 : i+j])
+		rest = rest[i+j+1:]
+		switch {
+		case param != "" && strings.Trim(param, "#") == "":
+			n, err := c.nextInSeries("format:" + dt.Name + ":" + out.String())
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(&out, "%0*d", len(param), n)
+		case datePart(param) != "":
+			out.WriteString(datePart(param))
+		case dt.Field(param) != nil || isStandard(param):
+			v := strings.TrimSpace(d.String(param))
+			if v == "" {
+				return "", Errorf(MandatoryError, "%s: %s is required to name the document", dt.Name, param)
+			}
+			out.WriteString(v)
+		default:
+			return "", Errorf(ValidationError, "%s: autoname format: unknown part {%s}", dt.Name, param)
+		}
+	}
+	return out.String(), nil
+}
+
+// datePart is today's YYYY, YY, MM or DD ("" for anything else).
+func datePart(p string) string {
+	layout := map[string]string{"YYYY": "2006", "YY": "06", "MM": "01", "DD": "02"}[p]
+	if layout == "" {
+		return ""
+	}
+	return time.Now().UTC().Format(layout)
+}
+
+func titleCase(s string) string {
+	words := strings.Fields(s)
+	for i, w := range words {
+		r := []rune(strings.ToLower(w))
+		r[0] = unicode.ToUpper(r[0])
+		words[i] = string(r)
+	}
+	return strings.Join(words, " ")
 }
 
 func validName(name string) error {
@@ -78,19 +183,12 @@ func (c *Context) seriesName(pattern string, d Doc) (string, error) {
 	parts := strings.Split(pattern, ".")
 	var prefix strings.Builder
 	digits := 0
-	now := time.Now().UTC()
 	for _, p := range parts {
 		switch {
 		case p != "" && strings.Trim(p, "#") == "":
 			digits = len(p)
-		case p == "YYYY":
-			prefix.WriteString(now.Format("2006"))
-		case p == "YY":
-			prefix.WriteString(now.Format("06"))
-		case p == "MM":
-			prefix.WriteString(now.Format("01"))
-		case p == "DD":
-			prefix.WriteString(now.Format("02"))
+		case datePart(p) != "":
+			prefix.WriteString(datePart(p))
 		case d[p] != nil && fieldnameRe.MatchString(p):
 			prefix.WriteString(d.String(p))
 		default:

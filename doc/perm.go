@@ -40,6 +40,8 @@ const (
 	PermDelete = "delete"
 	PermSubmit = "submit"
 	PermCancel = "cancel"
+	PermAmend  = "amend"
+	PermSelect = "select"
 )
 
 // grant tells what the user's roles give for one permission type: nothing, only documents the
@@ -83,6 +85,10 @@ func (p Perm) allows(ptype string) bool {
 		return p.Submit
 	case PermCancel:
 		return p.Cancel
+	case PermAmend:
+		return p.Amend
+	case PermSelect:
+		return p.Select
 	}
 	return false
 }
@@ -143,3 +149,94 @@ func (c *Context) check(dt *DocType, ptype string, d Doc) error {
 	}
 	return nil
 }
+
+// levels returns the permlevels at which the user's roles give ptype (read or write) on dt; the
+// Administrator has every level. Fields of level 0 go with the document's own rules.
+func (dt *DocType) levels(u *User, ptype string) map[int]bool {
+	out := map[int]bool{0: true}
+	for _, p := range dt.Permissions {
+		if u.IsAdmin() || (u.HasRole(p.Role) && p.allows(ptype)) {
+			out[p.Permlevel] = true
+		}
+	}
+	return out
+}
+
+// restricted reports whether some field of dt (or its child tables) has a permlevel the user
+// may not do ptype at; most DocTypes have none, and nothing is to be done.
+func (c *Context) restricted(dt *DocType, ptype string) (map[int]bool, bool) {
+	if c.sudo || c.User.IsAdmin() {
+		return nil, false
+	}
+	lv := dt.levels(c.User, ptype)
+	var walk func(t *DocType) bool
+	walk = func(t *DocType) bool {
+		for i := range t.Fields {
+			f := &t.Fields[i]
+			if f.Permlevel > 0 && !lv[f.Permlevel] {
+				return true
+			}
+			if f.IsTable() {
+				if child, err := c.meta(f.Options); err == nil && walk(child) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	return lv, walk(dt)
+}
+
+// stripUnreadable removes from documents the fields whose permlevel the user may not read (and
+// those of their child rows, which follow the parent's levels), as Frappe's field-level
+// permissions do.
+func (c *Context) stripUnreadable(dt *DocType, docs ...Doc) {
+	lv, some := c.restricted(dt, PermRead)
+	if !some {
+		return
+	}
+	var strip func(t *DocType, d Doc)
+	strip = func(t *DocType, d Doc) {
+		for i := range t.Fields {
+			f := &t.Fields[i]
+			if f.Permlevel > 0 && !lv[f.Permlevel] {
+				delete(d, f.Fieldname)
+				continue
+			}
+			if f.IsTable() {
+				if child, err := c.meta(f.Options); err == nil {
+					for _, row := range d.Children(f.Fieldname) {
+						strip(child, row)
+					}
+				}
+			}
+		}
+	}
+	for _, d := range docs {
+		strip(dt, d)
+	}
+}
+
+// keepUnwritable puts back, in a document the user is saving, the stored values of the fields
+// whose permlevel the user may not write (their defaults on insert, when old is nil), as Frappe
+// resets them: such input is ignored, not refused. Hooks run after and may set them.
+func (c *Context) keepUnwritable(dt *DocType, old, d Doc) {
+	lv, some := c.restricted(dt, PermWrite)
+	if !some {
+		return
+	}
+	for i := range dt.Fields {
+		f := &dt.Fields[i]
+		if f.Permlevel == 0 || lv[f.Permlevel] || !f.HasValue() {
+			continue
+		}
+		if old != nil {
+			d[f.Fieldname] = old[f.Fieldname]
+		} else {
+			delete(d, f.Fieldname)
+		}
+	}
+}
+
+// GrantsAll reports whether the user may do ptype on every document of dt (not only their own).
+func (dt *DocType) GrantsAll(u *User, ptype string) bool { return dt.grant(u, ptype) == grantAll }

@@ -152,6 +152,7 @@ func (c *Context) List(doctype string, q Query) ([]Doc, error) {
 	for _, d := range docs {
 		delete(d, "doctype")
 	}
+	c.stripUnreadable(dt, docs...)
 	if docs == nil && err == nil {
 		docs = []Doc{}
 	}

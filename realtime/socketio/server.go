@@ -306,10 +306,17 @@ func (srv *Server) newSession(r *http.Request, transport, addr string) *session 
 	return s
 }
 
+// session finds an open session by id; one whose client missed its pong is closed now and not
+// found.
 func (srv *Server) session(sid string) *session {
 	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	return srv.sessions[sid]
+	s := srv.sessions[sid]
+	srv.mu.Unlock()
+	if s != nil && s.overdue(time.Now()) {
+		s.close("ping timeout")
+		return nil
+	}
+	return s
 }
 
 func (srv *Server) removeSession(s *session) {

@@ -122,10 +122,28 @@ func (s *session) onTimer() {
 		return
 	}
 	s.awaitingPong = true
-	s.due = now.Add(s.srv.opts.PingTimeout)
-	s.timer.Reset(s.srv.opts.PingTimeout)
+	// The pong is due PingTimeout after the ping was due, not after this (maybe late) timer ran:
+	// a loaded machine must not stretch a dead client's life.
+	s.due = s.due.Add(s.srv.opts.PingTimeout)
+	s.timer.Reset(max(s.due.Sub(now), 0))
 	s.enqueueLocked([]byte{eioPing})
 	s.mu.Unlock()
+}
+
+// overdue reports whether the client missed its pong deadline, whether or not the timer has run
+// yet: a request of a session past it finds the session closed, as the protocol says, even when
+// the timer is late.
+func (s *session) overdue(now time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer == nil || s.closed {
+		return false
+	}
+	deadline := s.due
+	if !s.awaitingPong {
+		deadline = deadline.Add(s.srv.opts.PingTimeout)
+	}
+	return now.After(deadline)
 }
 
 func (s *session) onPong() {

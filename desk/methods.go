@@ -37,13 +37,22 @@ func (d *Desk) resolve(name string) (*doc.DocType, error) {
 	return nil, doc.Errorf(doc.DoesNotExistError, "DocType %s not found", name)
 }
 
-// metaDoc is a DocType in Frappe's meta shape, with the desk route added.
+// metaDoc is a DocType in Frappe's meta shape, with the desk route added, and a label for each
+// field that has none (made from its name, as error messages name it).
 func metaDoc(dt *doc.DocType) (map[string]any, error) {
 	m, err := dt.Map()
-	if err == nil {
-		m["route"] = dt.Route()
+	if err != nil {
+		return nil, err
 	}
-	return m, err
+	m["route"] = dt.Route()
+	if fields, ok := m["fields"].([]any); ok && len(fields) == len(dt.Fields) {
+		for i, f := range fields {
+			if fm, ok := f.(map[string]any); ok && fm["label"] == nil && !dt.Fields[i].IsLayout() {
+				fm["label"] = dt.Fields[i].Title()
+			}
+		}
+	}
+	return m, nil
 }
 
 // getDocType is frappe.desk.form.load.getdoctype(doctype): the message is

@@ -60,12 +60,14 @@ async function fromPage(pageURL) {
       ({ url, waitMs }) =>
         new Promise((resolve) => {
           const s = io(url + '/livedoc', { withCredentials: true, transports: ['polling', 'websocket'], reconnection: false });
+          let first; // the transport of the handshake: the socket may have upgraded by 'connect'
+          s.io.on('open', () => (first = s.io.engine.transport.name));
           const timer = setTimeout(() => resolve({ connected: false, error: 'timeout' }), waitMs);
           s.on('connect_error', (e) => (clearTimeout(timer), resolve({ connected: false, error: e.message })));
           s.on('connect', () => {
             window.hello = new Promise((done) => s.on('hello', (m) => done(m)));
             clearTimeout(timer);
-            resolve({ connected: true, transport: s.io.engine.transport.name });
+            resolve({ connected: true, transport: first });
           });
         }),
       { url: srv.url, waitMs: WAIT_MS },

@@ -48,7 +48,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	read.SetMaxOpenConns(4)
 	read.SetMaxIdleConns(4)
-	return &DB{write: write, read: read, dialect: sqliteDialect{}, writer: make(chan struct{}, 1)}, nil
+	return &DB{write: write, read: read, dialect: sqliteDialect{}, writer: make(chan struct{}, 1), dir: filepath.Dir(path)}, nil
 }
 
 type sqliteDialect struct{}

@@ -2,7 +2,9 @@ package realtime_test
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,4 +88,57 @@ func TestAckedSubscriptionSurvivesNodeKill(t *testing.T) {
 		t.Fatal(err)
 	}
 	updates.waitFor(t, len(saved)+1, 5*time.Second)
+}
+
+// A subscription whose session cannot be stored is not acknowledged, and the socket is not
+// subscribed: the ack is an error, and once the store takes writes again a new subscribe holds
+// the room once (not twice, as it would if the failed one had stayed).
+func TestSubscribeThatCannotBeStoredIsRefused(t *testing.T) {
+	n := startNode(t, storetest.DSN(t), "")
+	defer n.app.Close()
+	defer n.kill()
+	tok := n.token(t, doc.Administrator)
+	c := dial(t, n.url, tok, false)
+	connect(t, c)
+	refuse := []string{`CREATE TRIGGER refuse_sessions BEFORE INSERT ON __rt_sessions BEGIN SELECT RAISE(ABORT, 'sessions refused'); END`}
+	allow := []string{"DROP TRIGGER refuse_sessions"}
+	if storetest.Postgres() {
+		refuse = []string{`CREATE FUNCTION refuse_sessions() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'sessions refused'; END $$`,
+			`CREATE TRIGGER refuse_sessions BEFORE INSERT ON __rt_sessions FOR EACH ROW EXECUTE FUNCTION refuse_sessions()`}
+		allow = []string{"DROP TRIGGER refuse_sessions ON __rt_sessions"}
+	}
+	exec := func(stmts []string) {
+		t.Helper()
+		err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+			for _, q := range stmts {
+				if _, err := c.Tx.Exec(c, q); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(refuse)
+	ack := subscribe(t, c, "doctype_subscribe", "Invoice")
+	if e, _ := ack["error"].(string); !strings.Contains(e, "could not be saved") {
+		t.Fatalf("subscribe while sessions cannot be stored: %v", ack)
+	}
+	exec(allow)
+	if ack := subscribe(t, c, "doctype_subscribe", "Invoice"); ack["ok"] != true {
+		t.Fatalf("subscribe once sessions can be stored: %v", ack)
+	}
+	var rooms string
+	err := n.app.Engine.Run(context.Background(), doc.AdminUser, false, func(tx *doc.Context) error {
+		return tx.Tx.QueryRow(tx, "SELECT rooms FROM __rt_sessions WHERE pid = ?", c.PID()).Scan(&rooms)
+	})
+	if err != nil {
+		t.Fatalf("the acknowledged session is not stored: %v", err)
+	}
+	var held map[string]int
+	if err := json.Unmarshal([]byte(rooms), &held); err != nil || held["doctype:Invoice"] != 1 {
+		t.Fatalf("stored rooms %s: the room is held %d times, want 1 (%v)", rooms, held["doctype:Invoice"], err)
+	}
 }

@@ -80,17 +80,30 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Site == "" {
 		cfg.Site = "livedoc"
 	}
-	dsn := cfg.Database
-	if dsn == "" {
+	dsn, sqlite := cfg.Database, cfg.Database == ""
+	if sqlite {
 		dsn = filepath.Join(cfg.DataDir, "livedoc.db")
+		if err := checkDataDir(cfg.DataDir, dsn); err != nil {
+			return nil, err
+		}
 	}
 	db, err := store.Open(ctx, dsn)
 	if err != nil {
+		if sqlite {
+			return nil, refuseDamaged(dsn, err)
+		}
 		return nil, err
 	}
 	a := &App{cfg: cfg, log: cfg.Logger, db: db}
-	if err := a.setup(ctx); err != nil {
-		db.Close()
+	err = a.checkDatabase(ctx, dsn)
+	if err == nil {
+		err = a.setup(ctx)
+	}
+	if err == nil && sqlite {
+		err = markInitialised(cfg.DataDir)
+	}
+	if err != nil {
+		a.Close()
 		return nil, err
 	}
 	return a, nil

@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/livedoc/livedoc/auth"
 	"github.com/livedoc/livedoc/doc"
@@ -29,6 +31,10 @@ type Server struct {
 
 	mu      sync.RWMutex
 	methods map[string]method
+
+	// diskFullLogged is when a full disk was last logged (unix ns): every write fails alike
+	// until space is freed, and /api/health reports it meanwhile.
+	diskFullLogged atomic.Int64
 }
 
 // Method is a whitelisted server function. It runs in a transaction as the calling user: one that
@@ -189,6 +195,12 @@ func (s *Server) writeError(w http.ResponseWriter, err error) {
 			}
 		} else if errors.Is(err, context.Canceled) {
 			status, msg = 499, "Request cancelled"
+		} else if store.IsDiskFull(err) {
+			status, typ, msg = http.StatusInsufficientStorage, "InsufficientStorageError",
+				"The database's disk is full: nothing was saved. Free disk space on the server, then try again"
+			if now, last := time.Now().UnixNano(), s.diskFullLogged.Load(); now-last >= int64(10*time.Second) && s.diskFullLogged.CompareAndSwap(last, now) {
+				s.log.Error("database disk full: writes are refused until space is freed", "err", err)
+			}
 		} else if store.IsUnavailable(err) {
 			status, typ, msg = http.StatusServiceUnavailable, "ServiceUnavailable", "The database is not reachable right now; try again shortly"
 			s.log.Warn("database unavailable", "err", err)

@@ -634,9 +634,25 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) e
 	c.sess.rooms[room]++
 	if c.sess.rooms[room] == 1 {
 		h.joinIndexLocked(c, room)
-		h.markDirtyLocked(c.sess)
 	}
+	h.markDirtyLocked(c.sess)
+	guest := c.sess.user.Name == doc.Guest
 	h.mu.Unlock()
+	if !guest { // Guest sessions live in memory only (markDirtyLocked)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := h.saveSessions(ctx)
+		cancel()
+		if err != nil {
+			// Not acked as subscribed, so not subscribed: a recovery elsewhere would lack the room.
+			h.mu.Lock()
+			if event == "doc_open" {
+				delete(c.sess.open, room)
+			}
+			h.mu.Unlock()
+			h.unsubscribe(c, room)
+			return fmt.Errorf("%s: the subscription could not be saved (%v); try again", event, err)
+		}
+	}
 	if event == "doc_open" {
 		h.viewing(c.sess, room, true)
 	}
@@ -667,11 +683,11 @@ func (h *Hub) unsubscribe(c *conn, room string) {
 		return
 	}
 	c.sess.rooms[room]--
+	h.markDirtyLocked(c.sess)
 	if c.sess.rooms[room] == 0 {
 		delete(c.sess.rooms, room)
 		delete(c.sess.moved, room)
 		h.leaveIndexLocked(c, room)
-		h.markDirtyLocked(c.sess)
 	}
 }
 

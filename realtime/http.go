@@ -39,18 +39,22 @@ func (h *Hub) metricsHTTP(w http.ResponseWriter, r *http.Request, id *auth.Ident
 }
 
 // health is GET /api/health: 200 "ok"; 200 "degraded" while the bus (Redis) is down (this node
-// serves its own sockets, other nodes' events arrive from the log); 503 "down" when the database
-// does not answer.
+// serves its own sockets, other nodes' events arrive from the log) or the database's disk is full
+// (reads work, writes answer 507 until one succeeds again: taking the node out would not help,
+// the database is the same for every node); 503 "down" when the database does not answer.
 func (h *Hub) health(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
 	status, code := "ok", http.StatusOK
-	checks := map[string]string{"database": "ok", "bus": "ok"}
+	checks := map[string]string{"database": "ok", "bus": "ok", "disk": "ok"}
 	if err := h.bus.Health(ctx); err != nil {
 		status, checks["bus"] = "degraded", err.Error()
 		h.metrics.busDown.Set(1)
 	} else {
 		h.metrics.busDown.Set(0)
+	}
+	if err := h.e.DB().DiskFull(); err != nil {
+		status, checks["disk"] = "degraded", "full: writes are refused until space is freed ("+err.Error()+")"
 	}
 	if err := h.e.DB().Ping(ctx); err != nil {
 		status, code, checks["database"] = "down", http.StatusServiceUnavailable, err.Error()

@@ -105,7 +105,9 @@ func sessionRows(t *testing.T, h *Hub) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	h.flushSessions(ctx)
+	if err := h.saveSessions(ctx); err != nil {
+		t.Fatal(err)
+	}
 	var n int
 	err := h.e.Run(ctx, doc.AdminUser, false, func(c *doc.Context) error {
 		return c.Tx.QueryRow(c, "SELECT COUNT(*) FROM __rt_sessions").Scan(&n)

@@ -118,7 +118,7 @@ func (h *Hub) maintain() {
 		case <-tick.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		h.flushSessions(ctx)
+		_ = h.saveSessions(ctx) // a failure is logged, and retried next round
 		if n%h.aliveTicks() == 0 {
 			if err := h.markAlive(ctx); err != nil {
 				h.log.Warn("realtime: marking this node alive", "err", err)

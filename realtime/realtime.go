@@ -95,6 +95,8 @@ type Hub struct {
 	users          map[string]*userSessions // by userKey
 	streams        map[*sseStream]struct{}
 
+	saves sessionSaves
+
 	stop chan struct{}
 	done sync.WaitGroup
 }
@@ -143,7 +145,8 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 	h := &Hub{opts: opts, e: e, auth: a, log: opts.Logger, elog: elog, metrics: newMetrics(), tasks: newTaskRegistry(),
 		queue: make(chan batch, 4096), rooms: map[string]map[subscriber]struct{}{}, delivered: last,
 		held: map[int64]Event{}, sessions: map[string]*session{}, users: map[string]*userSessions{},
-		streams: map[*sseStream]struct{}{}, stop: make(chan struct{}), publishFailing: rateLimit{every: 10 * time.Second}}
+		streams: map[*sseStream]struct{}{}, stop: make(chan struct{}), publishFailing: rateLimit{every: 10 * time.Second},
+		saves: sessionSaves{kick: make(chan struct{}, 1)}}
 	if err := h.createSessionTable(ctx); err != nil {
 		return nil, err
 	}
@@ -176,9 +179,10 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 	})
 	e.BeforeCommit(h.beforeCommit)
 	a.OnRevoke(h.revoked)
-	h.done.Add(2)
+	h.done.Add(3)
 	go h.fanoutLoop()
 	go h.maintain()
+	go h.sessionWriter()
 	return h, nil
 }
 
@@ -194,7 +198,7 @@ func (h *Hub) Close() {
 	h.done.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	h.flushSessions(ctx) // the sockets closed above can recover on the next start
+	_ = h.flushSessions(ctx) // the sockets closed above can recover on the next start (a failure is logged)
 }
 
 // Publish is Frappe's publish_realtime. With afterCommit the event is sent once the transaction

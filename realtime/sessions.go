@@ -11,9 +11,10 @@ import (
 
 // Recovery sessions are kept in the database, not only in memory, so that a node that restarts
 // (or, with a shared database, another node) can still restore a reconnecting client and replay
-// what it missed from the log. Changes are written in batches once a second; a session changed in
-// the last second before a crash may be lost, and its client then starts fresh and reloads — it
-// never receives a wrong or partial replay.
+// what it missed from the log. A subscription is written before it is acknowledged
+// (sessionsave.go); other changes (disconnects, open documents, recoveries) are written in batches
+// once a second, so a crash may lose the last second of those — a client then recovers the rooms
+// it was acked, or starts fresh and reloads; it never receives a wrong or partial replay.
 
 const sessionFlushEvery = time.Second
 
@@ -141,16 +142,16 @@ type sessionRow struct {
 	start                                    int64
 }
 
-// flushSessions writes the sessions changed since the last flush, in one transaction.
-func (h *Hub) flushSessions(ctx context.Context) {
+// flushSessions writes the sessions changed since the last flush, in one transaction. Only the
+// session writer (and Close, once it has stopped) calls it. On failure the sessions are marked
+// changed again, so the next round retries them.
+func (h *Hub) flushSessions(ctx context.Context) error {
 	h.mu.Lock()
-	if len(h.dirty) == 0 {
-		h.mu.Unlock()
-		return
-	}
-	rows := make([]sessionRow, 0, len(h.dirty))
+	batch := h.dirty
+	h.dirty = nil
+	rows := make([]sessionRow, 0, len(batch))
 	var gone []string
-	for pid, s := range h.dirty {
+	for pid, s := range batch {
 		if s == nil {
 			gone = append(gone, pid)
 			continue
@@ -163,8 +164,10 @@ func (h *Hub) flushSessions(ctx context.Context) {
 		}
 		rows = append(rows, r)
 	}
-	h.dirty = nil
 	h.mu.Unlock()
+	if len(batch) == 0 {
+		return nil
+	}
 	err := h.e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
 		for _, r := range rows {
 			var leftAt any
@@ -187,8 +190,20 @@ func (h *Hub) flushSessions(ctx context.Context) {
 		return nil
 	})
 	if err != nil {
-		h.log.Warn("realtime: saving recovery sessions", "err", err, "sessions", len(rows)+len(gone))
+		h.log.Warn("realtime: saving recovery sessions", "err", err, "sessions", len(batch))
+		h.mu.Lock()
+		for pid, s := range batch {
+			if _, again := h.dirty[pid]; again || (s != nil && h.sessions[pid] != s) {
+				continue // changed again (written next round as it is then), or forgotten meanwhile
+			}
+			if h.dirty == nil {
+				h.dirty = map[string]*session{}
+			}
+			h.dirty[pid] = s
+		}
+		h.mu.Unlock()
 	}
+	return err
 }
 
 // expireSessions forgets sessions disconnected for longer than the recovery window.

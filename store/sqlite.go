@@ -39,7 +39,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	write.SetConnMaxLifetime(0)
 	if err := write.PingContext(ctx); err != nil {
 		write.Close()
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, fmt.Errorf("open %s: %w", path, corrupt(err))
 	}
 	read, err := sql.Open("sqlite3", base+"deferred"+pragmas)
 	if err != nil {
@@ -48,7 +48,7 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	}
 	read.SetMaxOpenConns(4)
 	read.SetMaxIdleConns(4)
-	return &DB{write: write, read: read, dialect: sqliteDialect{}, writer: make(chan struct{}, 1)}, nil
+	return &DB{write: write, read: read, dialect: sqliteDialect{}, writer: make(chan struct{}, 1), dir: filepath.Dir(path)}, nil
 }
 
 type sqliteDialect struct{}

@@ -40,8 +40,10 @@ type DB struct {
 	// writer admits one write transaction at a time, in Go, so writers queue without SQLite's
 	// busy-wait and a cancelled request stops waiting. Nil for PostgreSQL.
 	writer  chan struct{}
-	waiting atomic.Int32 // write transactions waiting for the writer
-	group   *group       // the open group commit; guarded by holding writer
+	waiting atomic.Int32          // write transactions waiting for the writer
+	group   *group                // the open group commit; guarded by holding writer
+	full    atomic.Pointer[error] // DiskFull
+	dir     string                // SQLite: the database's directory, whose free space noteWrite checks
 }
 
 // group is one SQLite transaction shared by the write transactions that queued up for it.
@@ -243,7 +245,9 @@ func (db *DB) endGroup(commit bool, err error) error {
 	g := db.group
 	db.group = nil
 	if commit && err == nil {
-		err = g.tx.Commit()
+		if err = db.noteWrite(g.tx.Commit()); err == nil {
+			db.committed()
+		}
 	} else {
 		g.tx.Rollback()
 	}
@@ -327,23 +331,29 @@ func (t *Tx) Exec(ctx context.Context, query string, args ...any) (sql.Result, e
 	ctx = t.statementContext(ctx)
 	query = t.d.Rebind(query)
 	if st := t.stmt(ctx, query); st != nil {
-		return st.ExecContext(ctx, args...)
+		res, err := st.ExecContext(ctx, args...)
+		return res, t.db.noteWrite(err)
 	}
 	if !isDML(query) {
 		t.db.wstmts.reset()
 		t.db.rstmts.reset()
 	}
-	return t.tx.ExecContext(ctx, query, args...)
+	res, err := t.tx.ExecContext(ctx, query, args...)
+	return res, t.db.noteWrite(err)
 }
 
 // Query runs a query with `?` placeholders.
 func (t *Tx) Query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	ctx = t.statementContext(ctx)
 	query = t.d.Rebind(query)
+	var rows *sql.Rows
+	var err error
 	if st := t.stmt(ctx, query); st != nil {
-		return st.QueryContext(ctx, args...)
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = t.tx.QueryContext(ctx, query, args...)
 	}
-	return t.tx.QueryContext(ctx, query, args...)
+	return rows, t.db.noteWrite(err) // INSERT ... RETURNING writes
 }
 
 // QueryRow runs a query expected to return at most one row.
@@ -371,7 +381,11 @@ func (t *Tx) LockSchema(ctx context.Context) error {
 func (t *Tx) Commit() error {
 	if t.group == nil {
 		t.done = true
-		return t.tx.Commit()
+		err := t.db.noteWrite(t.tx.Commit())
+		if err == nil && t.write {
+			t.db.committed()
+		}
+		return err
 	}
 	if t.done {
 		return sql.ErrTxDone
@@ -379,7 +393,7 @@ func (t *Tx) Commit() error {
 	t.done = true
 	db, g := t.db, t.group
 	if _, err := g.tx.ExecContext(context.Background(), "RELEASE member"); err != nil {
-		db.endGroup(false, err) // e.g. SQLite rolled the transaction back after an I/O error
+		db.endGroup(false, db.noteWrite(err)) // e.g. SQLite rolled the transaction back after an I/O error
 		<-db.writer
 		return err
 	}

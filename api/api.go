@@ -96,7 +96,9 @@ func (s *Server) Handler(h HandlerFunc) http.Handler { return s.handle(h) }
 
 // HandlerLimit is Handler for an endpoint whose bodies may be larger (or must be smaller) than
 // other requests' (uploads).
-func (s *Server) HandlerLimit(maxBody int64, h HandlerFunc) http.Handler { return s.handleLimit(maxBody, h) }
+func (s *Server) HandlerLimit(maxBody int64, h HandlerFunc) http.Handler {
+	return s.handleLimit(maxBody, h)
+}
 
 // WriteJSON answers with a JSON body.
 func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }

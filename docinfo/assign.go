@@ -15,6 +15,12 @@ import (
 // refreshes that list from the comments' assignment_logs).
 func (i *Info) todoHooks() {
 	i.e.On("ToDo", doc.Validate, func(c *doc.Context, d doc.Doc) error {
+		// A ToDo speaks on its document's timeline: only about a document its author may read.
+		if dt, name := d.String("reference_type"), d.String("reference_name"); dt != "" || name != "" {
+			if _, err := readable(c, dt, name); err != nil {
+				return err
+			}
+		}
 		old, err := c.Sudo().Get("ToDo", d.Name())
 		if e, ok := doc.AsError(err); ok && e.Type == doc.DoesNotExistError {
 			c.SetLocal(todoKey{d.Name()}, "Assigned")

@@ -324,3 +324,23 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("a DocType without track_changes recorded a Version")
 	}
 }
+
+// A ToDo made through REST about a document its author cannot read is refused: it would write on
+// that document's timeline.
+func TestToDoNeedsReadableReference(t *testing.T) {
+	e := newEnv(t)
+	admin := e.Login("Administrator", apptest.AdminPassword)
+	_, body := admin.JSON("POST", "/api/resource/Memo", map[string]any{"title": "private"})
+	name := body["data"].(map[string]any)["name"].(string)
+	bob := e.NewUser("bob@example.com")
+	if status, body := bob.JSON("POST", "/api/resource/ToDo", map[string]any{"description": "spam", "allocated_to": "bob@example.com",
+		"reference_type": "Memo", "reference_name": name}); status != 403 {
+		t.Fatalf("ToDo about an unreadable Memo: %d %v", status, body)
+	}
+	if n := count(t, e, "Comment") + count(t, e, "ToDo"); n != 0 {
+		t.Fatalf("%d comments and ToDos after the refusal", n)
+	}
+	if status, body := bob.JSON("POST", "/api/resource/ToDo", map[string]any{"description": "my own task"}); status != 200 {
+		t.Fatalf("a ToDo of one's own: %d %v", status, body)
+	}
+}

@@ -79,6 +79,9 @@ const (
 // Setup creates the Home and Home/Attachments folders when they are missing.
 func (f *Files) Setup(ctx context.Context) error {
 	return f.e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
+		if err := c.Tx.LockSchema(c); err != nil { // nodes starting together create them once
+			return err
+		}
 		for _, folder := range []doc.Doc{
 			{"name": home, "file_name": home, "is_home_folder": 1},
 			{"name": attachments, "file_name": "Attachments", "folder": home, "is_attachments_folder": 1},

@@ -21,6 +21,8 @@ import (
 	"github.com/livedoc/livedoc/auth"
 	"github.com/livedoc/livedoc/desk"
 	"github.com/livedoc/livedoc/doc"
+	"github.com/livedoc/livedoc/docinfo"
+	"github.com/livedoc/livedoc/files"
 	"github.com/livedoc/livedoc/realtime"
 	"github.com/livedoc/livedoc/store"
 )
@@ -51,6 +53,8 @@ type Config struct {
 	MaxSocketsPerUser     int
 	HandshakeRate         float64
 	HandshakeBurst        int
+	// MaxFileSize is the largest file upload_file takes, in bytes; 0: files.DefaultMaxSize.
+	MaxFileSize int64
 }
 
 // App is one livedoc server.
@@ -64,6 +68,8 @@ type App struct {
 	Realtime *realtime.Hub
 	closers  []func() error
 	Desk     *desk.Desk
+	Docinfo  *docinfo.Info
+	Files    *files.Files
 }
 
 // New opens the data directory and sets the App up; DocTypes, hooks and methods are added next.
@@ -135,6 +141,9 @@ func (a *App) setup(ctx context.Context) error {
 		return err
 	}
 	a.Desk = desk.New(a.Engine, a.API, desk.Options{Site: a.cfg.Site, Logger: a.log})
+	if err := a.setupDocinfo(ctx); err != nil {
+		return err
+	}
 	generated, err := a.Auth.EnsureAdministrator(ctx, a.cfg.AdminPassword)
 	if err != nil {
 		return fmt.Errorf("create Administrator: %w", err)
@@ -144,6 +153,30 @@ func (a *App) setup(ctx context.Context) error {
 		fmt.Fprintf(os.Stderr, "\nAdministrator created. Password (shown only this once): %s\n\n", generated)
 	}
 	return nil
+}
+
+// setupDocinfo declares the DocTypes Frappe's clients expect beside every document (Comment,
+// Version, ToDo, Tag, Tag Link, File) the way apps declare theirs, with their hooks and methods.
+func (a *App) setupDocinfo(ctx context.Context) error {
+	a.Docinfo = docinfo.New(a.Engine, a.API, a.Realtime.Publish, a.Auth.UserIn)
+	var err error
+	a.Files, err = files.New(ctx, a.Engine, a.API, a.Realtime.Publish, files.Options{DataDir: a.cfg.DataDir,
+		InDatabase: a.db.Dialect().Name() == "postgres", MaxSize: a.cfg.MaxFileSize, Logger: a.log})
+	if err != nil {
+		return err
+	}
+	dts, err := docinfo.DocTypes()
+	if err != nil {
+		return err
+	}
+	file, err := files.DocType()
+	if err != nil {
+		return err
+	}
+	if err := a.DocTypes(ctx, append(dts, file)...); err != nil {
+		return err
+	}
+	return a.Files.Setup(ctx)
 }
 
 // PublishRealtime is Frappe's publish_realtime: send event with message to the target's room. With
@@ -210,6 +243,8 @@ func (a *App) Handler() http.Handler {
 	a.API.Routes(mux)
 	a.Realtime.Routes(mux, a.API)
 	a.Desk.Routes(mux)
+	a.Docinfo.Routes(mux)
+	a.Files.Routes(mux)
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/app", http.StatusFound)
 	})

@@ -100,6 +100,12 @@ type HandlerFunc func(w http.ResponseWriter, r *http.Request, id *auth.Identity)
 // Handler wraps h the way every API endpoint is wrapped, for endpoints other packages serve.
 func (s *Server) Handler(h HandlerFunc) http.Handler { return s.handle(h) }
 
+// HandlerLimit is Handler for an endpoint whose bodies may be larger (or must be smaller) than
+// other requests' (uploads).
+func (s *Server) HandlerLimit(maxBody int64, h HandlerFunc) http.Handler {
+	return s.handleLimit(maxBody, h)
+}
+
 // WriteJSON answers with a JSON body.
 func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, v) }
 
@@ -107,7 +113,9 @@ func WriteJSON(w http.ResponseWriter, status int, v any) { writeJSON(w, status, 
 func ReadArgs(r *http.Request) (Args, error) { return readArgs(r) }
 
 // handle is every API request's way in: body limit, identity, CSRF, and errors in Frappe's shape.
-func (s *Server) handle(h HandlerFunc) http.Handler {
+func (s *Server) handle(h HandlerFunc) http.Handler { return s.handleLimit(s.maxBody, h) }
+
+func (s *Server) handleLimit(maxBody int64, h HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -115,7 +123,7 @@ func (s *Server) handle(h HandlerFunc) http.Handler {
 				s.writeError(w, fmt.Errorf("internal error"))
 			}
 		}()
-		r.Body = http.MaxBytesReader(w, r.Body, s.maxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		id, err := s.auth.Authenticate(r)
 		if err != nil {
 			s.writeError(w, err)

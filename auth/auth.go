@@ -434,6 +434,10 @@ func (s *Service) User(ctx context.Context, name string) (*doc.User, error) {
 	return u, nil
 }
 
+// UserIn is User as c's transaction sees it, uncached: for checking what another user may do
+// within a change (ErrDisabled when they are disabled or do not exist).
+func (s *Service) UserIn(c *doc.Context, name string) (*doc.User, error) { return s.loadUser(c, name) }
+
 func (s *Service) loadUser(c *doc.Context, name string) (*doc.User, error) {
 	d, err := c.Sudo().Get("User", name)
 	if err != nil {

@@ -142,14 +142,14 @@ func TestMethods(t *testing.T) {
 		}
 		return out
 	}
-	// Everyone (role All) reads Role and their own User.
-	if got := list(accounts); !slices.Equal(got, []string{"Customer", "Invoice", "Role", "User"}) {
+	// Everyone (role All) reads Role, Tag, their own User, Files and ToDos.
+	if got := list(accounts); !slices.Equal(got, []string{"Customer", "File", "Invoice", "Role", "Tag", "ToDo", "User"}) {
 		t.Errorf("Accounts User doctypes = %v", got)
 	}
 	if got := list(admin); !slices.Contains(got, "Invoice") || slices.Contains(got, "Invoice Item") || !slices.Contains(got, "User") {
 		t.Errorf("Administrator doctypes = %v", got)
 	}
-	if got := list(nobody); !slices.Equal(got, []string{"Role", "User"}) {
+	if got := list(nobody); !slices.Equal(got, []string{"File", "Role", "Tag", "ToDo", "User"}) {
 		t.Errorf("no roles doctypes = %v", got)
 	}
 

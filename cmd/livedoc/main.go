@@ -37,6 +37,7 @@ import (
 
 	"github.com/livedoc/livedoc"
 	"github.com/livedoc/livedoc/examples/invoice"
+	"github.com/livedoc/livedoc/files"
 	"github.com/livedoc/livedoc/realtime"
 	"github.com/livedoc/livedoc/realtime/socketio"
 )
@@ -108,6 +109,8 @@ func serve(args []string) error {
 		"Socket.IO handshakes per second per client address, after a burst of --handshake-burst (negative: no limit)")
 	handshakeBurst := fs.Int("handshake-burst", envInt("LIVEDOC_HANDSHAKE_BURST", socketio.DefaultHandshakeBurst),
 		"handshakes a client address may make at once")
+	maxFileSize := fs.Int("max-file-size", envInt("LIVEDOC_MAX_FILE_SIZE", files.DefaultMaxSize),
+		"the largest file upload_file takes, in bytes (larger: 413)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -133,7 +136,7 @@ func serve(args []string) error {
 		Site: *site, AllowedOrigins: allowed, AllowSameHostname: *sameHostname, RecoveryWindow: *recovery, Database: *database, Redis: *redisURL,
 		MetricsAddr:           *metricsAddr,
 		MaxConnectionsPerAddr: *maxConnsPerAddr, MaxSocketsPerUser: *maxSocketsPerUser,
-		HandshakeRate: *handshakeRate, HandshakeBurst: *handshakeBurst})
+		HandshakeRate: *handshakeRate, HandshakeBurst: *handshakeBurst, MaxFileSize: int64(*maxFileSize)})
 	if err != nil {
 		return err
 	}

@@ -454,6 +454,50 @@ describe('call()', () => {
   });
 });
 
+describe('file()', () => {
+  test('uploadFile: a public file anyone downloads, a private one only with credentials', async () => {
+    const customer = await newCustomer();
+    const pub = await admin.file().uploadFile(new File(['hello from the sdk'], 'sdk-hello.txt'), {
+      isPrivate: false,
+      doctype: 'Customer',
+      docname: customer.name,
+    });
+    const f = pub.data.message;
+    assert.equal(f.doctype, 'File');
+    assert.match(f.file_url, /^\/files\/sdk-hello/);
+    assert.equal(f.attached_to_doctype, 'Customer');
+    assert.equal(f.attached_to_name, customer.name);
+    let res = await fetch(srv.url + f.file_url);
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'hello from the sdk');
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+
+    const priv = (await admin.file().uploadFile(new File(['for my eyes'], 'sdk-secret.txt'), { isPrivate: true })).data.message;
+    assert.match(priv.file_url, /^\/private\/files\/sdk-secret/);
+    res = await fetch(srv.url + priv.file_url);
+    assert.equal(res.status, 403);
+    await res.body?.cancel();
+    res = await fetch(srv.url + priv.file_url, {
+      headers: { Authorization: `token ${adminKeys.api_key}:${adminKeys.api_secret}` },
+    });
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), 'for my eyes');
+
+    // The attachment and a comment are in getdoc's docinfo.
+    await admin.call().post('frappe.desk.form.utils.add_comment', {
+      reference_doctype: 'Customer',
+      reference_name: customer.name,
+      content: 'nice customer',
+      comment_email: 'admin@example.com',
+      comment_by: 'Administrator',
+    });
+    const got = await admin.call().get('frappe.desk.form.load.getdoc', { doctype: 'Customer', name: customer.name });
+    assert.equal(got.docs[0].name, customer.name);
+    assert.deepEqual(got.docinfo.attachments.map((a) => a.file_url), [f.file_url]);
+    assert.deepEqual(got.docinfo.comments.map((c) => c.content), ['nice customer']);
+  });
+});
+
 describe('permissions', () => {
   let email; // a user with only the Sales User role
   let sales; // FrappeApp with that user's API token

@@ -38,6 +38,7 @@ import (
 	"github.com/livedoc/livedoc/auth"
 	clientjs "github.com/livedoc/livedoc/client/js"
 	"github.com/livedoc/livedoc/doc"
+	"github.com/livedoc/livedoc/expr"
 )
 
 //go:embed static
@@ -130,6 +131,10 @@ func (d *Desk) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /assets/livedoc.d.ts", d.clientFile("livedoc.d.ts"))
 	mux.HandleFunc("GET /assets/desk/{file}", d.asset)
 	mux.HandleFunc("GET /assets/client-scripts/{file}", d.clientScripts)
+	// The depends_on rule the server evaluates, as it is: the form evaluates the same file.
+	mux.HandleFunc("GET /assets/depends.js", func(w http.ResponseWriter, r *http.Request) {
+		serveBytes(w, r, "depends.js", startTime, expr.Source)
+	})
 }
 
 func noCache(w http.ResponseWriter, contentType string) {

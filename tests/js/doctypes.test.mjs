@@ -9,17 +9,20 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { FrappeApp } from 'frappe-js-sdk';
+import { io } from 'socket.io-client';
 
 import { apiKeysFor, login, repoRoot, startLivedoc } from './lib/server.mjs';
 
 let srv;
 let admin;
+let adminToken;
 
 before(async () => {
   srv = await startLivedoc({ args: ['--sample=false', '--apps', path.join(repoRoot(), 'tests', 'apps', 'fieldtypes')] });
   const session = await login(srv.url, 'Administrator', srv.adminPassword);
   const keys = await apiKeysFor(srv.url, session, 'Administrator');
-  admin = new FrappeApp(srv.url, { useToken: true, token: () => `${keys.api_key}:${keys.api_secret}`, type: 'token' });
+  adminToken = `${keys.api_key}:${keys.api_secret}`;
+  admin = new FrappeApp(srv.url, { useToken: true, token: () => adminToken, type: 'token' });
 });
 
 after(async () => {
@@ -106,4 +109,65 @@ describe('every test DocType through frappe-js-sdk', () => {
     assert.equal(dt.links[0].link_doctype, 'LD Series');
     assert.equal(dt.fields.find((f) => f.fieldname === 'internal_note').permlevel, 1);
   });
+
+  test('permlevel: a user without level 1 neither sees nor sets internal_note', async () => {
+    await admin.db().createDoc('User', { email: 'lduser@example.com', first_name: 'L', new_password: 'ld-user-pw-1', roles: [{ role: 'LD User' }] });
+    const session = await login(srv.url, 'lduser@example.com', 'ld-user-pw-1');
+    const keys = await apiKeysFor(srv.url, session, 'lduser@example.com');
+    const user = new FrappeApp(srv.url, { useToken: true, token: () => `${keys.api_key}:${keys.api_secret}`, type: 'token' });
+    const d = await admin.db().createDoc('LD All Fields', { title: 'p', kind: 'Simple', hidden_reqd: 'x', internal_note: 'managers only' });
+    const seen = await user.db().getDoc('LD All Fields', d.name);
+    assert.equal(seen.title, 'p');
+    assert.equal('internal_note' in seen, false);
+    await user.db().updateDoc('LD All Fields', d.name, { internal_note: 'mine now', remarks: 'r' });
+    const after = await admin.db().getDoc('LD All Fields', d.name);
+    assert.equal(after.internal_note, 'managers only');
+    assert.equal(after.remarks, 'r');
+  });
+
+  test('track_changes: a save writes a Version with the field-level diff', async () => {
+    const d = await admin.db().createDoc('LD All Fields', { title: 'v1', kind: 'Simple', hidden_reqd: 'x' });
+    await admin.db().updateDoc('LD All Fields', d.name, { title: 'v2' });
+    const got = await admin.call().get('frappe.desk.form.load.getdoc', { doctype: 'LD All Fields', name: d.name });
+    const diffs = got.docinfo.versions.map((v) => JSON.parse(v.data));
+    assert.ok(diffs.some((x) => x.changed.some(([f, from, to]) => f === 'title' && from === 'v1' && to === 'v2')), JSON.stringify(diffs));
+  });
+
+  test('a file uploaded into an Attach field downloads; a comment reaches a second socket as docinfo_update', async () => {
+    const d = await admin.db().createDoc('LD All Fields', { title: 'files', kind: 'Simple', hidden_reqd: 'x' });
+    const socket = io(srv.url + '/livedoc', { auth: { token: adminToken }, transports: ['websocket'], reconnection: false });
+    try {
+      await new Promise((resolve, reject) => (socket.on('connect', resolve), socket.on('connect_error', reject)));
+      const ack = await socket.timeout(5000).emitWithAck('doc_subscribe', 'LD All Fields', d.name);
+      assert.deepEqual(ack, { ok: true });
+      const updates = [];
+      const got = (key) => new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no docinfo_update ${key}: ${JSON.stringify(updates)}`)), 5000);
+        socket.on('docinfo_update', (m) => {
+          updates.push(m);
+          if (m.key === key) (clearTimeout(timer), resolve(m));
+        });
+      });
+      const attached = got('attachment_logs');
+      const up = await admin.file().uploadFile(new File(['ld attachment'], 'ld.txt'), {
+        isPrivate: false, doctype: 'LD All Fields', docname: d.name, fieldname: 'attachment',
+      });
+      const file = up.data.message;
+      await attached;
+      assert.equal((await db().getDoc('LD All Fields', d.name)).attachment, file.file_url);
+      const res = await fetch(srv.url + file.file_url);
+      assert.equal(await res.text(), 'ld attachment');
+      const commented = got('comments');
+      await admin.call().post('frappe.desk.form.utils.add_comment', {
+        reference_doctype: 'LD All Fields', reference_name: d.name, content: 'looks right', comment_email: 'admin@localhost', comment_by: 'Administrator',
+      });
+      const m = await commented;
+      assert.equal(m.action, 'add');
+      assert.equal(m.doc.content, 'looks right');
+    } finally {
+      socket.close();
+    }
+  });
 });
+
+const db = () => admin.db();

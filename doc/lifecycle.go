@@ -372,7 +372,7 @@ func (c *Context) write(dt *DocType, old, d Doc, action string, after ...string)
 	if err := c.hooks(dt, d, after...); err != nil {
 		return nil, err
 	}
-	c.record(dt, action, d, "")
+	c.recordUpdate(dt, action, old, d)
 	return d, nil
 }
 
@@ -415,6 +415,15 @@ func (c *Context) hooks(dt *DocType, d Doc, events ...string) error {
 func (c *Context) record(dt *DocType, action string, d Doc, oldName string) {
 	c.txs.changes = append(c.txs.changes, Change{Action: action, DocType: dt.Name, Name: d.Name(),
 		OldName: oldName, Owner: dt.OwnerOf(d), Modified: d.String("modified"), IsTable: dt.IsTable, IsSingle: dt.IsSingle})
+}
+
+// recordUpdate records a change of a stored document with what changed since old, for clients
+// that keep a copy (live documents).
+func (c *Context) recordUpdate(dt *DocType, action string, old, d Doc) {
+	c.record(dt, action, d, "")
+	ch := &c.txs.changes[len(c.txs.changes)-1]
+	ch.Prev = old.String("modified")
+	ch.Changed = changedValues(c, dt, old, d)
 }
 
 func (c *Context) writableMeta(doctype string) (*DocType, error) {

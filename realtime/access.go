@@ -245,7 +245,8 @@ func (h *Hub) moveRoomsLocked(ev Event) {
 			if n == 0 {
 				continue
 			}
-			wasOpen := s.open[p[0]]
+			wasOpen, hadDelta := s.open[p[0]], s.deltas[p[0]]
+			delete(s.deltas, p[0])
 			delete(s.rooms, p[0])
 			delete(s.open, p[0])
 			delete(s.moved, p[0])
@@ -268,6 +269,9 @@ func (h *Hub) moveRoomsLocked(ev Event) {
 				s.moved = map[string]bool{}
 			}
 			s.moved[p[1]] = true
+			if hadDelta {
+				s.deltas[p[1]] = true
+			}
 			if wasOpen {
 				s.open[p[1]] = true
 				reopened = append(reopened, reopen{s, p[0], p[1]})

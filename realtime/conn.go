@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/livedoc/livedoc/auth"
@@ -36,6 +37,10 @@ type session struct {
 	// recovery still replays what the old room got up to then, and nothing after.
 	moved  map[string]bool
 	former map[string]int64
+	// deltas are the doc: rooms subscribed with {snapshot: true}: their doc_update carries what
+	// changed. Not stored: a session restored elsewhere gets Frappe's doc_update, and its client
+	// reads the document, as without deltas.
+	deltas map[string]bool
 
 	key  string        // whose sessions it counts among (userKey)
 	kept *list.Element // in users[key].kept while disconnected
@@ -159,12 +164,13 @@ func (c *conn) deliver(ev *outEvent) {
 		c.pending = append(c.pending, ev)
 		return
 	}
-	c.sendIn(ev, &c.h.out)
+	c.sendIn(ev, &c.h.out, c.sess.deltas[ev.Room])
 }
 
-// sendIn sends ev, in batch b if not nil (written on its Flush).
-func (c *conn) sendIn(ev *outEvent, b *socketio.Batch) {
-	p, err := ev.packet()
+// sendIn sends ev, in batch b if not nil (written on its Flush); with delta, a doc_update as the
+// live documents of livedoc's clients take it (with what changed), else as Frappe sends it.
+func (c *conn) sendIn(ev *outEvent, b *socketio.Batch, delta bool) {
+	p, err := ev.packet(delta)
 	if err == nil {
 		err = c.sock.SendBatched(p, b)
 	}
@@ -412,18 +418,20 @@ func (h *Hub) onConnect(s *socketio.Socket) {
 	var replay socketio.Batch
 	h.mu.Lock()
 	var visible []Event
+	var deltas []bool
 	for i := range events {
 		if h.replayable(sess, &events[i]) {
 			visible = append(visible, events[i])
+			deltas = append(deltas, sess.deltas[events[i].Room])
 		}
 	}
 	h.mu.Unlock()
-	for _, ev := range visible {
-		c.sendIn(&outEvent{Event: ev}, &replay)
+	for i, ev := range visible {
+		c.sendIn(&outEvent{Event: ev}, &replay, deltas[i])
 	}
 	h.mu.Lock()
 	for _, ev := range c.pending {
-		c.sendIn(ev, &replay)
+		c.sendIn(ev, &replay, sess.deltas[ev.Room])
 	}
 	c.pending, c.replaying = nil, false
 	rooms := openRooms(sess)
@@ -525,12 +533,16 @@ func (h *Hub) onEvent(s *socketio.Socket, event string, args []json.RawMessage, 
 		}
 		return
 	}
-	err := h.handleClientEvent(c, event, args)
+	extra, err := h.handleClientEvent(c, event, args)
 	if ack != nil {
 		if err != nil {
 			_ = ack(map[string]any{"error": err.Error()})
 		} else {
-			_ = ack(map[string]any{"ok": true})
+			answer := map[string]any{"ok": true}
+			for k, v := range extra {
+				answer[k] = v
+			}
+			_ = ack(answer)
 		}
 	}
 	if err != nil {
@@ -542,7 +554,9 @@ func (h *Hub) onEvent(s *socketio.Socket, event string, args []json.RawMessage, 
 	}
 }
 
-func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) error {
+// handleClientEvent handles a subscription event; what it returns besides an error goes into the
+// ack (a live document's snapshot).
+func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) (map[string]any, error) {
 	str := func(i int) (string, error) {
 		if i >= len(args) {
 			return "", errors.New(event + ": missing argument " + strconv.Itoa(i+1))
@@ -577,15 +591,25 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) e
 	case "task_subscribe", "progress_subscribe", "task_unsubscribe":
 		room, err = one("task_progress:")
 	default:
-		return errors.New("unknown event " + event)
+		return nil, errors.New("unknown event " + event)
 	}
 	if err != nil {
-		return err
+		return nil, err
+	}
+	var live bool // doc_subscribe(doctype, name, {snapshot: true}): a live document
+	if event == "doc_subscribe" && len(args) > 2 && string(args[2]) != "null" {
+		var opts struct {
+			Snapshot bool `json:"snapshot"`
+		}
+		if err := json.Unmarshal(args[2], &opts); err != nil {
+			return nil, errors.New("doc_subscribe: argument 3 must be an object such as {\"snapshot\": true}")
+		}
+		live = opts.Snapshot
 	}
 	switch event {
 	case "doctype_unsubscribe", "doc_unsubscribe", "task_unsubscribe":
 		h.unsubscribe(c, room)
-		return nil
+		return nil, nil
 	case "doc_close":
 		h.mu.Lock()
 		wasOpen := c.sess.open[room]
@@ -596,7 +620,7 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) e
 			h.unsubscribe(c, room)
 			h.viewing(c.sess, room, false)
 		}
-		return nil
+		return nil, nil
 	}
 	h.mu.Lock()
 	name, cred := c.sess.user.Name, c.sess.cred
@@ -605,29 +629,32 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) e
 	valid := h.auth.CredValid(ctx, name, cred)
 	cancel()
 	if !valid {
-		return errors.New("the session has ended: log in again")
+		return nil, errors.New("the session has ended: log in again")
 	}
 	user, err := h.currentUser(name)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := h.canJoin(user, room); err != nil {
-		return err
+		return nil, err
 	}
 	h.mu.Lock()
 	if c.gone || c.ended {
 		h.mu.Unlock()
-		return errors.New("disconnected")
+		return nil, errors.New("disconnected")
 	}
 	if c.sess.moved[room] {
 		delete(c.sess.moved, room) // the renamed document's subscription: this one takes it over
 		h.mu.Unlock()
-		return nil
+		if live {
+			return h.snapshot(c, room, user)
+		}
+		return nil, nil
 	}
 	if event == "doc_open" {
 		if c.sess.open[room] {
 			h.mu.Unlock()
-			return nil // open twice from one session: one viewer, one subscription
+			return nil, nil // open twice from one session: one viewer, one subscription
 		}
 		c.sess.open[room] = true
 	}
@@ -650,13 +677,47 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) e
 			}
 			h.mu.Unlock()
 			h.unsubscribe(c, room)
-			return fmt.Errorf("%s: the subscription could not be saved (%v); try again", event, err)
+			return nil, fmt.Errorf("%s: the subscription could not be saved (%v); try again", event, err)
 		}
 	}
 	if event == "doc_open" {
 		h.viewing(c.sess, room, true)
 	}
-	return nil
+	if live {
+		return h.snapshot(c, room, user)
+	}
+	return nil, nil
+}
+
+// snapshot is a live document's start: the document as the user may read it, and the log offset it
+// is as of, read in one snapshot of the database. The socket is in the room already, so every
+// change after it (a higher offset) reaches the socket, with what changed; a client drops what it
+// gets at or below the offset. Without the read, the subscription is undone.
+func (h *Hub) snapshot(c *conn, room string, user *doc.User) (map[string]any, error) {
+	doctype, name, _ := strings.Cut(strings.TrimPrefix(room, "doc:"), "/")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var d doc.Doc
+	var offset int64
+	err := h.e.Run(ctx, user, false, func(tx *doc.Context) error {
+		if err := tx.Tx.QueryRow(tx, "SELECT COALESCE(MAX(seq), 0) FROM __events").Scan(&offset); err != nil {
+			return err
+		}
+		var err error
+		d, err = tx.Get(doctype, name)
+		return err
+	})
+	if err != nil {
+		h.unsubscribe(c, room)
+		return nil, err
+	}
+	h.mu.Lock()
+	if c.sess.deltas == nil {
+		c.sess.deltas = map[string]bool{}
+	}
+	c.sess.deltas[room] = true
+	h.mu.Unlock()
+	return map[string]any{"doc": d, "offset": offset}, nil
 }
 
 // currentUser returns the user with their current roles (a session keeps the roles it connected
@@ -687,6 +748,7 @@ func (h *Hub) unsubscribe(c *conn, room string) {
 	if c.sess.rooms[room] == 0 {
 		delete(c.sess.rooms, room)
 		delete(c.sess.moved, room)
+		delete(c.sess.deltas, room)
 		h.leaveIndexLocked(c, room)
 	}
 }

@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strconv"
 	"sync"
@@ -30,6 +31,10 @@ type outEvent struct {
 	once sync.Once
 	pkt  *socketio.Packet
 	err  error
+
+	plainOnce sync.Once
+	plain     *socketio.Packet
+	plainErr  error
 }
 
 func (ev *outEvent) position() int64 {
@@ -40,12 +45,29 @@ func (ev *outEvent) position() int64 {
 }
 
 // packet is the Socket.IO form: [event, message, "<offset>"], the offset last as Socket.IO's
-// connection state recovery expects.
-func (ev *outEvent) packet() (*socketio.Packet, error) {
-	ev.once.Do(func() {
-		ev.pkt, ev.err = socketio.NewEvent(ev.Event.Event, ev.Message, strconv.FormatInt(ev.position(), 10))
+// connection state recovery expects. A doc_update is logged with what changed (prev_modified,
+// changed); without delta it goes out as Frappe sends it, {doctype, name, modified}.
+func (ev *outEvent) packet(delta bool) (*socketio.Packet, error) {
+	if delta || ev.Event.Event != "doc_update" {
+		ev.once.Do(func() {
+			ev.pkt, ev.err = socketio.NewEvent(ev.Event.Event, ev.Message, strconv.FormatInt(ev.position(), 10))
+		})
+		return ev.pkt, ev.err
+	}
+	ev.plainOnce.Do(func() {
+		var m docUpdate
+		if ev.plainErr = json.Unmarshal(ev.Message, &m); ev.plainErr != nil {
+			return
+		}
+		m.Prev, m.Changed = "", nil
+		msg, err := json.Marshal(m)
+		if err != nil {
+			ev.plainErr = err
+			return
+		}
+		ev.plain, ev.plainErr = socketio.NewEvent(ev.Event.Event, json.RawMessage(msg), strconv.FormatInt(ev.position(), 10))
 	})
-	return ev.pkt, ev.err
+	return ev.plain, ev.plainErr
 }
 
 // gapWait is how long logged events wait for a missing earlier offset before the gap is filled

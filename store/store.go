@@ -182,7 +182,13 @@ func (db *DB) Close() error {
 // sees one consistent snapshot and refuses writes.
 func (db *DB) Begin(ctx context.Context, write bool) (*Tx, error) {
 	if !write {
-		tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+		opts := &sql.TxOptions{ReadOnly: true}
+		if db.dialect.Name() == "postgres" {
+			// One snapshot for the whole read, as SQLite's: a document and its rows, or a live
+			// document and the log offset it is as of, are read as of one moment.
+			opts.Isolation = sql.LevelRepeatableRead
+		}
+		tx, err := db.read.BeginTx(ctx, opts)
 		if err != nil {
 			return nil, fmt.Errorf("begin transaction: %w", err)
 		}

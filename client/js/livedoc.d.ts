@@ -170,6 +170,15 @@ export interface DB {
   count(doctype: string, filters?: Filters): Promise<number>;
 }
 
+/** Live values that follow the server with no re-reads. */
+export interface Live {
+  /**
+   * cb(doc) at once and after every change of the document (patched from doc_update's `changed`,
+   * read again only when a change cannot be applied). Returns stop().
+   */
+  doc(doctype: string, name: string, cb: (doc: Doc) => void): () => void;
+}
+
 export declare class Livedoc {
   constructor(options?: LivedocOptions);
   readonly url: string;
@@ -179,6 +188,7 @@ export declare class Livedoc {
   user: string | undefined;
   readonly realtime: Realtime;
   readonly db: DB;
+  readonly live: Live;
   /** POST /api/method/<method> with JSON args; resolves with `message`. */
   call<T = any>(method: string, args?: Record<string, any>): Promise<T>;
   /** A raw REST request; resolves with the whole parsed body. */

@@ -1199,6 +1199,72 @@ const enc = encodeURIComponent;
 /**
  * A livedoc client: `ld.realtime` (Socket.IO), `ld.call`, `ld.db`. See docs/js-client.md.
  */
+/**
+ * A live document: cb(doc) with the document as the user may read it, at once and after every
+ * change, for as long as it is watched. The server answers doc_subscribe(doctype, name,
+ * {snapshot: true}) with the document and the log offset it is as of; each later doc_update says
+ * what changed and from which version (prev_modified), and the copy is patched with no read. A
+ * change that comes without `changed` (too big, or fields not every reader sees), or that does not
+ * apply to this copy's version, or a session that could not be recovered, costs one GET.
+ * Returns stop().
+ */
+function liveDoc(ld, doctype, name, cb) {
+  const rt = ld.realtime;
+  const args = [doctype, name, { snapshot: true }];
+  let doc = null;
+  let since = -1; // the snapshot's offset: what is at or below it is in the copy already
+  let stopped = false;
+  let reading = null;
+  const emit = () => {
+    if (!stopped && doc) cb(doc);
+  };
+  const read = () => {
+    reading ||= ld.db.get(doctype, name).then(
+      (d) => {
+        reading = null;
+        doc = d;
+        emit();
+      },
+      () => {
+        reading = null;
+      },
+    );
+  };
+  const onUpdate = (m) => {
+    if (stopped || !m || m.doctype !== doctype || m.name !== name) return;
+    const offset = Number(rt.lastOffset);
+    if (since >= 0 && offset <= since) return;
+    if (doc && m.changed && m.prev_modified === doc.modified) {
+      doc = { ...doc, ...m.changed };
+      emit();
+    } else {
+      read();
+    }
+  };
+  const onResync = () => {
+    since = -1;
+    read();
+  };
+  rt.on('doc_update', onUpdate);
+  rt.on('resync', onResync);
+  rt._subscribe('doc_subscribe', args).then(
+    (ack) => {
+      if (stopped || !ack || !ack.doc) return;
+      doc = ack.doc;
+      since = Number(ack.offset);
+      emit();
+    },
+    () => read(),
+  );
+  return () => {
+    if (stopped) return;
+    stopped = true;
+    rt.off('doc_update', onUpdate);
+    rt.off('resync', onResync);
+    rt._unsubscribe('doc_subscribe', args).catch(() => {});
+  };
+}
+
 export class Livedoc {
   /**
    * @param {object} [options]
@@ -1259,6 +1325,10 @@ export class Livedoc {
         }).then((r) => r.data),
       count: (doctype, filters) =>
         this.request('GET', '/api/method/frappe.client.get_count', { query: { doctype, filters } }).then((r) => r.message),
+    };
+    /** Live values that follow the server without re-reading it: see liveDoc. */
+    this.live = {
+      doc: (doctype, name, cb) => liveDoc(this, doctype, name, cb),
     };
     if (options.connect !== false) this.realtime.connect();
   }

@@ -226,3 +226,34 @@ describe('installFrappe', () => {
     assert.equal(await frappe.ui.form.trigger({ doctype: 'Invoice', docname: inv.name }, 'validate'), false);
   });
 });
+
+describe('live documents', () => {
+  test('ld.live.doc: the snapshot, then each change patched in with no read', async () => {
+    const ld = await connected(client());
+    const inv = await newInvoice(ld, 'first');
+    const reads = [];
+    const orig = ld.db.get;
+    ld.db.get = (...a) => (reads.push(a), orig(...a));
+    const seen = [];
+    const stop = ld.live.doc('Invoice', inv.name, (d) => seen.push(d));
+    await waitFor(() => seen.length === 1, WAIT_MS, 'the snapshot');
+    assert.equal(seen[0].remarks, 'first');
+    const writer = client({ connect: false });
+    await writer.db.save({ doctype: 'Invoice', name: inv.name, remarks: 'second' });
+    await waitFor(() => seen.length === 2, WAIT_MS, 'the change');
+    assert.equal(seen[1].remarks, 'second');
+    assert.equal(seen[1].total, 20, 'the rest of the copy stays');
+    assert.equal(seen[1].modified, (await orig('Invoice', inv.name)).modified);
+    assert.deepEqual(reads, [], 'no GET: the change came with what changed');
+    stop();
+    await writer.db.save({ doctype: 'Invoice', name: inv.name, remarks: 'third' });
+    await writer.db.save({ doctype: 'Invoice', name: inv.name, remarks: 'fourth' });
+    // A live document stopped gets nothing more: a second watcher sees the fourth, the first not.
+    const again = [];
+    const stop2 = ld.live.doc('Invoice', inv.name, (d) => again.push(d));
+    await waitFor(() => again.length === 1, WAIT_MS, 'a second snapshot');
+    assert.equal(again[0].remarks, 'fourth');
+    assert.equal(seen.length, 2);
+    stop2();
+  });
+});

@@ -196,8 +196,8 @@ type Change struct {
 	// Prev is the modified of the version a save changed, and Changed the new values of what it
 	// changed (nil when that is too big to send, or includes fields above permlevel 0, which not
 	// every reader may see): a client holding version Prev patches its copy with Changed.
-	Prev    string
-	Changed map[string]any
+	Prev     string
+	Changed  map[string]any
 	IsTable  bool
 	IsSingle bool
 }

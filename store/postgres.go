@@ -37,8 +37,15 @@ func (postgresDialect) SerialPrimaryKey() string {
 }
 func (postgresDialect) Like() string                { return "ILIKE" }
 func (postgresDialect) Returning(col string) string { return " RETURNING " + col }
-func (postgresDialect) SchemaLock() string          { return "SELECT pg_advisory_xact_lock(7402116, 2)" }
-func (postgresDialect) CommitOrderLock() string     { return "SELECT pg_advisory_xact_lock(7402116, 1)" }
+
+// The advisory locks are per schema: sites (and tests) in other schemas of one database do not
+// wait for each other.
+func (postgresDialect) SchemaLock() string {
+	return "SELECT pg_advisory_xact_lock(hashtext('livedoc:' || current_schema()), 2)"
+}
+func (postgresDialect) CommitOrderLock() string {
+	return "SELECT pg_advisory_xact_lock(hashtext('livedoc:' || current_schema()), 1)"
+}
 func (postgresDialect) IsUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"

@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // servePollingHandshake opens a polling session; the handshake GET is its
@@ -27,6 +28,20 @@ var (
 // something to be queued if need be.
 func (s *session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
+	if done := s.probeDone; done != nil && s.poll == nil {
+		// A new poll during an upgrade: a client that probed waits for its pending poll and sends
+		// no other, so this one comes after its "5" (the suites send it so). Its answer depends
+		// on how the upgrade ends: wait for that (bounded), rather than answer a session about to
+		// leave polling.
+		s.mu.Unlock()
+		select {
+		case <-done:
+		case <-time.After(s.srv.opts.PingTimeout):
+		case <-r.Context().Done():
+			return
+		}
+		s.mu.Lock()
+	}
 	if s.transport != transportPolling {
 		s.mu.Unlock()
 		writeError(w, http.StatusBadRequest, codeBadRequest, "Bad request")

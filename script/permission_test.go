@@ -43,7 +43,9 @@ func TestPermissionQueryHidesRows(t *testing.T) {
 			t.Fatal(status, body)
 		}
 	}
-	named := func(n string) func(m map[string]any) bool { return func(m map[string]any) bool { return m["name"] == n } }
+	named := func(n string) func(m map[string]any) bool {
+		return func(m map[string]any) bool { return m["name"] == n }
+	}
 	adminEvents.waitFor(t, "admin list_update Mine", 5*time.Second, named("Mine"))
 	adminEvents.waitFor(t, "admin list_update Theirs", 5*time.Second, named("Theirs"))
 	userEvents.waitFor(t, "user list_update Mine", 5*time.Second, named("Mine"))

@@ -60,7 +60,9 @@ func waitJob(t *testing.T, app *livedoc.App, id string, within time.Duration, ok
 	}
 }
 
-func status(s string) func(doc.Doc) bool { return func(d doc.Doc) bool { return d.String("status") == s } }
+func status(s string) func(doc.Doc) bool {
+	return func(d doc.Doc) bool { return d.String("status") == s }
+}
 
 func TestRetriesThenKeepsTheFailure(t *testing.T) {
 	env := newApp(t, storetest.DSN(t), jobs.Config{Backoff: 20 * time.Millisecond, Poll: 20 * time.Millisecond})

@@ -18,7 +18,7 @@ import (
 	"github.com/livedoc/livedoc/store/storetest"
 )
 
-func newApp(t *testing.T, dsn string, cfg jobs.Config) *apptest.Env {
+func newApp(t testing.TB, dsn string, cfg jobs.Config) *apptest.Env {
 	t.Helper()
 	ctx := context.Background()
 	app, err := livedoc.New(ctx, livedoc.Config{DataDir: t.TempDir(), Database: dsn, AdminPassword: apptest.AdminPassword, Jobs: cfg})

@@ -14,7 +14,7 @@ import (
 	"github.com/livedoc/livedoc/store/storetest"
 )
 
-func newEnv(t *testing.T, cfg livedoc.Config) *apptest.Env {
+func newEnv(t testing.TB, cfg livedoc.Config) *apptest.Env {
 	t.Helper()
 	ctx := context.Background()
 	cfg.DataDir, cfg.AdminPassword = t.TempDir(), apptest.AdminPassword

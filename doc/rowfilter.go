@@ -36,17 +36,31 @@ func (e *Engine) rowFilter(doctype string) RowFilter {
 	return e.rowFilters[doctype]
 }
 
-// Admits reports whether the stored document doctype/name is in u's lists: the very query a list
-// makes (DocPerm rules and the row filter), for this one name. A document that no longer exists is
-// in nobody's list.
+// Admits reports whether the row filter of doctype lets u list the stored document named name:
+// the filters the user's lists get, asked for this one name. With no row filter, or none for this
+// user, every document is admitted; a document that no longer exists is not, by a filter. The
+// DocPerm rules are the caller's to check (DocType.Allowed).
 func (e *Engine) Admits(ctx context.Context, u *User, doctype, name string) (bool, error) {
-	var n int64
-	err := e.Run(ctx, u, false, func(c *Context) (err error) {
-		n, err = c.Count(doctype, []Filter{{Field: "name", Op: "=", Value: name}})
+	rf := e.rowFilter(doctype)
+	if rf == nil {
+		return true, nil
+	}
+	ok := true
+	err := e.Run(ctx, u, false, func(c *Context) error {
+		dt, err := c.meta(doctype)
+		if err != nil {
+			return err
+		}
+		filters, err := rf(c, dt)
+		if err != nil || len(filters) == 0 {
+			return err
+		}
+		n, err := c.Sudo().Count(doctype, append(filters, Filter{Field: "name", Op: "=", Value: name}))
+		ok = n > 0
 		return err
 	})
-	if e, ok := AsError(err); ok && e.Type == PermissionError {
-		return false, nil
+	if err != nil {
+		return false, err
 	}
-	return n > 0, err
+	return ok, nil
 }

@@ -55,3 +55,34 @@ func TestPermissionQueryHidesRows(t *testing.T) {
 		}
 	}
 }
+
+// A deleted document's list_update reaches the users the script sets no filter for, and not the
+// filtered ones.
+func TestPermissionQueryDelete(t *testing.T) {
+	env := newEnv(t, livedoc.Config{})
+	admin := env.Login("Administrator", apptest.AdminPassword)
+	env.NewUser("acc@example.com", "Accounts User")
+	addScript(t, admin, "Own Customers", map[string]any{"script_type": "Permission Query", "reference_doctype": "Customer",
+		"script": `if (user != "Administrator") return [["email", "=", user]]`})
+	for _, c := range []string{"Gone", "Marker"} {
+		if status, body := admin.JSON("POST", "/api/resource/Customer", map[string]any{"customer_name": c, "email": "acc@example.com"}); status != 200 {
+			t.Fatal(status, body)
+		}
+	}
+	userEvents := dial(t, env.Srv.URL, token(t, env.App, "acc@example.com"), "list_update", [2]string{"doctype_subscribe", "Customer"})
+	adminEvents := dial(t, env.Srv.URL, token(t, env.App, "Administrator"), "list_update", [2]string{"doctype_subscribe", "Customer"})
+	if status, body := admin.JSON("DELETE", "/api/resource/Customer/Gone", nil); status != 202 {
+		t.Fatal(status, body)
+	}
+	if status, body := admin.JSON("PUT", "/api/resource/Customer/Marker", map[string]any{"customer_name": "Marker"}); status != 200 {
+		t.Fatal(status, body)
+	}
+	named := func(n string) func(m map[string]any) bool { return func(m map[string]any) bool { return m["name"] == n } }
+	adminEvents.waitFor(t, "admin list_update of the deleted one", 5*time.Second, named("Gone"))
+	userEvents.waitFor(t, "user list_update Marker", 5*time.Second, named("Marker"))
+	for _, m := range userEvents.all() {
+		if m["name"] == "Gone" {
+			t.Errorf("a filtered user heard of a deleted document: %v", m)
+		}
+	}
+}

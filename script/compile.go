@@ -23,7 +23,7 @@ type compiled struct {
 func compile(sc *Script) (*goja.Program, error) {
 	p, err := goja.Compile(sc.Name, wrapHead+sc.Source+wrapTail, false)
 	if err != nil {
-		return nil, fmt.Errorf("Server Script %s does not compile: %v", sc.Name, err)
+		return nil, fmt.Errorf("server script %s does not compile: %v", sc.Name, err)
 	}
 	return p, nil
 }

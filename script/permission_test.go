@@ -77,7 +77,9 @@ func TestPermissionQueryDelete(t *testing.T) {
 	if status, body := admin.JSON("PUT", "/api/resource/Customer/Marker", map[string]any{"customer_name": "Marker"}); status != 200 {
 		t.Fatal(status, body)
 	}
-	named := func(n string) func(m map[string]any) bool { return func(m map[string]any) bool { return m["name"] == n } }
+	named := func(n string) func(m map[string]any) bool {
+		return func(m map[string]any) bool { return m["name"] == n }
+	}
 	adminEvents.waitFor(t, "admin list_update of the deleted one", 5*time.Second, named("Gone"))
 	userEvents.waitFor(t, "user list_update Marker", 5*time.Second, named("Marker"))
 	for _, m := range userEvents.all() {

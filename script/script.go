@@ -10,7 +10,6 @@ package script
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -130,7 +129,7 @@ func New(ctx context.Context, e *doc.Engine, hub *realtime.Hub, a *api.Server, q
 		return nil, err
 	}
 	if err := e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error { return c.Sudo().Sync(dt) }); err != nil {
-		return nil, fmt.Errorf("Server Script DocType: %w", err)
+		return nil, fmt.Errorf("the Server Script DocType: %w", err)
 	}
 	seen := map[string]bool{}
 	for _, ev := range EventMap {
@@ -290,5 +289,3 @@ func (s *Service) validate(c *doc.Context, d doc.Doc) error {
 	}
 	return nil
 }
-
-var errNoScript = errors.New("no such script")

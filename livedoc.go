@@ -23,7 +23,9 @@ import (
 	"github.com/livedoc/livedoc/doc"
 	"github.com/livedoc/livedoc/docinfo"
 	"github.com/livedoc/livedoc/files"
+	"github.com/livedoc/livedoc/jobs"
 	"github.com/livedoc/livedoc/realtime"
+	"github.com/livedoc/livedoc/script"
 	"github.com/livedoc/livedoc/store"
 )
 
@@ -55,6 +57,12 @@ type Config struct {
 	HandshakeBurst        int
 	// MaxFileSize is the largest file upload_file takes, in bytes; 0: files.DefaultMaxSize.
 	MaxFileSize int64
+	// DisableScripts turns Server Scripts off: none is run, and the Server Script DocType is not
+	// installed (docs/scripts.md). Scripts bounds their runs.
+	DisableScripts bool
+	Scripts        script.Options
+	// Jobs configures the background job workers (started by Serve) and the scheduler.
+	Jobs jobs.Config
 }
 
 // App is one livedoc server.
@@ -70,6 +78,8 @@ type App struct {
 	Desk     *desk.Desk
 	Docinfo  *docinfo.Info
 	Files    *files.Files
+	Jobs     *jobs.Queue
+	Scripts  *script.Service // nil with Config.DisableScripts
 }
 
 // New opens the data directory and sets the App up; DocTypes, hooks and methods are added next.
@@ -144,6 +154,20 @@ func (a *App) setup(ctx context.Context) error {
 	if err := a.setupDocinfo(ctx); err != nil {
 		return err
 	}
+	if a.cfg.Jobs.Logger == nil {
+		a.cfg.Jobs.Logger = a.log
+	}
+	if a.Jobs, err = jobs.New(ctx, a.Engine, a.Realtime, a.Auth, a.cfg.Jobs); err != nil {
+		return err
+	}
+	if !a.cfg.DisableScripts {
+		if a.cfg.Scripts.Logger == nil {
+			a.cfg.Scripts.Logger = a.log
+		}
+		if a.Scripts, err = script.New(ctx, a.Engine, a.Realtime, a.API, a.Jobs, a.cfg.Scripts); err != nil {
+			return err
+		}
+	}
 	generated, err := a.Auth.EnsureAdministrator(ctx, a.cfg.AdminPassword)
 	if err != nil {
 		return fmt.Errorf("create Administrator: %w", err)
@@ -189,6 +213,26 @@ func (a *App) PublishRealtime(c *doc.Context, event string, message any, target 
 // On registers a lifecycle hook for a DocType, or "*" for all.
 func (a *App) On(doctype, event string, h doc.Hook) { a.Engine.On(doctype, event, h) }
 
+// HandleJob registers the Go function that runs the jobs of method.
+func (a *App) HandleJob(method string, h jobs.Handler) { a.Jobs.Handle(method, h) }
+
+// Enqueue adds a background job, run as the Administrator (in a transaction of your own, use
+// App.Jobs.Enqueue: the job then exists iff that transaction commits).
+func (a *App) Enqueue(ctx context.Context, method string, args map[string]any, opts jobs.Options) (string, error) {
+	var id string
+	err := a.Engine.Run(ctx, doc.AdminUser, true, func(c *doc.Context) (err error) {
+		id, err = a.Jobs.Enqueue(c, method, args, opts)
+		return err
+	})
+	return id, err
+}
+
+// Schedule runs the job method at every tick of spec (hourly, daily, weekly, monthly, yearly,
+// all, or cron), on one node of the cluster per tick.
+func (a *App) Schedule(spec, method string) error {
+	return a.Jobs.Schedule(spec+" "+method, spec, method, nil)
+}
+
 // Whitelist exposes a method at /api/method/<name>.
 func (a *App) Whitelist(name string, fn api.Method, opts api.MethodOptions) {
 	a.API.Whitelist(name, fn, opts)
@@ -205,7 +249,8 @@ func (a *App) DocTypes(ctx context.Context, dts ...*doc.DocType) error {
 }
 
 // LoadApp declares the DocTypes of an app folder: every JSON file under its doctype/ folder. Its
-// public/*.js files are the DocTypes' client scripts in the desk (public/invoice.js → Invoice).
+// public/*.js files are the DocTypes' client scripts in the desk (public/invoice.js → Invoice),
+// its server_script/*.json its Server Scripts (Frappe's export shape).
 func (a *App) LoadApp(ctx context.Context, dir string) error {
 	return a.LoadAppFS(ctx, os.DirFS(dir))
 }
@@ -233,6 +278,11 @@ func (a *App) LoadAppFS(ctx context.Context, fsys fs.FS) error {
 	}
 	if err := a.DocTypes(ctx, dts...); err != nil {
 		return err
+	}
+	if a.Scripts != nil {
+		if err := a.Scripts.LoadFS(ctx, fsys); err != nil {
+			return err
+		}
 	}
 	return a.Desk.AddClientScripts(fsys)
 }
@@ -281,6 +331,7 @@ func (a *App) ServeListener(ctx context.Context, ln net.Listener) error {
 		}()
 	}
 	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	a.Jobs.Start()
 	a.log.Info("livedoc listening", "addr", "http://"+ln.Addr().String(), "data", a.cfg.DataDir)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -308,8 +359,11 @@ func (a *App) MetricsHandler() http.Handler {
 	return mux
 }
 
-// Close stops the realtime hub and closes the bus and the database.
+// Close stops the job workers and the realtime hub, and closes the bus and the database.
 func (a *App) Close() error {
+	if a.Jobs != nil {
+		a.Jobs.Close()
+	}
 	if a.Realtime != nil {
 		a.Realtime.Close()
 	}

@@ -31,6 +31,7 @@ type Server struct {
 
 	mu      sync.RWMutex
 	methods map[string]method
+	source  MethodSource
 
 	// diskFullLogged is when a full disk was last logged (unix ns): every write fails alike
 	// until space is freed, and /api/health reports it meanwhile.

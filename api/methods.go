@@ -15,7 +15,11 @@ func (s *Server) callMethod(w http.ResponseWriter, r *http.Request, id *auth.Ide
 	name := r.PathValue("method")
 	s.mu.RLock()
 	m, ok := s.methods[name]
+	source := s.source
 	s.mu.RUnlock()
+	if !ok && source != nil {
+		m.fn, m.opts, ok = source(name)
+	}
 	if !ok {
 		return &httpError{status: http.StatusNotFound, typ: "DoesNotExistError", msg: "Method " + name + " not found"}
 	}
@@ -44,6 +48,25 @@ func (s *Server) callMethod(w http.ResponseWriter, r *http.Request, id *auth.Ide
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"message": result})
 	return nil
+}
+
+// MethodSource provides methods that Go did not whitelist, by name (API Server Scripts, which
+// change at runtime); Go's methods are found first.
+type MethodSource func(name string) (Method, MethodOptions, bool)
+
+// SetMethodSource installs the source of methods beyond the whitelisted ones.
+func (s *Server) SetMethodSource(src MethodSource) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.source = src
+}
+
+// HasMethod reports whether Go whitelisted a method called name.
+func (s *Server) HasMethod(name string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.methods[name]
+	return ok
 }
 
 // POST /api/method/login with usr and pwd: sets the HttpOnly sid cookie and returns the

@@ -32,6 +32,7 @@ type Engine struct {
 	hooks map[hookKey][]Hook
 	// beforeCommit runs inside every write transaction that did something, right before COMMIT.
 	beforeCommit []func(*Context) error
+	rowFilters   map[string]RowFilter // by DocType (rowfilter.go)
 }
 
 // Hook is a function run at one point of a document's life. Returning an error aborts the whole

@@ -171,7 +171,7 @@ func (c *Context) Count(doctype string, filters []Filter) (int64, error) {
 }
 
 // listScope checks the user may list doctype and builds the WHERE clause: the filters, plus
-// owner = user when the user may read only their own documents.
+// owner = user when the user may read only their own documents, plus the DocType's row filter.
 func (c *Context) listScope(doctype string, q Query) (*DocType, string, []any, error) {
 	dt, err := c.meta(doctype)
 	if err != nil {
@@ -188,6 +188,13 @@ func (c *Context) listScope(doctype string, q Query) (*DocType, string, []any, e
 			return nil, "", nil, Errorf(PermissionError, "Not permitted: %s cannot read %s", c.User.Name, dt.Name)
 		case grantOwn:
 			conds, args = append(conds, store.Quote(dt.ownerColumn())+" = ?"), append(args, c.User.Name)
+		}
+		if rf := c.e.rowFilter(dt.Name); rf != nil {
+			extra, err := rf(c, dt)
+			if err != nil {
+				return nil, "", nil, err
+			}
+			q.Filters = append(slices.Clip(q.Filters), extra...)
 		}
 	}
 	for _, f := range q.Filters {

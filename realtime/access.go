@@ -45,7 +45,31 @@ func (h *Hub) readers(ev *Event) func(*doc.User) bool {
 	if err != nil {
 		return func(*doc.User) bool { return false }
 	}
-	return func(u *doc.User) bool { return dt.Allowed(u, doc.PermRead, ev.Owner) }
+	if !h.e.HasRowFilter(ev.DocType) {
+		return func(u *doc.User) bool { return dt.Allowed(u, doc.PermRead, ev.Owner) }
+	}
+	// A row filter (a Permission Query script) decides on the document's values: each recipient
+	// is asked the very query their list makes, once per user and event. What the document is now
+	// decides, and a deleted one reaches nobody the filter applies to.
+	name := ev.changedName()
+	admitted := map[string]bool{}
+	return func(u *doc.User) bool {
+		if !dt.Allowed(u, doc.PermRead, ev.Owner) {
+			return false
+		}
+		ok, seen := admitted[u.Name]
+		if !seen {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			var err error
+			ok, err = h.e.Admits(ctx, u, ev.DocType, name)
+			cancel()
+			if err != nil {
+				h.log.Warn("realtime: row filter", "doctype", ev.DocType, "name", name, "user", u.Name, "err", err)
+			}
+			admitted[u.Name] = ok
+		}
+		return ok
+	}
 }
 
 func (h *Hub) mayReceive(ev *Event, u *doc.User) bool {
@@ -53,10 +77,13 @@ func (h *Hub) mayReceive(ev *Event, u *doc.User) bool {
 	return r == nil || r(u)
 }
 
-// changedName is the document a list_update is about.
+// changedName is the document a list_update or doc_update is about (a doc_rename's new name).
 func (ev *Event) changedName() string {
-	var m struct{ Name string }
+	var m struct{ Name, New string }
 	_ = json.Unmarshal(ev.Message, &m)
+	if m.New != "" {
+		return m.New
+	}
 	return m.Name
 }
 

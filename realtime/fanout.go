@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -307,6 +308,11 @@ func (h *Hub) fanoutLocked(ev Event) {
 		go h.rightsChanged("", ev.changedName())
 	case ev.Event == "list_update" && ev.Room == "doctype:User":
 		h.recheckUsers = append(h.recheckUsers, ev.changedName())
+	}
+	if ev.Event == "list_update" {
+		for _, fn := range h.watchers[strings.TrimPrefix(ev.Room, "doctype:")] {
+			fn(ev.changedName())
+		}
 	}
 	subs := h.rooms[ev.Room]
 	if len(subs) > 0 {

@@ -97,6 +97,8 @@ type Hub struct {
 
 	saves sessionSaves
 
+	watchers map[string][]func(name string) // by DocType (Watch)
+
 	stop chan struct{}
 	done sync.WaitGroup
 }
@@ -234,6 +236,19 @@ func (h *Hub) Publish(c *doc.Context, event string, message any, t Target, after
 	}
 	p.events = append(p.events, ev)
 	return nil
+}
+
+// Watch calls fn with the name of every committed change of a document of doctype, on every
+// node, in commit order (the fan-out's list_update): how Server Scripts and jobs learn of changes
+// made on other nodes. fn runs on the fan-out goroutine before later events are delivered, so
+// what it installs decides them; it must be quick.
+func (h *Hub) Watch(doctype string, fn func(name string)) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.watchers == nil {
+		h.watchers = map[string][]func(string){}
+	}
+	h.watchers[doctype] = append(h.watchers[doctype], fn)
 }
 
 // Msgprint shows a message to a user (the session user when user is ""), after the commit.

@@ -38,8 +38,10 @@ import (
 	"github.com/livedoc/livedoc"
 	"github.com/livedoc/livedoc/examples/invoice"
 	"github.com/livedoc/livedoc/files"
+	"github.com/livedoc/livedoc/jobs"
 	"github.com/livedoc/livedoc/realtime"
 	"github.com/livedoc/livedoc/realtime/socketio"
+	"github.com/livedoc/livedoc/script"
 )
 
 func main() {
@@ -77,6 +79,7 @@ func usage() {
                 [--metrics-addr HOST:PORT] [--pprof-addr HOST:PORT]
                 [--max-connections-per-addr 1000] [--max-sockets-per-user 1000]
                 [--handshake-rate 20] [--handshake-burst 200]
+                [--scripts=false] [--script-timeout 5s] [--workers 2]
   livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON]
                   [--room R | --user U | --doctype D --docname N | --task-id T]
   livedoc frappe-realtime --redis redis://... --site-url http://127.0.0.1:8000
@@ -111,11 +114,17 @@ func serve(args []string) error {
 		"handshakes a client address may make at once")
 	maxFileSize := fs.Int("max-file-size", envInt("LIVEDOC_MAX_FILE_SIZE", files.DefaultMaxSize),
 		"the largest file upload_file takes, in bytes (larger: 413)")
+	scripts := fs.Bool("scripts", env("LIVEDOC_SCRIPTS", "true") == "true", "run Server Scripts (false: none runs, and the Server Script DocType is not installed)")
+	scriptTimeout := fs.Duration("script-timeout", envDuration("LIVEDOC_SCRIPT_TIMEOUT", 5*time.Second), "how long one run of a DocType Event, API or Permission Query script may take")
+	workers := fs.Int("workers", envInt("LIVEDOC_WORKERS", 2), "background job workers on this node (0: none)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
 		}
 		return err
+	}
+	if *workers == 0 {
+		*workers = -1 // jobs.Config: negative is none
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -136,7 +145,8 @@ func serve(args []string) error {
 		Site: *site, AllowedOrigins: allowed, AllowSameHostname: *sameHostname, RecoveryWindow: *recovery, Database: *database, Redis: *redisURL,
 		MetricsAddr:           *metricsAddr,
 		MaxConnectionsPerAddr: *maxConnsPerAddr, MaxSocketsPerUser: *maxSocketsPerUser,
-		HandshakeRate: *handshakeRate, HandshakeBurst: *handshakeBurst, MaxFileSize: int64(*maxFileSize)})
+		HandshakeRate: *handshakeRate, HandshakeBurst: *handshakeBurst, MaxFileSize: int64(*maxFileSize),
+		DisableScripts: !*scripts, Scripts: script.Options{Timeout: *scriptTimeout}, Jobs: jobs.Config{Workers: *workers}})
 	if err != nil {
 		return err
 	}

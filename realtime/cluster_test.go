@@ -119,15 +119,23 @@ func waitHealth(t *testing.T, n *node, want string) {
 	}
 }
 
-func TestClusterOverRedis(t *testing.T) {
+// twoNodes starts two nodes of a cluster (one database, a redis-server of the test's own) on a site
+// of their own, with a Customer ACME, and returns them with the Administrator's API token.
+func twoNodes(t *testing.T, sitePrefix string) (a, b *node, rs *redisServer, site, tok string) {
+	t.Helper()
 	dsn := storetest.DSN(t)
-	rs := startRedis(t, 0)
+	rs = startRedis(t, 0)
 	redisURL := "redis://" + rs.addr()
-	site := "c" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	a := startClusterNode(t, dsn, redisURL, site)
-	b := startClusterNode(t, dsn, redisURL, site)
-	tok := a.token(t, doc.Administrator)
+	site = sitePrefix + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
+	a = startClusterNode(t, dsn, redisURL, site)
+	b = startClusterNode(t, dsn, redisURL, site)
+	tok = a.token(t, doc.Administrator)
 	a.insert(t, doc.Doc{"doctype": "Customer", "customer_name": "ACME"})
+	return a, b, rs, site, tok
+}
+
+func TestClusterOverRedis(t *testing.T) {
+	a, b, rs, site, tok := twoNodes(t, "c")
 
 	// A client on B hears a save committed on A.
 	cb := dialNS(t, b.url, "/"+site, tok)
@@ -292,14 +300,7 @@ func TestClusterOverRedis(t *testing.T) {
 // happened, and the other nodes read the events from the shared log. Before, each save waited
 // for Redis's timeouts (about 2 s) in its after-commit publish.
 func TestHungRedisDoesNotStallWrites(t *testing.T) {
-	dsn := storetest.DSN(t)
-	rs := startRedis(t, 0)
-	redisURL := "redis://" + rs.addr()
-	site := "h" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	a := startClusterNode(t, dsn, redisURL, site)
-	b := startClusterNode(t, dsn, redisURL, site)
-	tok := a.token(t, doc.Administrator)
-	a.insert(t, doc.Doc{"doctype": "Customer", "customer_name": "ACME"})
+	a, b, rs, site, tok := twoNodes(t, "h")
 	cb := dialNS(t, b.url, "/"+site, tok)
 	updates := collect(cb, "list_update")
 	connect(t, cb)

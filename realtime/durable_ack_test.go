@@ -20,14 +20,7 @@ import (
 // written once a second, so the other node did not know the session (or its room): recovered
 // false, or the events of the room never arrived.
 func TestAckedSubscriptionSurvivesNodeKill(t *testing.T) {
-	dsn := storetest.DSN(t)
-	rs := startRedis(t, 0)
-	redisURL := "redis://" + rs.addr()
-	site := "d" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
-	a := startClusterNode(t, dsn, redisURL, site)
-	b := startClusterNode(t, dsn, redisURL, site)
-	tok := a.token(t, doc.Administrator)
-	a.insert(t, doc.Doc{"doctype": "Customer", "customer_name": "ACME"})
+	a, b, _, site, tok := twoNodes(t, "d")
 	inv := a.insert(t, doc.Doc{"doctype": "Invoice", "customer": "ACME"}).Name()
 
 	ca := dialNS(t, a.url, "/"+site, tok)

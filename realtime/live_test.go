@@ -26,7 +26,7 @@ func TestLiveDocument(t *testing.T) {
 	live := dial(t, n.url, tok, false)
 	liveUpdates := collectRaw(live, "doc_update")
 	connect(t, live)
-	ack := ackOf(t, live, "doc_subscribe", "Customer", "ACME", map[string]any{"snapshot": true})
+	ack := subscribe(t, live, "doc_subscribe", "Customer", "ACME", map[string]any{"snapshot": true})
 	if ack["ok"] != true {
 		t.Fatalf("live subscribe: %v", ack)
 	}
@@ -39,7 +39,7 @@ func TestLiveDocument(t *testing.T) {
 	plain := dial(t, n.url, tok, false)
 	plainUpdates := collectRaw(plain, "doc_update")
 	connect(t, plain)
-	if ack := ackOf(t, plain, "doc_subscribe", "Customer", "ACME"); ack["ok"] != true || ack["doc"] != nil {
+	if ack := subscribe(t, plain, "doc_subscribe", "Customer", "ACME"); ack["ok"] != true || ack["doc"] != nil {
 		t.Fatalf("Frappe's doc_subscribe: %v", ack)
 	}
 
@@ -71,10 +71,10 @@ func TestLiveDocument(t *testing.T) {
 	}
 
 	// Bad options and documents the user may not read are refused.
-	if ack := ackOf(t, live, "doc_subscribe", "Customer", "ACME", "snapshot"); ack["error"] == nil {
+	if ack := subscribe(t, live, "doc_subscribe", "Customer", "ACME", "snapshot"); ack["error"] == nil {
 		t.Errorf("bad options: %v", ack)
 	}
-	if ack := ackOf(t, live, "doc_subscribe", "Customer", "Nobody", map[string]any{"snapshot": true}); ack["error"] == nil {
+	if ack := subscribe(t, live, "doc_subscribe", "Customer", "Nobody", map[string]any{"snapshot": true}); ack["error"] == nil {
 		t.Errorf("a missing document: %v", ack)
 	}
 }
@@ -100,7 +100,7 @@ func TestLiveDocumentHidesHigherPermlevels(t *testing.T) {
 	c := dial(t, n.url, n.token(t, doc.Administrator), false)
 	updates := collectRaw(c, "doc_update")
 	connect(t, c)
-	ackOf(t, c, "doc_subscribe", "Level Note", "n1", map[string]any{"snapshot": true})
+	subscribe(t, c, "doc_subscribe", "Level Note", "n1", map[string]any{"snapshot": true})
 	for _, change := range []map[string]any{{"secret_note": "s"}, {"body": "b"}} {
 		err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
 			_, err := c.Update("Level Note", "n1", change)
@@ -158,17 +158,4 @@ func (col *rawCollector) wait(t *testing.T, n int) []rawEvent {
 		}
 	}
 	return out
-}
-
-func ackOf(t *testing.T, c *client.Client, event string, args ...any) map[string]any {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	res, err := c.EmitWithAck(ctx, event, args...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]any
-	_ = json.Unmarshal(res[0], &m)
-	return m
 }

@@ -1,7 +1,6 @@
 package realtime_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -578,32 +577,14 @@ func (m *matrix) taskSubscribe(p *principal) string {
 // sse opens a stream as p on node b; nil when refused.
 func (m *matrix) sse(p *principal, rooms string) *sseReader {
 	m.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	m.t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, "GET", m.b.url+"/api/realtime/sse?rooms="+url.QueryEscape(rooms), nil)
+	req, _ := http.NewRequest("GET", m.b.url+"/api/realtime/sse?rooms="+url.QueryEscape(rooms), nil)
 	switch {
 	case p.token != "":
 		req.Header.Set("Authorization", "token "+p.token)
 	case p.sid != "":
 		req.Header.Set("Cookie", "sid="+p.sid)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	if resp.StatusCode != 200 {
-		resp.Body.Close()
-		return nil
-	}
-	r := &sseReader{lines: make(chan string, 100)}
-	go func() {
-		defer resp.Body.Close()
-		defer close(r.lines)
-		sc := bufio.NewScanner(resp.Body)
-		for sc.Scan() {
-			r.lines <- sc.Text()
-		}
-	}()
+	r, _ := readSSE(m.t, req)
 	return r
 }
 

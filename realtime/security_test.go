@@ -337,19 +337,31 @@ type sseReader struct {
 	lines chan string
 }
 
-// openSSE opens /api/realtime/sse?query with an API token.
+// openSSE opens /api/realtime/sse?query with an API token; the stream must be accepted.
 func openSSE(t *testing.T, base, tok, query string) *sseReader {
+	t.Helper()
+	req, _ := http.NewRequest("GET", base+"/api/realtime/sse?"+query, nil)
+	req.Header.Set("Authorization", "token "+tok)
+	r, status := readSSE(t, req)
+	if r == nil {
+		t.Fatalf("sse %s: %d", query, status)
+	}
+	return r
+}
+
+// readSSE sends req and reads the stream in the background; nil (and the status) when refused.
+// The stream ends with the test.
+func readSSE(t *testing.T, req *http.Request) (*sseReader, int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/api/realtime/sse?"+query, nil)
-	req.Header.Set("Authorization", "token "+tok)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resp.StatusCode != 200 {
-		t.Fatalf("sse %s: %d", query, resp.StatusCode)
+		resp.Body.Close()
+		return nil, resp.StatusCode
 	}
 	r := &sseReader{lines: make(chan string, 100)}
 	go func() {
@@ -360,7 +372,7 @@ func openSSE(t *testing.T, base, tok, query string) *sseReader {
 			r.lines <- sc.Text()
 		}
 	}()
-	return r
+	return r, 200
 }
 
 // until returns the lines read before the one equal to last, which must come within 3 seconds.

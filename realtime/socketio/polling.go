@@ -28,11 +28,11 @@ var (
 // something to be queued if need be.
 func (s *session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	if done := s.probeDone; done != nil && s.poll == nil {
-		// A new poll during an upgrade: a client that probed waits for its pending poll and sends
-		// no other, so this one comes after its "5" (the suites send it so). Its answer depends
-		// on how the upgrade ends: wait for that (bounded), rather than answer a session about to
-		// leave polling.
+	if done := s.probeDone; done != nil && s.upgrading && s.poll == nil {
+		// A new poll once the probe is answered: a client that got "3probe" sends no other poll,
+		// so this one comes after its "5" (the suites send it so). Its answer depends on how the
+		// upgrade ends: wait for that (bounded), rather than answer a session about to leave
+		// polling.
 		s.mu.Unlock()
 		select {
 		case <-done:

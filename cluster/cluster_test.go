@@ -232,7 +232,8 @@ func (c *cluster) startNode(i int) *node {
 	}
 	n.cmd = exec.Command(livedocBin, "serve", "--addr", addr, "--data", dir, "--db", c.dsn,
 		"--redis", c.redis.url(), "--site", c.site)
-	n.cmd.Env = append(os.Environ(), "LIVEDOC_ADMIN_PASSWORD="+adminPassword)
+	// A short job lease, so a job whose node was killed is taken again within seconds.
+	n.cmd.Env = append(os.Environ(), "LIVEDOC_ADMIN_PASSWORD="+adminPassword, "LIVEDOC_JOB_LEASE=3s")
 	n.cmd.Stdout, n.cmd.Stderr = logf, logf
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)

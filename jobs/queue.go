@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -121,7 +122,7 @@ func New(ctx context.Context, e *doc.Engine, hub *realtime.Hub, users *auth.Serv
 		return nil, err
 	}
 	jctx, cancel := context.WithCancel(context.Background())
-	q := &Queue{e: e, hub: hub, auth: users, cfg: cfg, log: cfg.Logger, node: randomID(), handlers: map[string]Handler{},
+	q := &Queue{e: e, hub: hub, auth: users, cfg: cfg, log: cfg.Logger, node: workerName(), handlers: map[string]Handler{},
 		events: map[string]*event{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), ctx: jctx, cancel: cancel}
 	// A job enqueued on any node wakes the idle workers of every node when the fan-out passes it.
 	hub.Watch(DocType, func(string) { q.kick() })
@@ -240,6 +241,13 @@ func boolInt(b bool) int64 {
 		return 1
 	}
 	return 0
+}
+
+// workerName names this process's workers in RQ Job's worker field as Frappe's RQ names them,
+// host.pid, with a random part: an operator (or a test) sees which process runs a job.
+func workerName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s.%d.%s", host, os.Getpid(), randomID()[:6])
 }
 
 func randomID() string {

@@ -79,7 +79,7 @@ func usage() {
                 [--metrics-addr HOST:PORT] [--pprof-addr HOST:PORT]
                 [--max-connections-per-addr 1000] [--max-sockets-per-user 1000]
                 [--handshake-rate 20] [--handshake-burst 200]
-                [--scripts=false] [--script-timeout 5s] [--workers 2]
+                [--scripts=false] [--script-timeout 5s] [--workers 2] [--job-lease 1m]
   livedoc publish --url URL --token KEY:SECRET --event EVENT [--message JSON]
                   [--room R | --user U | --doctype D --docname N | --task-id T]
   livedoc frappe-realtime --redis redis://... --site-url http://127.0.0.1:8000
@@ -117,6 +117,8 @@ func serve(args []string) error {
 	scripts := fs.Bool("scripts", env("LIVEDOC_SCRIPTS", "true") == "true", "run Server Scripts (false: none runs, and the Server Script DocType is not installed)")
 	scriptTimeout := fs.Duration("script-timeout", envDuration("LIVEDOC_SCRIPT_TIMEOUT", 5*time.Second), "how long one run of a DocType Event, API or Permission Query script may take")
 	workers := fs.Int("workers", envInt("LIVEDOC_WORKERS", 2), "background job workers on this node (0: none)")
+	jobLease := fs.Duration("job-lease", envDuration("LIVEDOC_JOB_LEASE", time.Minute),
+		"how long a running job is its worker's before another node takes it (its node died)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -146,7 +148,7 @@ func serve(args []string) error {
 		MetricsAddr:           *metricsAddr,
 		MaxConnectionsPerAddr: *maxConnsPerAddr, MaxSocketsPerUser: *maxSocketsPerUser,
 		HandshakeRate: *handshakeRate, HandshakeBurst: *handshakeBurst, MaxFileSize: int64(*maxFileSize),
-		DisableScripts: !*scripts, Scripts: script.Options{Timeout: *scriptTimeout}, Jobs: jobs.Config{Workers: *workers}})
+		DisableScripts: !*scripts, Scripts: script.Options{Timeout: *scriptTimeout}, Jobs: jobs.Config{Workers: *workers, Lease: *jobLease}})
 	if err != nil {
 		return err
 	}

@@ -573,3 +573,36 @@ describe('permissions', () => {
     assert.equal(await guest.auth().getLoggedInUser().catch((e) => e.httpStatus), 403);
   });
 });
+
+describe('Server Scripts', () => {
+  test('an API script through call(), and as Guest only with allow_guest', async () => {
+    const method = `ld_hello_${runId.replace(/\W/g, '_')}`;
+    await admin.db().createDoc('Server Script', {
+      name: uniq('Hello Script'), script_type: 'API', api_method: method,
+      script: "frappe.response['message'] = 'hello ' + (frappe.form_dict.who || frappe.session.user);",
+    });
+    assert.deepEqual(await admin.call().post(method, { who: 'sdk' }), { message: 'hello sdk' });
+    const guest = new FrappeApp(srv.url);
+    await rejectsWith(guest.call().get(method), 403);
+    const open = `${method}_open`;
+    await admin.db().createDoc('Server Script', {
+      name: uniq('Open Script'), script_type: 'API', api_method: open, allow_guest: 1,
+      script: "frappe.response['message'] = 'hi ' + frappe.session.user;",
+    });
+    assert.deepEqual(await guest.call().get(open), { message: 'hi Guest' });
+  });
+
+  test('a Before Save script vetoes a save with Frappe\u2019s error', async () => {
+    const script = await admin.db().createDoc('Server Script', {
+      name: uniq('Veto Script'), script_type: 'DocType Event', reference_doctype: 'Customer', doctype_event: 'Before Save',
+      script: "if (doc.customer_name.includes('forbidden')) frappe.throw('No forbidden customers');",
+    });
+    try {
+      await rejectsWith(newCustomer(admin, { customer_name: uniq('forbidden') }), 417, 'ValidationError');
+      const ok = await newCustomer();
+      assert.ok(ok.name);
+    } finally {
+      await admin.db().updateDoc('Server Script', script.name, { disabled: 1 });
+    }
+  });
+});

@@ -608,25 +608,33 @@ func (s *Service) validateUser(c *doc.Context, d doc.Doc) error {
 }
 
 // CredValid reports whether the credential user proved itself with still works: its session not
-// ended, its API key not replaced. Guest ("") always is.
-func (s *Service) CredValid(ctx context.Context, user, cred string) bool {
+// ended, its API key not replaced. Guest ("") always is. An error means it could not be checked
+// (the database did not answer), which is not a verdict.
+func (s *Service) CredValid(ctx context.Context, user, cred string) (bool, error) {
 	switch {
 	case cred == "":
-		return true
+		return true, nil
 	case strings.HasPrefix(cred, "sid:"):
 		sess, err := s.sessionByHash(ctx, strings.TrimPrefix(cred, "sid:"))
-		return err == nil && sess != nil && sess.User == user
+		return err == nil && sess != nil && sess.User == user, err
 	case strings.HasPrefix(cred, "key:"):
 		key := strings.TrimPrefix(cred, "key:")
+		// The keys cache forgets a user's keys when they are revoked (Forget), on every node.
+		s.mu.Lock()
+		ck, ok := s.keys[key]
+		s.mu.Unlock()
+		if ok && time.Since(ck.seen) < cacheTTL {
+			return ck.user == user, nil
+		}
 		found := false
 		err := s.e.Run(ctx, doc.AdminUser, false, func(c *doc.Context) error {
 			rows, err := c.Sudo().List("User", doc.Query{Fields: []string{"name"}, Filters: []doc.Filter{{Field: "api_key", Op: "=", Value: key}}, Limit: 1})
 			found = err == nil && len(rows) == 1 && rows[0].Name() == user
 			return err
 		})
-		return err == nil && found
+		return found, err
 	}
-	return false
+	return false, nil
 }
 
 func sameRoles(a, b doc.Doc) bool {

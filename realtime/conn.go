@@ -626,8 +626,11 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) (
 	name, cred := c.sess.user.Name, c.sess.cred
 	h.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	valid := h.auth.CredValid(ctx, name, cred)
+	valid, err := h.auth.CredValid(ctx, name, cred)
 	cancel()
+	if err != nil {
+		return nil, fmt.Errorf("%s: your credentials could not be checked right now (%v); try again", event, err)
+	}
 	if !valid {
 		return nil, errors.New("the session has ended: log in again")
 	}

@@ -115,7 +115,7 @@ export class ListView {
     this.desk.setCrumbs([{ label: this.doctype, href: `/app/${routeOf(this.doctype)}` }]);
     this.desk.setTitle(this.doctype);
     if (this.meta.issingle) {
-      this.desk.navigate(docURL(this.doctype, this.doctype), { replace: true });
+      this.desk.navigate(`/app/${routeOf(this.doctype)}`, { replace: true });
       return;
     }
     this.readState();

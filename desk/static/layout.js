@@ -27,6 +27,7 @@ export class Layout {
     let fold = null;
 
     const newTab = (f) => {
+      column = null;
       tab = { field: f, name: f?.fieldname || 'details', sections: [] };
       tab.pane = h('div', { class: 'form-tab-pane', role: hasTabs ? 'tabpanel' : null, id: `${this.id}-${tab.name}`, 'data-tab-pane': tab.name });
       tab.button = h('button', { type: 'button', role: 'tab', class: 'form-tab', 'data-tab': tab.name, 'aria-controls': tab.pane.id, 'aria-selected': 'false',
@@ -78,6 +79,7 @@ export class Layout {
           tab.pane.append(h('div', { class: 'form-fold' }, fold.button, fold.body));
           this.folds = [...(this.folds || []), fold];
           section = null;
+          column = null;
           continue;
         }
       }

@@ -349,7 +349,10 @@ export class FormView {
     this.metaEl = h('p', { class: 'form-meta muted' });
     this.form = h('form', { class: 'form-body card', novalidate: true, onsubmit: (e) => { e.preventDefault(); this.doSave(); } });
     this.controls.clear();
-    this.layout = new Layout(this.meta.fields, {
+    // Prompt naming: the user names a new document (Frappe's __newname).
+    const prompt = this.is_new() && (/^prompt$/i.test(this.meta.autoname || '') || this.meta.naming_rule === 'Set by user');
+    const fields = prompt ? [{ fieldname: '__newname', fieldtype: 'Data', label: `${this.doctype} Name`, reqd: 1, bold: 1 }, ...this.meta.fields] : this.meta.fields;
+    this.layout = new Layout(fields, {
       control: (f) => this.makeFieldControl(f),
       holds: (expr) => holds(expr, this.doc),
     });
@@ -415,7 +418,7 @@ export class FormView {
     const canWrite = this.is_new() ? this.canDo('create') : this.canDo('write');
     for (const [fname, ctl] of this.controls) {
       const f = ctl.field;
-      const visible = !f.hidden && this.levelCan(f, 'read') && holds(f.depends_on, d);
+      const visible = fname === '__newname' ? this.is_new() : !f.hidden && this.levelCan(f, 'read') && holds(f.depends_on, d);
       ctl.setHidden(!visible);
       if (NO_VALUE.has(f.fieldtype)) {
         ctl.refresh?.(d);

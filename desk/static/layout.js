@@ -28,21 +28,23 @@ export class Layout {
 
     const newTab = (f) => {
       column = null;
-      tab = { field: f, name: f?.fieldname || 'details', sections: [] };
-      tab.pane = h('div', { class: 'form-tab-pane', role: hasTabs ? 'tabpanel' : null, id: `${this.id}-${tab.name}`, 'data-tab-pane': tab.name });
-      tab.button = h('button', { type: 'button', role: 'tab', class: 'form-tab', 'data-tab': tab.name, 'aria-controls': tab.pane.id, 'aria-selected': 'false',
-        tabindex: -1, onclick: () => this.activate(tab), onkeydown: (e) => this.tabKey(e, tab) }, f?.label || 'Details');
-      this.tabs.push(tab);
+      const t = { field: f, name: f?.fieldname || 'details', sections: [] };
+      t.pane = h('div', { class: 'form-tab-pane', role: hasTabs ? 'tabpanel' : null, id: `${this.id}-${t.name}`, 'data-tab-pane': t.name });
+      t.button = h('button', { type: 'button', role: 'tab', class: 'form-tab', 'data-tab': t.name, 'aria-controls': t.pane.id, 'aria-selected': 'false',
+        tabindex: -1, onclick: () => this.activate(t), onkeydown: (e) => this.tabKey(e, t) }, f?.label || 'Details');
+      this.tabs.push(t);
+      tab = t;
       section = null;
       fold = null;
     };
     const newSection = (f) => {
       if (!tab) newTab(null);
       const collapsible = !!f?.collapsible;
-      section = { field: f, tab, columns: [], collapsible, open: true };
+      const sec = { field: f, tab, columns: [], collapsible, open: true };
+      section = sec;
       section.body = h('div', { class: 'form-columns' });
       section.toggle = collapsible
-        ? h('button', { type: 'button', class: 'section-toggle', 'aria-expanded': 'true', onclick: () => this.setOpen(section, !section.open) },
+        ? h('button', { type: 'button', class: 'section-toggle', 'aria-expanded': 'true', onclick: () => this.setOpen(sec, !sec.open) },
           h('span', { class: 'section-caret', 'aria-hidden': 'true' }), f.label || 'More')
         : null;
       const head = collapsible ? h('h2', { class: 'section-head' }, section.toggle) : f?.label ? h('h2', { class: 'section-head' }, f.label) : null;
@@ -74,8 +76,9 @@ export class Layout {
           continue;
         case 'Fold': {
           if (!tab) newTab(null);
-          fold = { body: h('div', { class: 'form-fold-body', hidden: true }) };
-          fold.button = h('button', { type: 'button', class: 'btn btn-sm form-fold-toggle', 'aria-expanded': 'false', onclick: () => this.toggleFold(fold) }, 'Show more');
+          const fd = { body: h('div', { class: 'form-fold-body', hidden: true }) };
+          fd.button = h('button', { type: 'button', class: 'btn btn-sm form-fold-toggle', 'aria-expanded': 'false', onclick: () => this.toggleFold(fd) }, 'Show more');
+          fold = fd;
           tab.pane.append(h('div', { class: 'form-fold' }, fold.button, fold.body));
           this.folds = [...(this.folds || []), fold];
           section = null;

@@ -673,6 +673,7 @@ export class FormView {
         this.subscribe(saved.name);
       }
       this.setDoc(saved);
+      this.docinfoSoon(); // the Version of this save
       toast(`Saved ${this.doctype} ${saved.name}`, { indicator: 'green', timeout: 2500 });
       await this.trigger('refresh');
       await this.trigger('after_save');
@@ -770,6 +771,7 @@ export class FormView {
       const saving = this.desk.ld.db.submit(this.payload());
       this.saving = saving.catch(() => {});
       this.setDoc(await saving);
+      this.docinfoSoon();
       toast(`Submitted ${this.docname}`, { indicator: 'green', timeout: 2500 });
       await this.trigger('refresh');
       await this.trigger('on_submit');

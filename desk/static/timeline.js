@@ -117,9 +117,11 @@ export class Timeline {
             h('div', { class: 'comment-head' }, h('strong', {}, this.userName(it.who)), ' commented · ', time),
             h('div', { class: 'comment-content' }, sanitizedFragment(it.content))));
       }
+      // Logs often name their author already ("ann@x.com assigned ..."): not twice.
+      const text = it.kind === 'log' && it.who && it.text.startsWith(it.who) ? it.text.slice(it.who.length).trimStart() : it.text;
       return h('li', { class: `timeline-item timeline-${it.kind}`, 'data-kind': it.kind, 'data-name': it.name },
         h('span', { class: 'timeline-dot', 'aria-hidden': 'true' }),
-        h('span', { class: 'timeline-text' }, h('strong', {}, this.userName(it.who)), ' ', it.text, ' · ', time));
+        h('span', { class: 'timeline-text' }, h('strong', {}, this.userName(it.who)), ' ', text, ' · ', time));
     }));
   }
 

@@ -62,8 +62,8 @@ async function newPage(user, password, opts = {}) {
   return page;
 }
 
-async function shot(page, file) {
-  await page.screenshot({ path: path.join(OUT, file), fullPage: true });
+async function shot(page, file, { fullPage = true } = {}) {
+  await page.screenshot({ path: path.join(OUT, file), fullPage });
 }
 
 function ctl(page, fieldname) {
@@ -180,7 +180,7 @@ test('every test DocType: a new form shows each field where it should be, withou
   assert.match(await ctl(page, 'title').innerText(), /What it is/, 'the description under the field');
   assert.equal(await ctl(page, 'title').evaluate((el) => el.classList.contains('bold')), true, 'bold');
   assert.equal(await page.locator('.form-page [data-section="numbers_section"] .section-toggle').getAttribute('aria-expanded'), 'false', 'collapsible: closed');
-  await shot(page, 'forms-1-tabs-sections.png');
+  await shot(page, 'forms-1-tabs-sections.png', { fullPage: false });
   // On a phone the columns stack.
   await page.setViewportSize({ width: 390, height: 844 });
   const [pa, pb] = [await cols.nth(0).boundingBox(), await cols.nth(1).boundingBox()];
@@ -339,8 +339,9 @@ test('a comment by one user appears live on another user\'s open form; versions 
   await pageB.fill('dialog.dialog input', 'Administrator');
   await pageB.click('dialog.dialog button[value="ok"]');
   await pageA.locator('.form-sidebar [data-list="assignments"] li[data-user="Administrator"]').waitFor({ timeout: LIVE_MS });
-  await pageA.locator('.timeline-item', { hasText: 'Looks good.' }).scrollIntoViewIfNeeded();
-  await shot(pageA, 'forms-2-timeline.png');
+  await pageA.locator('.timeline-version', { hasText: 'Administrator changed Status from Draft to Open' }).waitFor({ timeout: LIVE_MS });
+  await pageA.locator('.form-timeline').scrollIntoViewIfNeeded();
+  await shot(pageA, 'forms-2-timeline.png', { fullPage: false });
   await shot(pageB, 'forms-2-timeline-B.png');
 });
 

@@ -6,7 +6,9 @@
 //
 //	GET /app, /app/{path...}                 the page shell; a login form for Guest
 //	GET /login                               redirects to /app
+//	GET /favicon.ico                         the icon (drawn in favicon.go)
 //	GET /assets/livedoc.js, livedoc.d.ts     the JS client (Options.Client)
+//	GET /assets/depends.js                   the depends_on rule (expr.Source), which forms evaluate
 //	GET /assets/desk/{file}                  the desk's modules and CSS (desk/static)
 //	GET /assets/client-scripts/{doctype}.js  the DocType's client scripts, concatenated
 //
@@ -127,6 +129,7 @@ func (d *Desk) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /login", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/app", http.StatusFound)
 	})
+	mux.HandleFunc("GET /favicon.ico", serveFavicon)
 	mux.HandleFunc("GET /assets/livedoc.js", d.clientFile("livedoc.js"))
 	mux.HandleFunc("GET /assets/livedoc.d.ts", d.clientFile("livedoc.d.ts"))
 	mux.HandleFunc("GET /assets/desk/{file}", d.asset)
@@ -246,7 +249,7 @@ func (d *Desk) page(w http.ResponseWriter, r *http.Request) {
 		}
 		id = &auth.Identity{User: doc.GuestUser} // a stale or bad cookie: log in again
 	}
-	data := pageData{Site: d.opts.Site, User: id.User.Name, Guest: id.User.Name == doc.Guest}
+	data := pageData{Site: d.opts.Site, User: id.User.Name, Guest: id.User.Name == doc.Guest, Roles: id.User.Roles, Modules: deskModules}
 	if id.Session != nil {
 		data.CSRF = id.Session.CSRF
 	}
@@ -266,7 +269,21 @@ func (d *Desk) page(w http.ResponseWriter, r *http.Request) {
 type pageData struct {
 	Site, User, CSRF string
 	Guest            bool
+	Roles            []string
+	Modules          []string
 }
+
+// deskModules are the desk's ES modules, preloaded by the page so they load in parallel.
+var deskModules = func() []string {
+	var out []string
+	entries, _ := fs.ReadDir(static, "static")
+	for _, e := range entries {
+		if n := e.Name(); path.Ext(n) == ".js" && n != "login.js" && n != "desk.js" {
+			out = append(out, n)
+		}
+	}
+	return out
+}()
 
 var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <html lang="en">
@@ -275,18 +292,18 @@ var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light">
 <title>livedoc</title>
+<link rel="icon" href="/favicon.ico">
 <link rel="stylesheet" href="/assets/desk/desk.css">
 <script>
 window.livedoc_site = {{.Site}};
 window.frappe_user = {{.User}};
 window.csrf_token = {{.CSRF}};
+window.user_roles = {{.Roles}};
 </script>
-{{if .Guest}}<script type="module" src="/assets/desk/login.js"></script>{{else}}<link rel="modulepreload" href="/assets/livedoc.js">
-<link rel="modulepreload" href="/assets/desk/ui.js">
-<link rel="modulepreload" href="/assets/desk/controls.js">
-<link rel="modulepreload" href="/assets/desk/list.js">
-<link rel="modulepreload" href="/assets/desk/form.js">
-<script type="module" src="/assets/desk/desk.js"></script>{{end}}
+{{if .Guest}}<script type="module" src="/assets/desk/login.js"></script>{{else}}<script src="/assets/depends.js"></script>
+<link rel="modulepreload" href="/assets/livedoc.js">
+{{range .Modules}}<link rel="modulepreload" href="/assets/desk/{{.}}">
+{{end}}<script type="module" src="/assets/desk/desk.js"></script>{{end}}
 </head>
 <body>
 {{if .Guest}}

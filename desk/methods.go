@@ -2,6 +2,9 @@ package desk
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -17,6 +20,7 @@ func (d *Desk) registerMethods() {
 	d.api.Whitelist("frappe.desk.form.load.getdoctype", d.getDocType, read)
 	d.api.Whitelist("livedoc.desk.doctypes", d.docTypes, read)
 	d.api.Whitelist("frappe.desk.search.search_link", d.searchLink, read)
+	d.api.Whitelist("livedoc.desk.search", d.search, read)
 }
 
 // resolve finds a DocType by name, or by its desk route ("sales-order"), or by its name in any
@@ -94,7 +98,29 @@ func (d *Desk) getDocType(c *doc.Context, a api.Args) (any, error) {
 			ownerOnly = append(ownerOnly, p)
 		}
 	}
-	return map[string]any{"docs": docs, "perms": perms, "owner_only": ownerOnly}, nil
+	return map[string]any{"docs": docs, "perms": perms, "owner_only": ownerOnly, "perm_levels": permLevels(dt, c.User)}, nil
+}
+
+// permLevels is, per permlevel of dt's rules, whether the user may read and write fields of that
+// level ({"0": {read, write}, "1": {...}}): the desk hides fields it may not read and shows
+// read-only those it may not write, as the server strips and ignores them. Level 0 goes with the
+// document's own rules; the Administrator has every level.
+func permLevels(dt *doc.DocType, u *doc.User) map[string]map[string]bool {
+	out := map[string]map[string]bool{"0": {"read": dt.Can(u, doc.PermRead, ""), "write": dt.Can(u, doc.PermWrite, "")}}
+	for _, p := range dt.Permissions {
+		if p.Permlevel == 0 {
+			continue
+		}
+		k := strconv.Itoa(p.Permlevel)
+		if out[k] == nil {
+			out[k] = map[string]bool{"read": false, "write": false}
+		}
+		if u.IsAdmin() || u.HasRole(p.Role) {
+			out[k]["read"] = out[k]["read"] || p.Read || p.Write
+			out[k]["write"] = out[k]["write"] || p.Write
+		}
+	}
+	return out
 }
 
 // docTypes is livedoc.desk.doctypes: the DocTypes, not child tables, that the user may read.
@@ -119,8 +145,9 @@ func boolInt(b bool) int {
 }
 
 // searchLink is frappe.desk.search.search_link(doctype, txt, page_length): documents the user may
-// read (or, with DocPerm select, pick) whose name (or title_field) contains txt, as
-// [{value, description}].
+// read (or, with DocPerm select, pick) whose name, title_field or one of the DocType's
+// search_fields contains txt, as [{value, description, label}]: description is the title and the
+// search fields' values; label is the title when the DocType has show_title_field_in_link.
 func (d *Desk) searchLink(c *doc.Context, a api.Args) (any, error) {
 	dt, err := d.resolve(a.String("doctype"))
 	if err != nil {
@@ -130,37 +157,115 @@ func (d *Desk) searchLink(c *doc.Context, a api.Args) (any, error) {
 	if n, err := strconv.Atoi(a.String("page_length")); err == nil && n > 0 {
 		limit = min(n, 100)
 	}
-	title := dt.TitleField
-	if f := dt.Field(title); f == nil || !f.Stored() {
-		title = ""
-	}
-	q := doc.Query{Fields: []string{"name"}, Limit: limit, OrderBy: "name asc"}
-	if title != "" {
-		q.Fields = append(q.Fields, title)
-	}
-	if txt := strings.TrimSpace(a.String("txt")); txt != "" {
-		like := "%" + txt + "%"
-		q.OrFilters = []doc.Filter{{Field: "name", Op: "like", Value: like}}
-		if title != "" {
-			q.OrFilters = append(q.OrFilters, doc.Filter{Field: title, Op: "like", Value: like})
-		}
-	}
 	lister := c
 	if !dt.Can(c.User, doc.PermRead, "") && dt.GrantsAll(c.User, doc.PermSelect) {
 		// DocPerm select: the user may pick documents in a Link without reading them.
 		lister = c.Sudo()
 	}
-	rows, err := lister.List(dt.Name, q)
+	return findDocs(lister, dt, a.String("txt"), limit)
+}
+
+// findDocs lists documents of dt matching txt in their name, title or search fields.
+func findDocs(c *doc.Context, dt *doc.DocType, txt string, limit int) ([]map[string]any, error) {
+	title := storedField(dt, dt.TitleField)
+	var extra []string
+	for f := range strings.SplitSeq(propString(dt.Props, "search_fields"), ",") {
+		if f = storedField(dt, strings.TrimSpace(f)); f != "" && f != title && !slices.Contains(extra, f) {
+			extra = append(extra, f)
+		}
+	}
+	q := doc.Query{Fields: []string{"name"}, Limit: limit, OrderBy: "name asc"}
+	if title != "" {
+		q.Fields = append(q.Fields, title)
+	}
+	q.Fields = append(q.Fields, extra...)
+	if txt = strings.TrimSpace(txt); txt != "" {
+		like := "%" + txt + "%"
+		for _, f := range q.Fields {
+			q.OrFilters = append(q.OrFilters, doc.Filter{Field: f, Op: "like", Value: like})
+		}
+	}
+	rows, err := c.List(dt.Name, q)
 	if err != nil {
 		return nil, err
 	}
+	showTitle := propString(dt.Props, "show_title_field_in_link") == "1" && title != ""
 	out := make([]map[string]any, 0, len(rows))
 	for _, r := range rows {
-		desc := ""
-		if title != "" && r.String(title) != r.Name() {
-			desc = r.String(title)
+		var desc []string
+		if title != "" && r.String(title) != r.Name() && r.String(title) != "" {
+			desc = append(desc, r.String(title))
 		}
-		out = append(out, map[string]any{"value": r.Name(), "description": desc})
+		for _, f := range extra {
+			if v := r.String(f); v != "" {
+				desc = append(desc, v)
+			}
+		}
+		item := map[string]any{"value": r.Name(), "description": strings.Join(desc, ", ")}
+		if showTitle && r.String(title) != "" {
+			item["label"] = r.String(title)
+		}
+		out = append(out, item)
+	}
+	return out, nil
+}
+
+// storedField is name when it is a stored field of dt (or "name"), else "".
+func storedField(dt *doc.DocType, name string) string {
+	if name == "name" {
+		return name
+	}
+	if f := dt.Field(name); f != nil && f.Stored() && f.Fieldtype != doc.Password && f.Permlevel == 0 {
+		return name
+	}
+	return ""
+}
+
+// propString is a kept DocType property as text (Check properties are 0/1 numbers).
+func propString(p doc.Props, key string) string {
+	switch v := p[key].(type) {
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	case bool:
+		if v {
+			return "1"
+		}
+		return "0"
+	case nil:
+		return ""
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+// search is livedoc.desk.search(txt): the awesome bar's documents. For each DocType (not a child
+// table) the user may read, up to 5 documents whose name, title or search_fields contain txt, at
+// most 20 in all: [{doctype, route, value, description, label}].
+func (d *Desk) search(c *doc.Context, a api.Args) (any, error) {
+	txt := strings.TrimSpace(a.String("txt"))
+	out := []map[string]any{}
+	if len([]rune(txt)) < 2 {
+		return out, nil
+	}
+	dts := d.e.DocTypes()
+	sort.Slice(dts, func(i, j int) bool { return dts[i].Name < dts[j].Name })
+	for _, dt := range dts {
+		if dt.IsTable || dt.IsSingle || !dt.Can(c.User, doc.PermRead, "") {
+			continue
+		}
+		rows, err := findDocs(c, dt, txt, 5)
+		if err != nil {
+			continue // e.g. a DocType only some of whose documents the user may read: skip it
+		}
+		for _, r := range rows {
+			r["doctype"], r["route"] = dt.Name, dt.Route()
+			out = append(out, r)
+			if len(out) == 20 {
+				return out, nil
+			}
+		}
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package doc
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"reflect"
@@ -363,6 +364,12 @@ func (c *Context) write(dt *DocType, old, d Doc, action string, after ...string)
 	if err := c.validate(dt, d, nil, false); err != nil {
 		return nil, err
 	}
+	if action == "save" && c.unchanged(dt, old, d) {
+		// Nothing to write, as Frappe's desk says ("No changes in document"): the stored
+		// document stays as it is, with its modified, and no events or Version follow.
+		d["modified"], d["modified_by"] = old["modified"], old["modified_by"]
+		return d, nil
+	}
 	if err := c.updateRow(dt, d); err != nil {
 		return nil, err
 	}
@@ -593,6 +600,58 @@ func (c *Context) changedOnlyAllowed(dt *DocType, old, d Doc) error {
 		}
 	}
 	return nil
+}
+
+// unchanged reports whether the validated d holds exactly what is stored (old): every value,
+// every child row (by name, in order) and no new password.
+func (c *Context) unchanged(dt *DocType, old, d Doc) bool {
+	for _, f := range dt.Fields {
+		if !f.HasValue() || f.IsVirtual {
+			continue
+		}
+		if f.Fieldtype == Password {
+			if v, ok := d[f.Fieldname].(string); ok && v != "" {
+				return false
+			}
+			continue
+		}
+		if !f.IsTable() {
+			if !sameValue(old[f.Fieldname], d[f.Fieldname]) {
+				return false
+			}
+			continue
+		}
+		child, err := c.meta(f.Options)
+		if err != nil {
+			return false
+		}
+		a, b := old.Children(f.Fieldname), d.Children(f.Fieldname)
+		if len(a) != len(b) {
+			return false
+		}
+		for i := range a {
+			if a[i].Name() == "" || a[i].Name() != b[i].Name() || !c.unchanged(child, a[i], b[i]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// sameValue compares stored and given values as their JSON, an empty string as null.
+func sameValue(a, b any) bool {
+	if a == "" {
+		a = nil
+	}
+	if b == "" {
+		b = nil
+	}
+	if reflect.DeepEqual(a, b) {
+		return true
+	}
+	ja, err1 := json.Marshal(a)
+	jb, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(ja) == string(jb)
 }
 
 func sameRows(child *DocType, a, b []Doc) bool {

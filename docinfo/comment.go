@@ -76,5 +76,9 @@ var allowedTag = regexp.MustCompile(`&lt;(/?)(p|br|b|strong|i|em|u|s|ul|ol|li|di
 // sanitize keeps a comment's formatting and nothing that runs: Frappe's desk shows comments as
 // HTML, so the text is escaped and only bare formatting tags are restored.
 func sanitize(s string) string {
-	return allowedTag.ReplaceAllString(html.EscapeString(s), "<$1$2>")
+	return entityRef.ReplaceAllString(allowedTag.ReplaceAllString(html.EscapeString(s), "<$1$2>"), "&$1;")
 }
+
+// entityRef matches, in escaped text, a character reference the content held ("&lt;" typed as
+// text by the desk): kept as it was, so it is not shown as "&lt;". A reference cannot make a tag.
+var entityRef = regexp.MustCompile(`&amp;(#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[a-zA-Z][a-zA-Z0-9]{1,31});`)

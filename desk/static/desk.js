@@ -1,7 +1,8 @@
 // livedoc's desk: the single page at /app. It connects the JS client, installs the Frappe
 // compatible `frappe` global for client scripts, and routes as Frappe does:
 //   /app                       the DocTypes the user may read
-//   /app/<route>               the list view of a DocType (route: lower case, spaces as hyphens)
+//   /app/<route>               the list view of a DocType (route: lower case, spaces as hyphens);
+//                              a Single DocType's form
 //   /app/<route>/<name>        a document's form
 //   /app/<route>/new           a new document's form
 
@@ -9,6 +10,7 @@ import { Livedoc, installFrappe } from '/assets/livedoc.js';
 import { h, toast, plainText, confirmDialog, avatar, errorText, routeOf } from './ui.js';
 import { HomeView, ListView } from './list.js';
 import { FormView } from './form.js';
+import { AwesomeBar } from './awesomebar.js';
 
 const ld = new Livedoc({ url: location.origin, site: window.livedoc_site ?? 'livedoc', csrfToken: window.csrf_token });
 installFrappe(ld, window);
@@ -29,7 +31,7 @@ const desk = {
     if (!this.metas.has(doctype)) {
       const p = ld.call('frappe.desk.form.load.getdoctype', { doctype }).then((m) => {
         const docs = m?.docs ?? [];
-        const info = { meta: docs[0], children: {}, perms: m?.perms ?? {}, owner_only: m?.owner_only ?? [] };
+        const info = { meta: docs[0], children: {}, perms: m?.perms ?? {}, owner_only: m?.owner_only ?? [], perm_levels: m?.perm_levels ?? null };
         for (const c of docs.slice(1)) info.children[c.name] = c;
         this.metas.set(info.meta.name, p);
         this.metas.set(routeOf(info.meta.name), p);
@@ -39,6 +41,22 @@ const desk = {
       this.metas.set(doctype, p);
     }
     return this.metas.get(doctype);
+  },
+
+  titles: new Map(), // "doctype\0name" → Promise<title | ''>
+  /** show_title_field_in_link: the title a Link shows beside a document's name ('' if none). */
+  linkTitle(doctype, name) {
+    if (!doctype || !name) return Promise.resolve('');
+    const key = `${doctype}\0${name}`;
+    if (!this.titles.has(key)) {
+      this.titles.set(key, this.getMeta(doctype).then(async ({ meta }) => {
+        const tf = meta.title_field;
+        if (!Number(meta.show_title_field_in_link) || !tf) return '';
+        const rows = await ld.db.list(doctype, { fields: ['name', tf], filters: [['name', '=', name]], limit: 1 });
+        return rows[0]?.[tf] && rows[0][tf] !== name ? String(rows[0][tf]) : '';
+      }).catch(() => ''));
+    }
+    return this.titles.get(key);
   },
 
   async getDocTypes(fresh = false) {
@@ -95,8 +113,12 @@ async function route() {
   });
   let view;
   if (parts.length === 0) view = new HomeView(desk);
-  else if (parts.length === 1) view = new ListView(desk, parts[0]);
-  else {
+  else if (parts.length === 1) {
+    // A Single DocType opens its form at /app/<route>, as in Frappe.
+    const info = await desk.getMeta(parts[0]).catch(() => null);
+    if (seq !== routing) return;
+    view = info?.meta?.issingle ? new FormView(desk, parts[0], info.meta.name) : new ListView(desk, parts[0]);
+  } else {
     const name = parts.slice(1).join('/');
     view = new FormView(desk, parts[0], name === 'new' ? null : name);
   }
@@ -133,6 +155,9 @@ document.addEventListener('keydown', (e) => {
       e.preventDefault();
       current.doSave();
     }
+  } else if ((e.ctrlKey || e.metaKey) && !e.altKey && e.key.toLowerCase() === 'g') {
+    e.preventDefault();
+    awesome.focus();
   } else if (e.altKey && !e.ctrlKey && !e.metaKey && e.key.toLowerCase() === 'n') {
     const a = main.querySelector('[data-action="new"]');
     if (a) {
@@ -168,6 +193,9 @@ window.addEventListener('offline', showConn);
 window.addEventListener('online', showConn);
 if (ld.realtime.connected) setConn('connected', 'Live', 'Connected: changes appear as they happen');
 else showConn();
+
+const awesome = new AwesomeBar(desk);
+document.getElementById('crumbs').after(awesome.el);
 
 const me = document.getElementById('me');
 me.replaceChildren(

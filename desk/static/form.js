@@ -1,9 +1,17 @@
-// The form view of one document: its fields, the actions its state and the user's permissions
-// allow, and its live behaviour (reload on others' saves, the "Changed by" bar, viewers,
-// renames). The FormView is also the `frm` that client scripts get (window.cur_frm).
+// The form view of one document: its fields laid out in tabs, sections and columns (layout.js),
+// a control per field (controls.js) with depends_on, mandatory_depends_on, read_only_depends_on
+// and permlevels applied as values change, fetch_from, the actions its state and the user's
+// permissions allow, the sidebar and timeline (docinfo, live from docinfo_update), and its live
+// behaviour (reload on others' saves, the "Changed by" bar, viewers, renames). The FormView is
+// also the `frm` that client scripts get (window.cur_frm).
 
-import { h, debounce, toast, confirmDialog, errorText, avatar, timeAgo, localTime, docURL, routeOf, docstatusLabel } from './ui.js';
-import { makeControl } from './controls.js';
+import { h, debounce, toast, confirmDialog, errorText, avatar, timeAgo, localTime, whenInWords, docURL, routeOf, docstatusLabel } from './ui.js';
+import { makeControl, LAYOUT, NO_VALUE } from './controls.js';
+import { nowUTC } from './control-input.js';
+import { Layout } from './layout.js';
+import { holds } from './rules.js';
+import { Sidebar } from './sidebar.js';
+import { Timeline } from './timeline.js';
 import { problem } from './list.js';
 
 const RELOAD_DEBOUNCE_MS = 150;
@@ -38,6 +46,12 @@ export class FormView {
       if (!this.mounted || !msg || msg.doctype !== this.doctype || msg.old !== this.docname) return;
       this.followRename(msg.new);
     };
+    this.onDocinfo = (msg) => {
+      const d = msg?.doc;
+      if (!this.mounted || !d || d.reference_doctype !== this.doctype || d.reference_name !== this.docname) return;
+      this.mergeDocinfo(msg);
+    };
+    this.docinfoSoon = debounce(() => this.loadDocinfo(), RELOAD_DEBOUNCE_MS);
   }
 
   // ---- frm: the client script API ------------------------------------------------------------
@@ -50,10 +64,15 @@ export class FormView {
     return this.dirty;
   }
 
-  /** Reloads the document from the server; unsaved edits are dropped. */
+  /**
+   * Reloads the document from the server. Unsaved edits are never dropped, whoever calls it (a
+   * client script on a realtime event, say): a dirty form keeps them and shows who changed the
+   * document, with a Reload button that does discard them.
+   */
   reload_doc() {
     if (!this.mounted || !this.docname) return Promise.resolve();
-    return this.load({ force: true });
+    if (this.dirty) return this.remoteChanged();
+    return this.load();
   }
 
   /** Sets a field's value as if the user had typed it: the form becomes dirty. */
@@ -66,7 +85,34 @@ export class FormView {
     this.doc[field] = value;
     this.controls.get(field)?.set(value);
     this.markDirty();
+    this.applyRules();
+    await this.fetchFrom(field);
     await this.trigger(field);
+  }
+
+  /** Frappe's frm.set_df_property(field, property, value), for hidden, reqd, read_only, label, description. */
+  set_df_property(field, prop, value) {
+    const f = this.meta.fields.find((x) => x.fieldname === field);
+    if (!f) return;
+    f[prop] = value;
+    const ctl = this.controls.get(field);
+    if (prop === 'label' && ctl?.el) {
+      const l = ctl.el.querySelector('.field-label');
+      if (l?.firstChild) l.firstChild.textContent = value;
+    }
+    this.applyRules();
+  }
+
+  toggle_display(field, show) {
+    for (const f of [].concat(field)) this.set_df_property(f, 'hidden', show ? 0 : 1);
+  }
+
+  toggle_reqd(field, reqd) {
+    for (const f of [].concat(field)) this.set_df_property(f, 'reqd', reqd ? 1 : 0);
+  }
+
+  toggle_enable(field, enable) {
+    for (const f of [].concat(field)) this.set_df_property(f, 'read_only', enable ? 0 : 1);
   }
 
   /** Re-shows the document's values and runs the refresh handlers. */
@@ -109,7 +155,7 @@ export class FormView {
     this.doctype = this.meta.name;
     this.children = info.children;
     if (this.meta.issingle) this.docname = this.doctype;
-    this.desk.setCrumbs([{ label: this.doctype, href: `/app/${routeOf(this.doctype)}` }, { label: this.docname || `New ${this.doctype}` }]);
+    this.desk.setCrumbs(this.meta.issingle ? [{ label: this.doctype }] : [{ label: this.doctype, href: `/app/${routeOf(this.doctype)}` }, { label: this.docname || `New ${this.doctype}` }]);
     // The document loads while the client script does (handlers are registered before it is shown).
     this.prefetch = this.docname ? this.desk.ld.db.get(this.doctype, this.docname) : null;
     this.prefetch?.catch(() => {});
@@ -117,26 +163,39 @@ export class FormView {
     if (!this.mounted) return;
     this.renderSkeleton();
     window.cur_frm = this;
-    for (const [ev, fn] of [['doc_update', this.onDocUpdate], ['doc_viewers', this.onViewers], ['doc_rename', this.onRename]]) {
-      this.desk.ld.realtime.on(ev, fn);
-    }
+    for (const [ev, fn] of this.listeners()) this.desk.ld.realtime.on(ev, fn);
     await this.trigger('setup');
     if (this.docname) {
       this.subscribe(this.docname);
+      this.loadDocinfo();
       await this.load({ first: true });
     } else {
       this.setDoc(this.newDoc(), { dirty: true });
-      this.trigger('onload');
-      this.controls.values().next().value?.focus();
+      await this.trigger('onload');
+      await this.trigger('refresh');
+      this.focusFirst();
+    }
+  }
+
+  listeners() {
+    return [['doc_update', this.onDocUpdate], ['doc_viewers', this.onViewers], ['doc_rename', this.onRename], ['docinfo_update', this.onDocinfo]];
+  }
+
+  /** Focus on the first field the user can type in (of the first tab). */
+  focusFirst() {
+    for (const [, ctl] of this.controls) {
+      if (ctl.input && !ctl.readOnly && !ctl.el.hidden && ctl.el.offsetParent !== null && !NO_VALUE.has(ctl.field.fieldtype)) {
+        ctl.focus();
+        return;
+      }
     }
   }
 
   unmount() {
     this.mounted = false;
     this.reloadSoon.cancel();
-    for (const [ev, fn] of [['doc_update', this.onDocUpdate], ['doc_viewers', this.onViewers], ['doc_rename', this.onRename]]) {
-      this.desk.ld.realtime.off(ev, fn);
-    }
+    this.docinfoSoon.cancel();
+    for (const [ev, fn] of this.listeners()) this.desk.ld.realtime.off(ev, fn);
     this.unsubscribe();
     this.changedBar?.remove();
     // cur_frm stays (as in Frappe), but reload_doc() on a closed form does nothing.
@@ -178,18 +237,18 @@ export class FormView {
     const today = new Date();
     const pad = (n) => String(n).padStart(2, '0');
     for (const f of this.meta.fields) {
-      if (f.fieldtype === 'Table') {
+      if (f.fieldtype === 'Table' || f.fieldtype === 'Table MultiSelect') {
         d[f.fieldname] = [];
         continue;
       }
-      if (f.default === undefined || f.default === '') continue;
+      if (f.default === undefined || f.default === null || f.default === '' || NO_VALUE.has(f.fieldtype)) continue;
       let v = f.default;
       const lower = String(v).toLowerCase();
       if (lower === 'today') v = `${today.getFullYear()}-${pad(today.getMonth() + 1)}-${pad(today.getDate())}`;
-      else if (lower === 'now') v = null;
+      else if (lower === 'now') v = f.fieldtype === 'Datetime' ? nowUTC() : f.fieldtype === 'Time' ? today.toTimeString().slice(0, 8) : null;
       else if (lower === '__user') v = this.desk.user;
       else if (['Int', 'Check'].includes(f.fieldtype)) v = parseInt(v, 10);
-      else if (['Float', 'Currency'].includes(f.fieldtype)) v = parseFloat(v);
+      else if (['Float', 'Currency', 'Percent', 'Rating', 'Duration'].includes(f.fieldtype)) v = parseFloat(v);
       if (v !== null) d[f.fieldname] = v;
     }
     return d;
@@ -219,6 +278,7 @@ export class FormView {
       return;
     }
     this.setDoc(doc);
+    if (!first) this.docinfoSoon();
     if (first || !this.loadedOnce) {
       this.loadedOnce = true;
       await this.trigger('onload');
@@ -229,11 +289,52 @@ export class FormView {
   /** Shows doc as the form's document: no unsaved edits afterwards (unless dirty). */
   setDoc(doc, { dirty = false } = {}) {
     this.doc = doc;
+    this.stored = dirty ? null : structuredClone(doc);
     this.dirty = dirty;
     this.hideChangedBar();
     this.clearErrors();
     this.renderValues();
     this.renderState();
+    this.sidebar?.render();
+    this.timeline?.render();
+  }
+
+  // ---- docinfo: the sidebar and the timeline -----------------------------------------------------
+
+  /** Loads getdoc's docinfo (attachments, comments, versions, assignments, tags). */
+  async loadDocinfo() {
+    const name = this.docname;
+    if (!name || !this.mounted) return;
+    try {
+      const r = await this.desk.ld.request('GET', '/api/method/frappe.desk.form.load.get_docinfo', { query: { doctype: this.doctype, name } });
+      if (!this.mounted || name !== this.docname) return;
+      this.docinfo = r.docinfo || {};
+    } catch (err) {
+      if (err?.excType === 'DoesNotExistError' || err?.status === 404) return;
+      console.warn('livedoc: docinfo', errorText(err));
+      return;
+    }
+    this.renderDocinfo();
+  }
+
+  /** Applies a docinfo_update {doc, key, action} (Frappe's form does the same). */
+  mergeDocinfo({ doc, key, action }) {
+    if (!key || !doc) return;
+    this.docinfo ||= {};
+    const list = Array.isArray(this.docinfo[key]) ? this.docinfo[key] : [];
+    const rest = list.filter((x) => x.name !== doc.name);
+    if (action === 'delete') this.docinfo[key] = rest;
+    else if (action === 'edit') this.docinfo[key] = list.map((x) => (x.name === doc.name ? { ...x, ...doc } : x));
+    else this.docinfo[key] = key === 'attachments' ? [...rest, doc] : [doc, ...rest];
+    if (doc.owner && !this.docinfo.user_info?.[doc.owner]) (this.docinfo.user_info ||= {})[doc.owner] = { fullname: doc.comment_by && doc.comment_by !== doc.owner ? doc.comment_by : doc.owner };
+    this.renderDocinfo();
+  }
+
+  renderDocinfo() {
+    this.sidebar?.render();
+    this.timeline?.render();
+    const page = this.el?.querySelector('.form-page');
+    if (page) page.dataset.docinfo = String((this.docinfoLoads = (this.docinfoLoads || 0) + 1));
   }
 
   // ---- rendering --------------------------------------------------------------------------------
@@ -247,45 +348,126 @@ export class FormView {
     this.messageEl = h('div', { class: 'form-message', role: 'alert', hidden: true });
     this.metaEl = h('p', { class: 'form-meta muted' });
     this.form = h('form', { class: 'form-body card', novalidate: true, onsubmit: (e) => { e.preventDefault(); this.doSave(); } });
-    const grid = h('div', { class: 'form-grid' });
     this.controls.clear();
-    for (const f of this.meta.fields) {
-      if (f.hidden) continue;
-      const ctl = makeControl(f, {
-        desk: this.desk,
-        childMeta: f.fieldtype === 'Table' ? this.children[f.options] : null,
-        onInput: (v) => {
-          if (!this.doc) return;
-          this.doc[f.fieldname] = v;
-          ctl.setError('');
-          this.markDirty();
-        },
-        onChange: (v, info) => {
-          if (!this.doc) return;
-          this.doc[f.fieldname] = v;
-          if (info?.cdt) this.trigger(info.fieldname || `${f.fieldname}_${info.added ? 'add' : info.removed ? 'remove' : 'change'}`, info.cdt, info.cdn);
-          else this.trigger(f.fieldname);
-        },
-      });
-      this.controls.set(f.fieldname, ctl);
-      grid.append(ctl.el);
-    }
-    this.form.append(grid, h('button', { type: 'submit', hidden: true, tabindex: -1 }, 'Save'));
+    // Prompt naming: the user names a new document (Frappe's __newname).
+    const prompt = this.is_new() && (/^prompt$/i.test(this.meta.autoname || '') || this.meta.naming_rule === 'Set by user');
+    const fields = prompt ? [{ fieldname: '__newname', fieldtype: 'Data', label: `${this.doctype} Name`, reqd: 1, bold: 1 }, ...this.meta.fields] : this.meta.fields;
+    this.layout = new Layout(fields, {
+      control: (f) => this.makeFieldControl(f),
+      holds: (expr) => holds(expr, this.doc),
+    });
+    this.form.append(this.layout.el, h('button', { type: 'submit', hidden: true, tabindex: -1 }, 'Save'));
     this.changedBar = h('div', { class: 'changed-bar', role: 'status', hidden: true });
+    this.sidebar = new Sidebar(this);
+    this.timeline = new Timeline(this);
     this.el.replaceChildren(h('div', { class: 'page form-page', 'data-doctype': this.doctype },
       h('div', { class: 'page-head form-head' },
         h('div', { class: 'title-area' }, this.titleEl, this.statusEl, this.subtitleEl),
         this.viewersEl,
         this.actionsEl),
       this.messageEl,
-      this.form,
-      this.metaEl));
+      h('div', { class: 'form-shell' },
+        this.sidebar.el,
+        h('div', { class: 'form-main' }, this.form, this.metaEl, this.timeline.el))));
     document.body.append(this.changedBar);
+  }
+
+  /** The control of one field (none for layout fields, which the layout places). */
+  makeFieldControl(f) {
+    if (LAYOUT.has(f.fieldtype)) return null;
+    const ctl = makeControl(f, {
+      desk: this.desk,
+      frm: this,
+      childMeta: f.fieldtype === 'Table' || f.fieldtype === 'Table MultiSelect' ? this.children[f.options] : null,
+      onClick: () => this.trigger(f.fieldname),
+      onInput: (v) => {
+        if (!this.doc) return;
+        this.doc[f.fieldname] = v;
+        ctl.setError('');
+        this.markDirty();
+        this.applyRules();
+      },
+      onChange: async (v, info) => {
+        if (!this.doc) return;
+        this.doc[f.fieldname] = v;
+        this.applyRules();
+        if (info?.cdt) return this.trigger(info.fieldname || `${f.fieldname}_${info.added ? 'add' : info.removed ? 'remove' : 'change'}`, info.cdt, info.cdn);
+        await this.fetchFrom(f.fieldname);
+        await this.trigger(f.fieldname);
+      },
+    });
+    this.controls.set(f.fieldname, ctl);
+    return ctl;
+  }
+
+  /** Whether the user may read / write fields of f's permlevel (getdoctype's perm_levels). */
+  levelCan(f, what) {
+    const lv = this.info.perm_levels?.[String(f.permlevel || 0)];
+    if (!lv) return !(f.permlevel > 0) && !!this.info.perms[what];
+    return !!lv[what];
+  }
+
+  /**
+   * depends_on, mandatory_depends_on, read_only_depends_on and permlevels, over the document as
+   * it is now: called on every edit, so fields appear, become required or locked as the user types.
+   */
+  applyRules() {
+    if (!this.doc || !this.layout) return;
+    const d = this.doc;
+    const ds = Number(d.docstatus) || 0;
+    const canWrite = this.is_new() ? this.canDo('create') : this.canDo('write');
+    for (const [fname, ctl] of this.controls) {
+      const f = ctl.field;
+      const visible = fname === '__newname' ? this.is_new() : !f.hidden && this.levelCan(f, 'read') && holds(f.depends_on, d);
+      ctl.setHidden(!visible);
+      if (NO_VALUE.has(f.fieldtype)) {
+        ctl.refresh?.(d);
+        if (f.fieldtype === 'Button') ctl.setReadOnly(!!f.read_only);
+        continue;
+      }
+      ctl.setMandatory(visible && (!!f.reqd || (!!f.mandatory_depends_on && holds(f.mandatory_depends_on, d))));
+      const locked = !!f.read_only || !canWrite || ds === 2 || (ds === 1 && !f.allow_on_submit) || !this.levelCan(f, 'write') ||
+        (!!f.read_only_depends_on && holds(f.read_only_depends_on, d)) ||
+        (!!f.set_only_once && !this.is_new() && this.stored?.[fname] !== undefined && this.stored?.[fname] !== null && this.stored?.[fname] !== '');
+      if (ctl.readOnly !== locked || ctl.el.dataset.ro === undefined) {
+        ctl.setReadOnly(locked);
+        ctl.el.dataset.ro = locked ? '1' : '0';
+      }
+    }
+    this.layout.refresh();
+  }
+
+  /** fetch_from: after a Link changed, the fields that copy from the linked document. */
+  async fetchFrom(linkField) {
+    const link = this.meta.fields.find((f) => f.fieldname === linkField);
+    if (!link || !['Link', 'Dynamic Link'].includes(link.fieldtype)) return;
+    const targets = this.meta.fields.filter((f) => f.fetch_from && f.fetch_from.split('.')[0] === linkField);
+    if (!targets.length) return;
+    const value = this.doc[linkField];
+    const doctype = link.fieldtype === 'Link' ? link.options : this.doc[link.options];
+    let source = {};
+    if (value && doctype) {
+      try {
+        source = (await this.desk.ld.request('GET', '/api/method/frappe.client.get_value', {
+          query: { doctype, filters: value, fieldname: JSON.stringify(targets.map((f) => f.fetch_from.split('.')[1])) },
+        })).message || {};
+      } catch {
+        return; // e.g. the user may only select, not read, the linked DocType: the server fills them on save
+      }
+    }
+    if (this.doc[linkField] !== value) return;
+    for (const f of targets) {
+      if (f.fetch_if_empty && this.doc[f.fieldname] !== null && this.doc[f.fieldname] !== undefined && this.doc[f.fieldname] !== '') continue;
+      const v = source[f.fetch_from.split('.')[1]] ?? null;
+      this.doc[f.fieldname] = v;
+      this.controls.get(f.fieldname)?.set(v);
+    }
+    this.applyRules();
   }
 
   renderValues() {
     for (const [fname, ctl] of this.controls) {
-      ctl.set(this.doc[fname]);
+      if (!NO_VALUE.has(ctl.field.fieldtype)) ctl.set(this.doc[fname]);
     }
   }
 
@@ -301,7 +483,7 @@ export class FormView {
     const ds = Number(d.docstatus) || 0;
     const isNew = this.is_new();
     const submittable = !!this.meta.is_submittable;
-    this.titleEl.textContent = isNew ? `New ${this.doctype}` : this.docname;
+    this.titleEl.textContent = isNew ? `New ${this.doctype}` : this.meta.issingle ? this.doctype : this.docname;
     const tf = this.meta.title_field;
     this.subtitleEl.textContent = !isNew && tf && d[tf] && d[tf] !== this.docname ? String(d[tf]) : '';
     let status = isNew || this.dirty ? 'Not Saved' : submittable ? docstatusLabel(ds) : '';
@@ -309,17 +491,13 @@ export class FormView {
     this.statusEl.dataset.status = status;
     this.statusEl.className = `pill ${status === 'Not Saved' ? 'pill-dirty' : `pill-ds${ds}`}`;
     this.statusEl.hidden = !status;
-    this.desk.setTitle(isNew ? `New ${this.doctype}` : `${this.docname} · ${this.doctype}`);
-    this.metaEl.textContent = isNew ? '' : `Created by ${d.owner} · ${localTime(d.creation)} — last saved by ${d.modified_by} · ${timeAgo(d.modified)}`;
+    this.desk.setTitle(isNew ? `New ${this.doctype}` : this.meta.issingle ? this.doctype : `${this.docname} · ${this.doctype}`);
+    this.metaEl.textContent = isNew || !d.modified ? '' : `Created by ${d.owner} · ${localTime(d.creation)} — last saved by ${d.modified_by} · ${timeAgo(d.modified)}`;
     this.metaEl.title = isNew ? '' : `Last saved ${localTime(d.modified)}`;
 
-    // Which fields can be edited now.
+    // Which fields are shown, required and editable now.
     const canWrite = isNew ? this.canDo('create') : this.canDo('write');
-    for (const [fname, ctl] of this.controls) {
-      const f = this.meta.fields.find((x) => x.fieldname === fname);
-      const ro = !!f.read_only || !canWrite || ds === 2 || (ds === 1 && !f.allow_on_submit);
-      ctl.setReadOnly(ro);
-    }
+    this.applyRules();
 
     // The actions the state and the permissions allow.
     const btns = [];
@@ -358,6 +536,8 @@ export class FormView {
 
   showMessage(text, indicator = 'red', ...extra) {
     if (!this.messageEl) return;
+    delete this.messageEl.dataset.conflict;
+    this.messageEl.removeAttribute('title');
     this.messageEl.replaceChildren(...(text ? [h('span', { class: 'form-message-text' }, text), ...extra] : []));
     this.messageEl.className = `form-message form-message-${indicator}`;
     this.messageEl.hidden = !text;
@@ -395,10 +575,16 @@ export class FormView {
     bar.replaceChildren(
       h('span', { class: 'changed-text' }, ...(latest ? ['Changed by ', who, ' ', when] : [text])),
       latest ? h('span', { class: 'changed-sep', 'aria-hidden': 'true' }, ' — ') : null,
-      latest ? h('button', { type: 'button', class: 'btn btn-sm btn-primary', 'data-action': 'reload', onclick: () => this.reload_doc() }, 'Reload') : null,
+      latest ? h('button', { type: 'button', class: 'btn btn-sm btn-primary', 'data-action': 'reload', onclick: () => this.discardAndReload() }, 'Reload') : null,
       h('span', { class: 'changed-note muted' }, latest ? 'your unsaved edits are kept until you reload' : ''));
     bar.hidden = false;
     bar.dataset.modifiedBy = latest?.modified_by ?? '';
+  }
+
+  /** The user chose to drop their edits for the stored version. */
+  discardAndReload() {
+    if (!this.mounted || !this.docname) return Promise.resolve();
+    return this.load({ force: true });
   }
 
   hideChangedBar() {
@@ -449,9 +635,15 @@ export class FormView {
 
   doSave() {
     if (this.saving) return this.saving;
+    if (this.doc && !this.is_new() && !this.dirty) {
+      // As Frappe: nothing to save, nothing is sent (no new modified, no Version, no events).
+      toast('No changes in document', { indicator: 'blue', timeout: 2500 });
+      return Promise.resolve(false);
+    }
     const run = async () => {
       if (!this.doc) return;
       this.clearErrors();
+      if (!this.checkMandatory()) return false;
       const frappe = window.frappe;
       try {
         if (frappe) frappe.validated = true;
@@ -474,13 +666,14 @@ export class FormView {
         this.setBusy(false);
       }
       if (!this.mounted) return saved;
-      if (wasNew) {
+      if (wasNew && !this.meta.issingle) {
         this.docname = saved.name;
         history.replaceState(history.state, '', docURL(this.doctype, saved.name));
         this.desk.setCrumbs([{ label: this.doctype, href: `/app/${routeOf(this.doctype)}` }, { label: saved.name }]);
         this.subscribe(saved.name);
       }
       this.setDoc(saved);
+      this.docinfoSoon(); // the Version of this save
       toast(`Saved ${this.doctype} ${saved.name}`, { indicator: 'green', timeout: 2500 });
       await this.trigger('refresh');
       await this.trigger('after_save');
@@ -490,6 +683,21 @@ export class FormView {
       this.saving = null;
     });
     return this.saving;
+  }
+
+  /** The visible fields that are required and empty, named at the field; false if any. */
+  checkMandatory() {
+    const missing = [];
+    for (const [, ctl] of this.controls) {
+      if (ctl.el.hidden || !ctl.mandatory || NO_VALUE.has(ctl.field.fieldtype) || ctl.field.fieldtype === 'Password') continue;
+      if (ctl.isEmpty()) missing.push(ctl);
+    }
+    if (!missing.length) return true;
+    for (const ctl of missing) ctl.setError(`${ctl.field.label || ctl.field.fieldname} is required`);
+    this.showMessage(`Missing values: ${missing.map((c) => c.field.label || c.field.fieldname).join(', ')}`, 'red');
+    this.layout.reveal(missing[0].field.fieldname);
+    missing[0].focus();
+    return false;
   }
 
   setBusy(b) {
@@ -502,9 +710,7 @@ export class FormView {
     const type = err?.excType || '';
     const msg = errorText(err);
     if (type === 'TimestampMismatchError') {
-      this.showMessage(`Not saved — conflict (TimestampMismatchError): someone else saved this ${this.doctype} after you opened it. ${msg}`, 'red',
-        h('button', { type: 'button', class: 'btn btn-sm', 'data-action': 'reload', onclick: () => this.reload_doc() }, 'Reload their version'));
-      this.remoteChanged();
+      this.showConflict();
       return;
     }
     if (type === 'MandatoryError') {
@@ -518,6 +724,7 @@ export class FormView {
           first ||= ctl;
         }
       }
+      if (first) this.layout.reveal(first.field.fieldname);
       this.showMessage(`Missing values: ${labels.join(', ')}`, 'red');
       first?.focus();
       return;
@@ -525,10 +732,31 @@ export class FormView {
     // "Label: ..." messages belong to that field.
     const f = this.meta.fields.find((x) => x.label && msg.startsWith(`${x.label}:`));
     if (f && this.controls.get(f.fieldname)) {
+      this.layout.reveal(f.fieldname);
       this.controls.get(f.fieldname).setError(msg.slice(f.label.length + 1).trim());
       this.controls.get(f.fieldname).focus();
     }
     this.showMessage(`${type ? type.replace(/Error$/, ' error') + ': ' : ''}${msg}`, 'red');
+  }
+
+  /** A save refused because someone saved first: who and when, in words, and a way on. */
+  async showConflict() {
+    const reload = h('button', { type: 'button', class: 'btn btn-sm', 'data-action': 'reload', onclick: () => this.discardAndReload() }, 'Reload their version');
+    this.showMessage(`Not saved: someone else saved this ${this.doctype} after you opened it. Your edits are kept.`, 'red', reload);
+    this.messageEl.dataset.conflict = '1';
+    let latest;
+    try {
+      latest = await this.desk.ld.db.get(this.doctype, this.docname);
+    } catch {
+      return;
+    }
+    if (!this.mounted || this.messageEl.dataset.conflict !== '1') return;
+    const who = latest.modified_by === this.desk.user ? 'You' : latest.modified_by;
+    this.showMessage(`Not saved: ${who} saved this ${this.doctype} ${whenInWords(latest.modified)}, after you opened it. Your edits are kept: reload to see their version (your edits will be lost), or copy what you need first.`,
+      'red', reload);
+    this.messageEl.dataset.conflict = '1';
+    this.messageEl.title = `Saved ${localTime(latest.modified)}`;
+    if (this.dirty && latest.modified > this.doc.modified) this.showChangedBar(latest);
   }
 
   async submit() {
@@ -543,6 +771,7 @@ export class FormView {
       const saving = this.desk.ld.db.submit(this.payload());
       this.saving = saving.catch(() => {});
       this.setDoc(await saving);
+      this.docinfoSoon();
       toast(`Submitted ${this.docname}`, { indicator: 'green', timeout: 2500 });
       await this.trigger('refresh');
       await this.trigger('on_submit');

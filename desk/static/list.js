@@ -1,7 +1,10 @@
-// The home page (DocTypes the user may read) and the list view of one DocType.
+// The home page (DocTypes the user may read) and the list view of one DocType: standard filters
+// (in_standard_filter), a filter builder for any field (filters.js), sorting on any field, the
+// title_field shown with the ID (once), live updates.
 
 import { h, debounce, errorText, formatValue, docURL, docstatusLabel, timeAgo, localTime, routeOf } from './ui.js';
 import { selectOptions } from './controls.js';
+import { FilterBuilder, filterableFields } from './filters.js';
 
 /** A clear message in place of a view: for denied permissions, missing DocTypes, failures. */
 export function problem(el, err, { what = '' } = {}) {
@@ -62,7 +65,6 @@ export class HomeView {
 }
 
 const PAGE_SIZES = [20, 50, 100];
-const FILTERABLE = new Set(['Data', 'Link', 'Select', 'Small Text', 'Text', 'Int', 'Float', 'Currency', 'Check', 'Date', 'Datetime']);
 
 export class ListView {
   constructor(desk, route) {
@@ -115,7 +117,7 @@ export class ListView {
     this.desk.setCrumbs([{ label: this.doctype, href: `/app/${routeOf(this.doctype)}` }]);
     this.desk.setTitle(this.doctype);
     if (this.meta.issingle) {
-      this.desk.navigate(docURL(this.doctype, this.doctype), { replace: true });
+      this.desk.navigate(`/app/${routeOf(this.doctype)}`, { replace: true });
       return;
     }
     this.readState();
@@ -151,36 +153,58 @@ export class ListView {
 
   // Columns: the name, then the in_list_view fields.
   get columns() {
-    return this.meta.fields.filter((f) => f.in_list_view && !f.hidden && !['Table', 'Password', 'JSON'].includes(f.fieldtype));
+    return this.meta.fields.filter((f) => f.in_list_view && !f.hidden && !(f.permlevel > 0) && !['Table', 'Table MultiSelect', 'Password', 'JSON', 'Signature'].includes(f.fieldtype));
+  }
+
+  /** The title shown with the ID, unless it is a column already (then it would be shown twice). */
+  get titleField() {
+    const tf = this.meta.title_field;
+    if (!tf || tf === 'name' || this.columns.some((f) => f.fieldname === tf)) return '';
+    return this.meta.fields.some((f) => f.fieldname === tf && !(f.permlevel > 0)) ? tf : '';
+  }
+
+  get titleInName() {
+    return !!this.titleField;
+  }
+
+  /** Fields the list sorts on: every filterable field. */
+  sortFields() {
+    return filterableFields(this.meta).filter((f) => !['Text Editor', 'HTML Editor', 'Markdown Editor', 'Code', 'Long Text', 'Text', 'Small Text'].includes(f.fieldtype));
+  }
+
+  /** in_standard_filter fields (and the title field's Link, as Frappe adds none): one input each. */
+  standardFields() {
+    return this.meta.fields.filter((f) => Number(f.in_standard_filter) && !f.hidden && !(f.permlevel > 0));
   }
 
   readState() {
     const q = new URLSearchParams(location.search);
-    const sortable = new Set(['name', 'modified', 'creation', ...this.columns.map((f) => f.fieldname)]);
+    const sortable = new Set(this.sortFields().map((f) => f.fieldname));
     const defSort = this.meta.sort_field || 'modified';
+    let filters = [];
+    try {
+      const f = JSON.parse(q.get('_filters') || '[]');
+      if (Array.isArray(f)) filters = f.filter((x) => Array.isArray(x) && x.length === 3);
+    } catch {
+      // a hand-edited URL: no filters
+    }
     this.state = {
       search: q.get('name') || '',
-      field: '',
-      value: '',
+      std: Object.fromEntries(this.standardFields().filter((f) => q.has(f.fieldname)).map((f) => [f.fieldname, q.get(f.fieldname)])),
+      filters,
       sort: sortable.has(q.get('_sort')) ? q.get('_sort') : defSort,
       order: (q.get('_order') || this.meta.sort_order || 'desc').toLowerCase() === 'asc' ? 'asc' : 'desc',
       start: Math.max(0, parseInt(q.get('_start') || '0', 10) || 0),
       len: PAGE_SIZES.includes(+q.get('_len')) ? +q.get('_len') : 20,
     };
-    for (const f of this.filterFields()) {
-      if (q.has(f.fieldname)) {
-        this.state.field = f.fieldname;
-        this.state.value = q.get(f.fieldname);
-        break;
-      }
-    }
   }
 
   writeState() {
     const q = new URLSearchParams();
     const s = this.state;
     if (s.search) q.set('name', s.search);
-    if (s.field && s.value !== '') q.set(s.field, s.value);
+    for (const [k, v] of Object.entries(s.std)) if (v !== '') q.set(k, v);
+    if (s.filters.length) q.set('_filters', JSON.stringify(s.filters));
     if (s.sort !== (this.meta.sort_field || 'modified')) q.set('_sort', s.sort);
     if (s.order !== (this.meta.sort_order || 'desc').toLowerCase()) q.set('_order', s.order);
     if (s.start) q.set('_start', s.start);
@@ -189,22 +213,18 @@ export class ListView {
     history.replaceState(history.state, '', `/app/${routeOf(this.doctype)}${qs ? '?' + qs : ''}`);
   }
 
-  filterFields() {
-    return this.meta.fields.filter((f) => FILTERABLE.has(f.fieldtype) && !f.hidden);
-  }
-
   filters() {
     const s = this.state;
     const out = [];
     if (s.search) out.push(['name', 'like', `%${s.search}%`]);
-    const f = this.meta.fields.find((x) => x.fieldname === s.field);
-    if (f && s.value !== '') {
-      if (['Data', 'Link', 'Small Text', 'Text'].includes(f.fieldtype)) out.push([f.fieldname, 'like', `%${s.value}%`]);
-      else if (['Int', 'Float', 'Currency', 'Check'].includes(f.fieldtype)) out.push([f.fieldname, '=', Number(s.value)]);
-      else if (f.fieldtype === 'Datetime') out.push([f.fieldname, 'like', `${s.value}%`]);
-      else out.push([f.fieldname, '=', s.value]);
+    for (const f of this.standardFields()) {
+      const v = s.std[f.fieldname];
+      if (v === undefined || v === '') continue;
+      if (['Data', 'Link', 'Dynamic Link', 'Small Text', 'Text', 'Autocomplete'].includes(f.fieldtype)) out.push([f.fieldname, 'like', `%${v}%`]);
+      else if (['Int', 'Float', 'Currency', 'Check', 'Percent'].includes(f.fieldtype)) out.push([f.fieldname, '=', Number(v)]);
+      else out.push([f.fieldname, '=', v]);
     }
-    return out;
+    return [...out, ...s.filters];
   }
 
   render() {
@@ -219,15 +239,19 @@ export class ListView {
 
     const search = h('input', { class: 'input', type: 'search', placeholder: 'ID', 'aria-label': `Filter ${dt} by ID`, value: s.search, 'data-filter': 'name',
       oninput: (e) => { s.search = e.target.value.trim(); changed(); } });
-    const fieldSel = h('select', { class: 'input', 'aria-label': 'Filter field', 'data-filter': 'field',
-      onchange: (e) => { s.field = e.target.value; s.value = ''; this.renderValueInput(); changed(); } },
-    h('option', { value: '' }, 'Filter by…'),
-    this.filterFields().map((f) => h('option', { value: f.fieldname, selected: f.fieldname === s.field }, f.label)));
-    this.valueSlot = h('span', { class: 'filter-value' });
+    const std = this.standardFields().map((f) => this.standardInput(f, changed));
+    this.builder = new FilterBuilder(this.meta, { filters: s.filters, onChange: (filters) => { s.filters = filters; changed(); } });
+    this.builder.el.hidden = !s.filters.length;
+    const filterBtn = h('button', { class: 'btn btn-sm', type: 'button', 'data-action': 'filters', 'aria-expanded': String(!!s.filters.length),
+      onclick: () => {
+        const open = this.builder.el.hidden;
+        this.builder.el.hidden = !open;
+        filterBtn.setAttribute('aria-expanded', String(open));
+        if (open && !this.builder.rows.length) this.builder.addRow();
+      } }, 'Filter');
     const sortSel = h('select', { class: 'input', 'aria-label': 'Sort by', 'data-sort': 'field',
       onchange: (e) => { s.sort = e.target.value; this.writeState(); this.refresh(); } },
-    [['modified', 'Last updated'], ['creation', 'Created'], ['name', 'ID'], ...this.columns.map((f) => [f.fieldname, f.label])]
-      .map(([v, l]) => h('option', { value: v, selected: v === s.sort }, l)));
+    this.sortFields().map((f) => h('option', { value: f.fieldname, selected: f.fieldname === s.sort }, f.label)));
     this.orderBtn = h('button', { class: 'btn btn-icon', type: 'button', 'data-sort': 'order',
       onclick: () => { s.order = s.order === 'asc' ? 'desc' : 'asc'; this.writeState(); this.updateOrderBtn(); this.refresh(); } });
     this.updateOrderBtn();
@@ -235,7 +259,7 @@ export class ListView {
     this.tbody = h('tbody');
     this.table = h('table', { class: 'list-table', 'data-doctype': dt },
       h('thead', {}, h('tr', {},
-        h('th', { scope: 'col' }, 'ID'),
+        h('th', { scope: 'col' }, this.titleInName ? 'Title' : 'ID'),
         this.columns.map((f) => h('th', { scope: 'col', class: isNum(f) ? 'num' : '' }, f.label)),
         this.showDocstatus ? h('th', { scope: 'col' }, 'Status') : null,
         h('th', { scope: 'col', class: 'list-modified' }, 'Updated'))),
@@ -255,38 +279,37 @@ export class ListView {
       this.noteEl,
       h('div', { class: 'card list-card' },
         h('div', { class: 'list-toolbar' },
-          h('div', { class: 'filters' }, search, fieldSel, this.valueSlot),
+          h('div', { class: 'filters' }, search, std, filterBtn),
           h('div', { class: 'sorting' }, sortSel, this.orderBtn)),
+        this.builder.el,
         h('div', { class: 'table-scroll' }, this.table),
         this.emptyEl,
         h('div', { class: 'list-foot' }, this.countEl, h('span', { class: 'pager' }, sizeSel, this.prevBtn, this.nextBtn)))));
-    this.renderValueInput();
   }
 
-  renderValueInput() {
+  /** The input of a standard filter (in_standard_filter). */
+  standardInput(f, changed) {
     const s = this.state;
-    const f = this.meta.fields.find((x) => x.fieldname === s.field);
-    if (!f) return this.valueSlot.replaceChildren();
     const set = (v) => {
-      s.value = v;
-      s.start = 0;
-      this.writeState();
-      this.refreshSoon();
+      s.std[f.fieldname] = v;
+      changed();
     };
+    const cur = s.std[f.fieldname] ?? '';
     let input;
     if (f.fieldtype === 'Select') {
       input = h('select', { class: 'input', onchange: (e) => set(e.target.value) },
-        h('option', { value: '' }, 'Any'), selectOptions(f).filter(Boolean).map((o) => h('option', { value: o, selected: o === s.value }, o)));
+        h('option', { value: '' }, `${f.label}: any`), selectOptions(f).filter(Boolean).map((o) => h('option', { value: o, selected: o === cur }, o)));
     } else if (f.fieldtype === 'Check') {
       input = h('select', { class: 'input', onchange: (e) => set(e.target.value) },
-        [['', 'Any'], ['1', 'Yes'], ['0', 'No']].map(([v, l]) => h('option', { value: v, selected: v === s.value }, l)));
+        [['', `${f.label}: any`], ['1', 'Yes'], ['0', 'No']].map(([v, l]) => h('option', { value: v, selected: v === cur }, l)));
     } else {
       const type = f.fieldtype === 'Date' ? 'date' : isNum(f) ? 'number' : 'search';
-      input = h('input', { class: 'input', type, value: s.value, placeholder: f.label, oninput: (e) => set(e.target.value.trim()) });
+      input = h('input', { class: 'input', type, value: cur, placeholder: f.label, oninput: (e) => set(e.target.value.trim()) });
     }
     input.setAttribute('aria-label', `${f.label} filter`);
     input.dataset.filter = f.fieldname;
-    this.valueSlot.replaceChildren(input);
+    input.dataset.standard = '1';
+    return input;
   }
 
   updateOrderBtn() {
@@ -308,7 +331,7 @@ export class ListView {
     const seq = ++this.seq;
     const fields = ['name', 'modified', ...this.columns.map((f) => f.fieldname)];
     if (this.meta.is_submittable) fields.push('docstatus');
-    if (this.meta.title_field && !fields.includes(this.meta.title_field)) fields.push(this.meta.title_field);
+    if (this.titleField && !fields.includes(this.titleField)) fields.push(this.titleField);
     const filters = this.filters();
     let rows;
     let count;
@@ -345,14 +368,29 @@ export class ListView {
 
   renderRow(r, flash) {
     const url = docURL(this.doctype, r.name);
-    const title = this.meta.title_field && r[this.meta.title_field] && r[this.meta.title_field] !== r.name ? r[this.meta.title_field] : '';
+    const tf = this.titleField;
+    const title = tf && r[tf] && r[tf] !== r.name ? String(r[tf]) : '';
     const tr = h('tr', { 'data-name': r.name, class: flash ? 'flash' : '', onclick: (e) => {
       if (e.target.closest('a') || getSelection().toString()) return;
       this.desk.navigate(url);
     } },
-    h('td', { class: 'list-name' }, h('a', { href: url, 'data-link': true }, r.name), title ? h('span', { class: 'list-title muted' }, title) : null),
-    this.columns.map((f) => h('td', { class: isNum(f) ? 'num' : '', 'data-fieldname': f.fieldname },
-      f.fieldname === 'status' && r.status ? h('span', { class: `pill pill-ds${Number(r.docstatus) || 0}` }, r.status) : formatValue(f, r[f.fieldname]))),
+    h('td', { class: 'list-name' }, title
+      ? [h('a', { href: url, 'data-link': true, class: 'list-title-main' }, title), h('span', { class: 'list-title muted' }, r.name)]
+      : h('a', { href: url, 'data-link': true }, r.name)),
+    this.columns.map((f) => {
+      const td = h('td', { class: isNum(f) ? 'num' : '', 'data-fieldname': f.fieldname },
+        f.fieldname === 'status' && r.status ? h('span', { class: `pill pill-ds${Number(r.docstatus) || 0}` }, r.status) : formatValue(f, r[f.fieldname]));
+      if (f.fieldtype === 'Link' && r[f.fieldname]) {
+        // show_title_field_in_link: the linked document's title in place of its name.
+        this.desk.linkTitle(f.options, r[f.fieldname]).then((t) => {
+          if (t) {
+            td.textContent = t;
+            td.title = r[f.fieldname];
+          }
+        });
+      }
+      return td;
+    }),
     this.showDocstatus ? h('td', {}, h('span', { class: `pill pill-ds${Number(r.docstatus) || 0}` }, docstatusLabel(r.docstatus))) : null,
     h('td', { class: 'list-modified muted', title: localTime(r.modified) }, timeAgo(r.modified)));
     return tr;

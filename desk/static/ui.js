@@ -88,6 +88,27 @@ export function confirmDialog(message, { ok = 'OK', cancel = 'Cancel', danger = 
   });
 }
 
+/** A modal dialog asking for one line of text; resolves with it, or null when cancelled. */
+export function promptDialog(label, { title = '', ok = 'OK', value = '', type = 'text' } = {}) {
+  return new Promise((resolve) => {
+    const input = h('input', { class: 'input', type, value, 'aria-label': label, autofocus: true });
+    const dlg = h('dialog', { class: 'dialog' },
+      h('form', { method: 'dialog' },
+        title ? h('h2', { class: 'dialog-title' }, title) : null,
+        h('label', { class: 'dialog-text' }, label),
+        input,
+        h('div', { class: 'dialog-actions' },
+          h('button', { class: 'btn', value: 'cancel', type: 'submit', formnovalidate: true }, 'Cancel'),
+          h('button', { class: 'btn btn-primary', value: 'ok', type: 'submit' }, ok))));
+    dlg.addEventListener('close', () => {
+      resolve(dlg.returnValue === 'ok' ? input.value.trim() : null);
+      dlg.remove();
+    });
+    document.body.append(dlg);
+    dlg.showModal();
+  });
+}
+
 /** Initials for an avatar: "jane.doe@x.com" → "JD", "Administrator" → "AD". */
 export function initials(user) {
   const base = String(user || '?').split('@')[0];
@@ -128,7 +149,25 @@ export function timeAgo(s) {
 
 export function localTime(s) {
   const d = parseServerTime(s);
-  return d ? d.toLocaleString() : '';
+  return d ? d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }) : '';
+}
+
+/** "3 minutes ago", "yesterday at 14:05", "on 2 Mar 2024 at 09:10": when, in words. */
+export function whenInWords(s) {
+  const d = parseServerTime(s);
+  if (!d) return '';
+  const secs = Math.round((Date.now() - d.getTime()) / 1000);
+  const time = d.toLocaleTimeString(undefined, { hour: '2-digit', minute: '2-digit' });
+  if (secs < 45) return 'just now';
+  if (secs < 90) return 'a minute ago';
+  if (secs < 3600) return `${Math.round(secs / 60)} minutes ago`;
+  const today = new Date();
+  const sameDay = (a, b) => a.toDateString() === b.toDateString();
+  if (sameDay(d, today)) return `today at ${time}`;
+  const y = new Date(today);
+  y.setDate(y.getDate() - 1);
+  if (sameDay(d, y)) return `yesterday at ${time}`;
+  return `on ${d.toLocaleDateString(undefined, { dateStyle: 'medium' })} at ${time}`;
 }
 
 const money = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
@@ -143,6 +182,29 @@ export function formatValue(field, v) {
       return String(Number(v));
     case 'Check':
       return Number(v) ? '✓' : '';
+    case 'Percent':
+      return `${Number(v)}%`;
+    case 'Rating': {
+      const n = parseInt(field.options, 10) || 5;
+      const k = Math.round(Number(v) * n);
+      return '★'.repeat(k) + '☆'.repeat(Math.max(0, n - k));
+    }
+    case 'Duration': {
+      let t = Math.round(Number(v));
+      const parts = [];
+      for (const [u, m] of [['d', 86400], ['h', 3600], ['m', 60], ['s', 1]]) {
+        if (t >= m) {
+          parts.push(`${Math.floor(t / m)}${u}`);
+          t %= m;
+        }
+      }
+      return parts.join(' ') || '0s';
+    }
+    case 'Text Editor':
+    case 'HTML Editor':
+      return plainText(v);
+    case 'Password':
+      return '';
     case 'Datetime':
       return localTime(v) || String(v);
     case 'JSON':

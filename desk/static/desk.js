@@ -230,6 +230,17 @@ ld.realtime.on('progress', (m) => {
   progress.setAttribute('aria-valuenow', String(Math.round(pct)));
   if (pct >= 100) progressTimer = setTimeout(() => (progress.hidden = true), 1200);
 });
+// A background job's end (Frappe's task_status_change in its task room): the bar says so.
+ld.realtime.on('task_status_change', (m) => {
+  if (!m || (m.status !== 'finished' && m.status !== 'failed')) return;
+  clearTimeout(progressTimer);
+  progress.hidden = false;
+  progress.classList.toggle('failed', m.status === 'failed');
+  progress.querySelector('.progress-bar').style.width = '100%';
+  progress.querySelector('.progress-text').textContent = m.status === 'failed' ? `Failed${m.exc_info ? ': ' + plainText(m.exc_info).split('\n')[0] : ''}` : 'Finished';
+  progress.setAttribute('aria-valuenow', '100');
+  progressTimer = setTimeout(() => (progress.hidden = true), m.status === 'failed' ? 8000 : 2000);
+});
 progress.setAttribute('role', 'progressbar');
 progress.setAttribute('aria-valuemin', '0');
 progress.setAttribute('aria-valuemax', '100');

@@ -138,7 +138,7 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 	if err != nil {
 		return nil, err
 	}
-	last, err := elog.last(ctx)
+	last, err := elog.settledLast(ctx)
 	if err != nil {
 		return nil, err
 	}

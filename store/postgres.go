@@ -38,7 +38,7 @@ func (postgresDialect) SerialPrimaryKey() string {
 func (postgresDialect) Like() string                { return "ILIKE" }
 func (postgresDialect) Returning(col string) string { return " RETURNING " + col }
 func (postgresDialect) SchemaLock() string          { return "SELECT pg_advisory_xact_lock(7402116, 2)" }
-func (postgresDialect) CommitOrderLock() string     { return "SELECT pg_advisory_xact_lock(7402116, 1)" }
+func (postgresDialect) ConcurrentCommits() bool     { return true }
 func (postgresDialect) IsUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"

@@ -177,10 +177,10 @@ func (l *Log) settledLast(ctx context.Context) (int64, error) {
 }
 
 // settle makes every offset in (after, upto] final where transactions commit concurrently: once
-// it returns, each holds a committed event or a tombstone (event ”), and no transaction can
-// still commit an event there. upto must not exceed an offset seen committed, so that every
-// offset in the range has already been taken from the sequence (with its default cache of 1,
-// nextval hands out offsets in time order).
+// it returns, each holds a committed event or a tombstone (an empty event name), and no
+// transaction can still commit an event there. upto must not exceed an offset seen committed,
+// so that every offset in the range has already been taken from the sequence (with its default
+// cache of 1, nextval hands out offsets in time order).
 //
 // PostgreSQL's own unique check decides each offset with no visible row: the tombstone is
 // inserted ON CONFLICT DO NOTHING, which waits for a transaction that logged that offset and has

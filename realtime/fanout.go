@@ -291,7 +291,7 @@ func (h *Hub) fillGap(tail bool) {
 // fanoutLocked queues one event to every subscriber of its room: encoded once, same bytes for all;
 // sockets write it on the next h.out.Flush.
 //
-// Every node sees each committed event here, in commit order, so this is also where a node learns
+// Every node sees each committed event here, in offset order, so this is also where a node learns
 // of changes to rights (a User or DocType saved, credentials revoked) and of renamed documents.
 func (h *Hub) fanoutLocked(ev Event) {
 	switch {

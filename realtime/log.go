@@ -28,7 +28,7 @@ type Event struct {
 }
 
 // Log is the durable event log: after-commit events are appended in the transaction of the change
-// that caused them, so they exist if and only if it commits, in commit order.
+// that caused them, so they exist if and only if it commits, numbered in causal order (append).
 type Log struct {
 	db *store.DB
 }

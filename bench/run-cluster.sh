@@ -131,6 +131,8 @@ start_node() {
 	if [[ $single == 0 ]]; then
 		args+=(--redis "$redis")
 	fi
+	# shellcheck disable=SC2206 # split on purpose: more serve flags, e.g. --pprof-addr
+	args+=(${LIVEDOC_SERVE_ARGS:-})
 	# No limits per client address or user: see livedoc_start in lib.sh.
 	LIVEDOC_ADMIN_PASSWORD=$pw LIVEDOC_MAX_CONNECTIONS_PER_ADDR=-1 LIVEDOC_MAX_SOCKETS_PER_USER=-1 \
 		LIVEDOC_HANDSHAKE_RATE=-1 "${server_pin[@]}" "$bin/livedoc" "${args[@]}" >"$data/server.log" 2>&1 &

@@ -15,7 +15,7 @@ import (
 // the subscribers that may read that document now; rights are checked again when a User or a
 // DocType changes; revoked credentials end their sockets and streams; a renamed document's rooms
 // move to its new name. Each of these is driven by committed events in the fan-out, so every node
-// of a cluster applies it, in commit order.
+// of a cluster applies it, in offset order.
 
 // revokeEvent carries an auth.Revocation through the log and the bus to every node, in a room of
 // the hub's own: no one joins or publishes to a room named "__..." (PostgreSQL's text takes no

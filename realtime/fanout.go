@@ -220,9 +220,10 @@ func (h *Hub) drainLocked() {
 }
 
 // fillGap reads from the log the events missing before the held ones, once they waited gapWait;
-// with tail, also any newer events in the log that no bus delivered. Offsets follow commit order
-// (one writer, or the commit-order lock), so an offset below a committed one that is not in the
-// log never committed, and is passed over.
+// with tail, also any newer events in the log that no bus delivered. An offset below a committed
+// one that is not in the log is passed over only once it is final: on SQLite at once (one writer:
+// offsets become visible in order, so it never committed), on PostgreSQL once Log.settle has
+// waited for the transaction holding it or marked it as never committed.
 func (h *Hub) fillGap(tail bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -242,17 +243,37 @@ func (h *Hub) fillGap(tail bool) {
 			return
 		}
 	}
+	final := true
 	if first < 0 {
 		last, err := h.elog.last(ctx)
 		if err != nil || last <= from {
 			return
 		}
 		first = last + 1
+		// Where commits are concurrent, an offset below the newest may belong to a transaction
+		// committing right now: what the tail finds is held like early arrivals, and a hole among
+		// it settled once it has waited gapWait.
+		final = !h.e.DB().Dialect().ConcurrentCommits()
+	} else if err := h.elog.settle(ctx, from, first-1); err != nil {
+		// Nothing is known about the gap: skip nothing, try again on the next tick.
+		h.log.Error("realtime: settling a gap in the log", "from", from, "to", first-1, "err", err)
+		return
 	}
 	missing, err := h.elog.between(ctx, from, first-1)
 	if err != nil {
-		// Nothing is known about the gap: skip nothing, try again on the next tick.
 		h.log.Error("realtime: filling a gap from the log", "from", from, "to", first-1, "err", err)
+		return
+	}
+	if !final {
+		h.mu.Lock()
+		for _, ev := range missing {
+			if ev.Offset > h.delivered {
+				h.held[ev.Offset] = ev
+			}
+		}
+		h.drainLocked()
+		h.mu.Unlock()
+		h.settle()
 		return
 	}
 	h.mu.Lock()
@@ -293,7 +314,7 @@ func (h *Hub) fillGap(tail bool) {
 // fanoutLocked queues one event to every subscriber of its room: encoded once, same bytes for all;
 // sockets write it on the next h.out.Flush.
 //
-// Every node sees each committed event here, in commit order, so this is also where a node learns
+// Every node sees each committed event here, in offset order, so this is also where a node learns
 // of changes to rights (a User or DocType saved, credentials revoked) and of renamed documents.
 func (h *Hub) fanoutLocked(ev Event) {
 	switch {

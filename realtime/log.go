@@ -28,7 +28,7 @@ type Event struct {
 }
 
 // Log is the durable event log: after-commit events are appended in the transaction of the change
-// that caused them, so they exist if and only if it commits, in commit order.
+// that caused them, so they exist if and only if it commits, numbered in causal order (append).
 type Log struct {
 	db *store.DB
 }
@@ -66,16 +66,13 @@ func newLog(ctx context.Context, e *doc.Engine) (*Log, error) {
 	return &Log{db: e.DB()}, nil
 }
 
-// append writes events in the caller's transaction and sets their offsets. It first takes the
-// commit-order lock, held until the transaction ends: where transactions commit concurrently
-// (PostgreSQL), offsets must still follow commit order, or the fan-out would see a later offset
-// commit first and could pass over an earlier one that commits late.
+// append writes events in the caller's transaction and sets their offsets. It takes no lock:
+// where transactions commit concurrently (PostgreSQL) a smaller offset may become visible after a
+// larger one, and readers settle an offset before they pass over it (Log.settle). Offsets still
+// follow causality: they are taken just before COMMIT, after every row the transaction read or
+// locked, so a transaction that saw another's change (a later save of the same document, one
+// made after a change of rights) has the larger offsets.
 func (l *Log) append(c *doc.Context, events []Event) error {
-	if q := c.Tx.Dialect().CommitOrderLock(); q != "" {
-		if _, err := c.Tx.Exec(c, q); err != nil {
-			return fmt.Errorf("event log lock: %w", err)
-		}
-	}
 	now := time.Now().UTC().Format(doc.DatetimeFormat)
 	for len(events) > 0 {
 		n := min(len(events), appendChunk)
@@ -92,10 +89,11 @@ const appendChunk = 256
 
 // insert writes events with one multi-row INSERT: a save logs doc_update and list_update, and one
 // statement for both is ~10 µs less per save (BenchmarkLogAppend, SQLite). The rows of one
-// INSERT are numbered in VALUES order (the commit-order lock, or SQLite's single writer, keeps
-// other transactions from interleaving). On SQLite the offsets follow from LastInsertId, its
-// RETURNING being a third of the statement's time; elsewhere RETURNING's row order is not
-// promised, so the offsets are sorted before they are handed out in event order.
+// INSERT are numbered in VALUES order. On SQLite, whose single writer keeps other transactions
+// from interleaving, the offsets follow from LastInsertId, its RETURNING being a third of the
+// statement's time; on PostgreSQL another transaction's rows may take offsets in between and
+// RETURNING's row order is not promised, so the offsets are sorted before they are handed out in
+// event order.
 func (l *Log) insert(c *doc.Context, events []Event, now string) error {
 	var q strings.Builder
 	q.WriteString("INSERT INTO __events (room, event, message, created, doctype, owner) VALUES ")
@@ -162,6 +160,54 @@ func (l *Log) last(ctx context.Context) (int64, error) {
 	return n, err
 }
 
+// settleSpan bounds the offsets Log.settle decides, counted down from the top of its range; those
+// further down are taken as final. One of them could still commit only if its transaction
+// stalled between its append and its COMMIT while this many later events committed. The bound
+// keeps a hub far behind, or just started, from writing many tombstones over offsets long pruned.
+const settleSpan = 10_000
+
+// settledLast returns the newest offset, once every offset up to it is final (settle), so that a
+// starting hub's fan-out begins where no transaction can still commit below it.
+func (l *Log) settledLast(ctx context.Context) (int64, error) {
+	last, err := l.last(ctx)
+	if err != nil || last == 0 {
+		return last, err
+	}
+	return last, l.settle(ctx, 0, last)
+}
+
+// settle makes every offset in (after, upto] final where transactions commit concurrently: once
+// it returns, each holds a committed event or a tombstone (an empty event name), and no
+// transaction can still commit an event there. upto must not exceed an offset seen committed,
+// so that every offset in the range has already been taken from the sequence (with its default
+// cache of 1, nextval hands out offsets in time order).
+//
+// PostgreSQL's own unique check decides each offset with no visible row: the tombstone is
+// inserted ON CONFLICT DO NOTHING, which waits for a transaction that logged that offset and has
+// not ended (its index entry is there), then skips it if that one committed and writes the
+// tombstone if it rolled back. A transaction caught between taking the offset and writing its
+// index entry (the same INSERT, microseconds; readers settle only offsets missing for gapWait)
+// loses: its own INSERT fails on the key and it rolls back with the change it logged. Either
+// way no event ever commits at an offset a reader has passed over. Only the offsets' owners are
+// waited for, not unrelated transactions, as waiting for a snapshot's xmin would.
+func (l *Log) settle(ctx context.Context, after, upto int64) error {
+	after = max(after, upto-settleSpan)
+	if upto <= after || !l.db.Dialect().ConcurrentCommits() {
+		return nil
+	}
+	tx, err := l.db.Begin(ctx, true)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	_, err = tx.Exec(ctx, `INSERT INTO __events (seq, room, event, message, created) OVERRIDING SYSTEM VALUE
+		SELECT g, '', '', '', ? FROM generate_series(?::bigint, ?::bigint) g ON CONFLICT (seq) DO NOTHING`, time.Now().UTC().Format(doc.DatetimeFormat), after+1, upto)
+	if err != nil {
+		return fmt.Errorf("settle the event log: %w", err)
+	}
+	return tx.Commit()
+}
+
 // errTooOld says the log no longer holds what a client missed.
 var errTooOld = fmt.Errorf("the events after that offset are no longer in the log")
 
@@ -174,8 +220,10 @@ func (l *Log) since(ctx context.Context, after, upto int64, rooms []string, limi
 		return nil, err
 	}
 	defer tx.Rollback()
+	// Tombstones are left out: settle may write some below the oldest event, over offsets that
+	// were pruned, and those must still count as gone.
 	var oldest int64
-	if err := tx.QueryRow(ctx, "SELECT COALESCE(MIN(seq), 0) FROM __events").Scan(&oldest); err != nil {
+	if err := tx.QueryRow(ctx, "SELECT COALESCE(MIN(seq), 0) FROM __events WHERE event <> ''").Scan(&oldest); err != nil {
 		return nil, err
 	}
 	if oldest > after+1 || (oldest == 0 && upto > after) {
@@ -196,7 +244,7 @@ func (l *Log) between(ctx context.Context, after, upto int64) ([]Event, error) {
 }
 
 func (l *Log) read(ctx context.Context, tx *store.Tx, after, upto int64, rooms []string, limit int) ([]Event, error) {
-	q := "SELECT seq, room, event, message, COALESCE(doctype, ''), COALESCE(owner, '') FROM __events WHERE seq > ? AND seq <= ?"
+	q := "SELECT seq, room, event, message, COALESCE(doctype, ''), COALESCE(owner, '') FROM __events WHERE seq > ? AND seq <= ? AND event <> ''"
 	args := []any{after, upto}
 	if rooms != nil {
 		if len(rooms) == 0 {

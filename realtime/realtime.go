@@ -140,26 +140,11 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 	if err != nil {
 		return nil, err
 	}
-	last, err := elog.last(ctx)
-	if err != nil {
-		return nil, err
-	}
 	h := &Hub{opts: opts, e: e, auth: a, log: opts.Logger, elog: elog, metrics: newMetrics(), tasks: newTaskRegistry(),
-		queue: make(chan batch, 4096), rooms: map[string]map[subscriber]struct{}{}, delivered: last,
+		queue: make(chan batch, 4096), rooms: map[string]map[subscriber]struct{}{},
 		held: map[int64]Event{}, sessions: map[string]*session{}, users: map[string]*userSessions{},
 		streams: map[*sseStream]struct{}{}, stop: make(chan struct{}), publishFailing: rateLimit{every: 10 * time.Second},
 		saves: sessionSaves{kick: make(chan struct{}, 1)}}
-	if err := h.createSessionTable(ctx); err != nil {
-		return nil, err
-	}
-	h.node = newPID()
-	if err := h.markAlive(ctx); err != nil {
-		return nil, err
-	}
-	if err := h.loadSessions(ctx); err != nil {
-		return nil, err
-	}
-	h.origins = origin.Policy{Allowed: opts.AllowedOrigins, SameHostname: opts.AllowSameHostname}
 	h.bus = opts.Bus
 	if h.bus == nil {
 		h.bus = NewLocalBus()
@@ -167,7 +152,28 @@ func New(ctx context.Context, e *doc.Engine, a *auth.Service, opts Options) (*Hu
 	if p, ok := h.bus.(Presence); ok {
 		h.presence = p
 	}
+	// On the bus before the log's position is read: what other nodes commit meanwhile is queued
+	// for the fan-out (which drops what the position already covers) instead of missed, and
+	// delivered only after a gap fill a quarter of a second later.
 	h.bus.Subscribe(h.enqueue)
+	fail := func(err error) (*Hub, error) {
+		close(h.stop) // enqueue waits no more
+		return nil, err
+	}
+	if h.delivered, err = elog.settledLast(ctx); err != nil {
+		return fail(err)
+	}
+	if err := h.createSessionTable(ctx); err != nil {
+		return fail(err)
+	}
+	h.node = newPID()
+	if err := h.markAlive(ctx); err != nil {
+		return fail(err)
+	}
+	if err := h.loadSessions(ctx); err != nil {
+		return fail(err)
+	}
+	h.origins = origin.Policy{Allowed: opts.AllowedOrigins, SameHostname: opts.AllowSameHostname}
 	h.sio = socketio.NewServer(socketio.Options{
 		SendQueueBytes:        opts.SendQueueBytes,
 		MaxConnectionsPerAddr: opts.MaxConnectionsPerAddr,

@@ -38,14 +38,12 @@ func (postgresDialect) SerialPrimaryKey() string {
 func (postgresDialect) Like() string                { return "ILIKE" }
 func (postgresDialect) Returning(col string) string { return " RETURNING " + col }
 
-// The advisory locks are per schema: sites (and tests) in other schemas of one database do not
-// wait for each other.
+// The schema lock is per schema: sites (and tests) in other schemas of one database do not wait
+// for each other.
 func (postgresDialect) SchemaLock() string {
 	return "SELECT pg_advisory_xact_lock(hashtext('livedoc:' || current_schema()), 2)"
 }
-func (postgresDialect) CommitOrderLock() string {
-	return "SELECT pg_advisory_xact_lock(hashtext('livedoc:' || current_schema()), 1)"
-}
+func (postgresDialect) ConcurrentCommits() bool { return true }
 func (postgresDialect) IsUniqueViolation(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"

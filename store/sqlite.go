@@ -57,7 +57,7 @@ func (sqliteDialect) Name() string               { return "sqlite" }
 func (sqliteDialect) Rebind(query string) string { return query }
 func (sqliteDialect) ForUpdate() string          { return "" } // the writer lock already serialises
 func (sqliteDialect) SerialPrimaryKey() string   { return "INTEGER PRIMARY KEY AUTOINCREMENT" }
-func (sqliteDialect) CommitOrderLock() string    { return "" } // one writer at a time already
+func (sqliteDialect) ConcurrentCommits() bool    { return false } // one writer at a time
 func (sqliteDialect) Returning(string) string    { return "" }
 func (sqliteDialect) Like() string               { return "LIKE" } // case-insensitive for ASCII
 func (sqliteDialect) SchemaLock() string         { return "" }

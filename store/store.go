@@ -491,10 +491,10 @@ type Dialect interface {
 	// ends, so nodes starting together do not create the same tables at once ("" when writes are
 	// one at a time anyway).
 	SchemaLock() string
-	// CommitOrderLock is a statement that, run in a transaction, makes every other transaction
-	// that runs it wait until this one ends ("" when transactions commit one at a time anyway).
-	// Values taken from a sequence after it follow commit order.
-	CommitOrderLock() string
+	// ConcurrentCommits reports whether write transactions commit concurrently (PostgreSQL), so
+	// a serial key taken by one transaction may become visible after a larger one taken later by
+	// another; false where writes commit one at a time, so keys become visible in order (SQLite).
+	ConcurrentCommits() bool
 }
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_ \-]{0,63}$`)

@@ -148,7 +148,30 @@ export class LinkControl extends BaseControl {
     });
     this.open = h('a', { class: 'link-open', href: '#', 'data-link': true, title: 'Open', 'aria-label': 'Open the linked document', hidden: true }, '↗');
     this.title = h('span', { class: 'link-title muted' });
-    this.wrap(h('div', { class: 'link-wrap' }, this.input, this.open, this.searcher.list), opts.compact ? null : this.title);
+    this.preview = h('div', { class: 'link-preview', role: 'tooltip', hidden: true });
+    this.wrap(h('div', { class: 'link-wrap' }, this.input, this.open, this.searcher.list, this.preview), opts.compact ? null : this.title);
+    // in_preview: hovering the open arrow shows the linked document's preview fields, as Frappe's
+    // link preview popup does.
+    let timer = null;
+    this.open.addEventListener('mouseenter', () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => this.showPreview(), 250);
+    });
+    this.open.addEventListener('mouseleave', () => {
+      clearTimeout(timer);
+      this.preview.hidden = true;
+    });
+  }
+
+  async showPreview() {
+    const name = this.get();
+    const doctype = this.targetDocType();
+    if (!name || !doctype || !this.opts.desk?.linkPreview) return;
+    const rows = await this.opts.desk.linkPreview(doctype, name);
+    if (this.get() !== name || !rows.length) return;
+    this.preview.replaceChildren(h('div', { class: 'link-preview-title' }, `${doctype} ${name}`),
+      ...rows.map(([label, value]) => h('div', { class: 'link-preview-row' }, h('span', { class: 'muted' }, label), h('span', {}, value))));
+    this.preview.hidden = false;
   }
 
   optionsLabel() {

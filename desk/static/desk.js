@@ -59,6 +59,29 @@ const desk = {
     return this.titles.get(key);
   },
 
+  previews: new Map(), // "doctype\0name" → Promise<[[label, value], ...]>
+  /** A linked document's preview: its title and the fields its DocType marks in_preview, as [label, value] rows. */
+  linkPreview(doctype, name) {
+    const key = `${doctype}\0${name}`;
+    if (!this.previews.has(key)) {
+      this.previews.set(key, this.getMeta(doctype).then(async ({ meta }) => {
+        const fields = meta.fields.filter((f) => Number(f.in_preview) && f.fieldtype !== 'Password' && f.fieldtype !== 'Table');
+        if (meta.title_field && !fields.some((f) => f.fieldname === meta.title_field)) {
+          const tf = meta.fields.find((f) => f.fieldname === meta.title_field);
+          if (tf) fields.unshift(tf);
+        }
+        if (!fields.length) return [];
+        const rows = await ld.db.list(doctype, { fields: ['name', ...fields.map((f) => f.fieldname)], filters: [['name', '=', name]], limit: 1 });
+        const d = rows[0];
+        if (!d) return [];
+        return fields.filter((f) => d[f.fieldname] !== null && d[f.fieldname] !== undefined && d[f.fieldname] !== '')
+          .map((f) => [f.label || f.fieldname, String(d[f.fieldname])]);
+      }).catch(() => []));
+      setTimeout(() => this.previews.delete(key), 30_000); // a preview a while old is read again
+    }
+    return this.previews.get(key);
+  },
+
   async getDocTypes(fresh = false) {
     if (fresh || !this.doctypes) this.doctypes = await ld.call('livedoc.desk.doctypes', {});
     return this.doctypes;

@@ -215,6 +215,14 @@ test('depends_on, mandatory_depends_on, collapsible_depends_on and fetch_from fo
   await page.click('.form-page [data-fieldname="category"] .link-item[data-value="Hardware"]', { timeout: 5000 });
   await page.waitForFunction(() => document.querySelector('.form-page [data-fieldname="category_description"] input')?.value === 'Metal things', null, { timeout: 3000 });
   assert.equal(await input(page, 'discount').inputValue(), '5');
+  // in_preview: hovering the linked category's arrow shows its preview fields.
+  await ctl(page, 'category').locator('.link-open').hover();
+  const preview = ctl(page, 'category').locator('.link-preview');
+  await preview.waitFor({ state: 'visible', timeout: 3000 });
+  assert.match(await preview.innerText(), /Description\s*Metal things/);
+  assert.match(await preview.innerText(), /Discount\s*5/);
+  await page.mouse.move(0, 0);
+  await preview.waitFor({ state: 'hidden', timeout: 2000 });
   // A child row's note appears (and is required) when its qty is over 5, in the row form.
   await page.click('.form-page [data-fieldname="rows"] [data-action="add-row"]');
   await page.locator('.form-page [data-fieldname="rows"] .grid-row[data-idx="1"] [data-fieldname="item"] input').fill('bolts');

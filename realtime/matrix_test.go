@@ -213,8 +213,22 @@ func (m *matrix) restoreDemoted(p *principal) {
 }
 
 func (m *matrix) demote(p *principal) {
-	if p.kind == "role removed mid-stream" {
-		setUser(m.t, m.a, p.user, map[string]any{"roles": []any{}})
+	if p.kind != "role removed mid-stream" {
+		return
+	}
+	setUser(m.t, m.a, p.user, map[string]any{"roles": []any{}})
+	// The change reaches node b through the bus (milliseconds): what the cell does next on b is
+	// decided on it, as a user's next request after a change would be.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		u, err := m.b.app.Auth.User(context.Background(), p.user)
+		if err == nil && !u.HasRole("Note Reader") {
+			return
+		}
+		if time.Now().After(deadline) {
+			m.t.Fatalf("node b still sees %s's role after 5 s", p.user)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
 

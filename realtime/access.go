@@ -117,6 +117,7 @@ func (h *Hub) revokeLocked(ev Event) {
 		h.unkeepLocked(s)
 		if c := s.conn; c != nil && !c.ended {
 			c.ended = true
+			h.dropListsLocked(c)
 			ended = append(ended, c)
 		}
 		s.conn = nil // its disconnect keeps nothing for recovery

@@ -148,7 +148,8 @@ type conn struct {
 	replaying bool        // recovery replay in progress: live events wait in pending
 	pending   []*outEvent // guarded by h.mu
 	gone      bool
-	ended     bool // its credential was revoked: it gets nothing more while it is being disconnected
+	ended     bool                // its credential was revoked: it gets nothing more while it is being disconnected
+	lists     map[string]*listSub // live lists by id (list_subscribe); guarded by h.mu
 }
 
 func (c *conn) userName() string { return c.sess.user.Name }
@@ -510,6 +511,7 @@ func (h *Hub) leaveAllLocked(c *conn) {
 	for room := range c.sess.rooms {
 		h.leaveIndexLocked(c, room)
 	}
+	h.dropListsLocked(c)
 }
 
 // onEvent handles Frappe's client events. Each subscription is checked against read permission
@@ -533,7 +535,19 @@ func (h *Hub) onEvent(s *socketio.Socket, event string, args []json.RawMessage, 
 		}
 		return
 	}
-	extra, err := h.handleClientEvent(c, event, args)
+	var extra map[string]any
+	var err error
+	switch event {
+	case "list_subscribe":
+		// answered by the live query's goroutine (livelist.go), unless refused here
+		if err = h.listSubscribe(c, args, ack); err == nil {
+			return
+		}
+	case "list_unsubscribe":
+		err = h.listUnsubscribe(c, args)
+	default:
+		extra, err = h.handleClientEvent(c, event, args)
+	}
 	if ack != nil {
 		if err != nil {
 			_ = ack(map[string]any{"error": err.Error()})

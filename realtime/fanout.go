@@ -334,6 +334,7 @@ func (h *Hub) fanoutLocked(ev Event) {
 		for _, fn := range h.watchers[strings.TrimPrefix(ev.Room, "doctype:")] {
 			fn(ev.changedName())
 		}
+		h.listsChangedLocked(strings.TrimPrefix(ev.Room, "doctype:"))
 	}
 	subs := h.rooms[ev.Room]
 	if len(subs) > 0 {

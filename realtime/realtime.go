@@ -99,6 +99,9 @@ type Hub struct {
 
 	watchers map[string][]func(name string) // by DocType (Watch)
 
+	lists       map[string]*liveQuery              // live lists by user and query (livelist.go)
+	listsByType map[string]map[*liveQuery]struct{} // the same, by DocType
+
 	stop chan struct{}
 	done sync.WaitGroup
 }

@@ -1,0 +1,302 @@
+package realtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/livedoc/livedoc/doc"
+	"github.com/livedoc/livedoc/realtime/client"
+	"github.com/livedoc/livedoc/store/storetest"
+)
+
+// liveList is a client's copy of a live list: the snapshot list_subscribe answered, kept up to
+// date by list_change as a client does.
+type liveList struct {
+	mu      sync.Mutex
+	id      string
+	rows    []map[string]any
+	pending []change // changes that came before the ack was read
+	ops     map[string]int
+	after   int // changes applied since the snapshot
+}
+
+type change struct {
+	ID     string
+	Offset int64
+	Op     string
+	Name   string
+	Row    map[string]any
+	Index  *int
+}
+
+func watchList(c *client.Client) *liveList {
+	l := &liveList{ops: map[string]int{}}
+	c.On("list_change", func(args []json.RawMessage) {
+		var ch change
+		_ = json.Unmarshal(args[0], &ch)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.id == "" {
+			l.pending = append(l.pending, ch)
+		} else if ch.ID == l.id {
+			l.apply(ch)
+		}
+	})
+	return l
+}
+
+func (l *liveList) subscribe(t *testing.T, c *client.Client, query map[string]any) map[string]any {
+	t.Helper()
+	ack := subscribe(t, c, "list_subscribe", query)
+	if ack["ok"] != true {
+		t.Fatalf("list_subscribe: %v", ack)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.id = ack["id"].(string)
+	l.rows = nil
+	for _, r := range ack["rows"].([]any) {
+		l.rows = append(l.rows, r.(map[string]any))
+	}
+	for _, ch := range l.pending {
+		if ch.ID == l.id {
+			l.apply(ch)
+		}
+	}
+	l.pending = nil
+	return ack
+}
+
+func (l *liveList) apply(ch change) {
+	l.ops[ch.Op]++
+	l.after++
+	at := slices.IndexFunc(l.rows, func(r map[string]any) bool { return r["name"] == ch.Name })
+	switch ch.Op {
+	case "remove":
+		l.rows = slices.Delete(l.rows, at, at+1)
+	case "insert":
+		l.rows = slices.Insert(l.rows, *ch.Index, ch.Row)
+	case "update":
+		l.rows[at] = ch.Row
+	case "move":
+		row := l.rows[at]
+		if ch.Row != nil {
+			row = ch.Row
+		}
+		l.rows = slices.Delete(l.rows, at, at+1)
+		l.rows = slices.Insert(l.rows, *ch.Index, row)
+	}
+}
+
+func (l *liveList) snapshot() []map[string]any {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.rows)
+}
+
+// list runs q as user, as list_subscribe does, and returns the rows as a client decodes them.
+func (n *node) list(t *testing.T, user, doctype string, q doc.Query) []map[string]any {
+	t.Helper()
+	var rows []doc.Doc
+	n.as(t, user, func(c *doc.Context) error {
+		var err error
+		rows, err = c.List(doctype, q)
+		return err
+	})
+	b, _ := json.Marshal(rows)
+	var out []map[string]any
+	_ = json.Unmarshal(b, &out)
+	return out
+}
+
+// waitEqual waits until the client's rows are what the query returns now.
+func (l *liveList) waitEqual(t *testing.T, want func() []map[string]any) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		w := want()
+		got := l.snapshot()
+		if len(w) == 0 && len(got) == 0 || reflect.DeepEqual(got, w) {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("live rows\n%v\nwant a fresh List's\n%v", got, w)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func liveItems(t *testing.T, n *node) {
+	t.Helper()
+	dt, err := doc.ParseDocType([]byte(`{"name": "Live Item", "autoname": "field:title", "fields": [
+		{"fieldname": "title", "fieldtype": "Data"}, {"fieldname": "qty", "fieldtype": "Int"},
+		{"fieldname": "status", "fieldtype": "Data"}],
+		"permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1},
+		{"role": "Item Taker", "read": 1, "write": 1, "create": 1, "delete": 1, "if_owner": 1}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.app.DocTypes(context.Background(), dt); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Live lists (issue 15): list_subscribe answers the rows and their offset; list_change then keeps
+// the client's copy equal to the query's answer as rows enter, move within, and leave a filtered,
+// ordered, limited result, and are deleted.
+func TestLiveList(t *testing.T) {
+	n := startNode(t, storetest.DSN(t), "")
+	defer n.app.Close()
+	defer n.kill()
+	liveItems(t, n)
+	for i, qty := range []int{5, 3, 8} {
+		n.insert(t, doc.Doc{"doctype": "Live Item", "title": fmt.Sprintf("i%d", i), "qty": qty, "status": "open"})
+	}
+	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "c0", "qty": 1, "status": "closed"})
+
+	c := dial(t, n.url, n.token(t, doc.Administrator), false)
+	l := watchList(c)
+	connect(t, c)
+	query := map[string]any{"doctype": "Live Item", "fields": []string{"title", "qty"},
+		"filters": [][]any{{"status", "=", "open"}}, "order_by": "qty asc", "limit": 3}
+	q := doc.Query{Fields: []string{"title", "qty", "name"}, Filters: []doc.Filter{{Field: "status", Op: "=", Value: "open"}},
+		OrderBy: "qty asc", Limit: 3}
+	fresh := func() []map[string]any { return n.list(t, doc.Administrator, "Live Item", q) }
+	ack := l.subscribe(t, c, query)
+	if off, _ := ack["offset"].(float64); off <= 0 {
+		t.Errorf("snapshot offset %v", ack["offset"])
+	}
+	if got := l.snapshot(); len(got) != 3 || got[0]["title"] != "i1" || got[2]["title"] != "i2" || !reflect.DeepEqual(got, fresh()) {
+		t.Fatalf("snapshot %v", got)
+	}
+
+	update := func(name string, change map[string]any) {
+		t.Helper()
+		err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+			_, err := c.Update("Live Item", name, change)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	step := func(what string, fn func()) {
+		t.Helper()
+		t.Log(what)
+		fn()
+		l.waitEqual(t, fresh)
+	}
+	step("an insert that enters at the top", func() {
+		n.insert(t, doc.Doc{"doctype": "Live Item", "title": "i3", "qty": 2, "status": "open"})
+	})
+	step("an insert past the limit", func() {
+		n.insert(t, doc.Doc{"doctype": "Live Item", "title": "i4", "qty": 50, "status": "open"})
+	})
+	step("an update that moves a row", func() { update("i1", map[string]any{"qty": 4}) })
+	step("an update in place", func() { update("i0", map[string]any{"qty": 5}) }) // no change: nothing
+	step("a closed row that opens", func() { update("c0", map[string]any{"status": "open"}) })
+	step("an open row that closes", func() { update("i3", map[string]any{"status": "closed"}) })
+	step("a delete", func() {
+		err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+			return c.Delete("Live Item", "c0")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+	step("an update that changes a row and moves it back", func() { update("i1", map[string]any{"qty": 4, "status": "open"}) })
+	// A burst of changes, read together or one by one: the end is what a fresh List returns.
+	for i := range 10 {
+		update(fmt.Sprintf("i%d", i%5), map[string]any{"qty": (i * 7) % 11, "status": []string{"open", "closed"}[i%3/2]})
+	}
+	final := l.waitEqual(t, fresh)
+	l.mu.Lock()
+	ops := maps(l.ops)
+	l.mu.Unlock()
+	for _, op := range []string{"insert", "remove", "move"} {
+		if ops[op] == 0 {
+			t.Errorf("no %s among the changes %v", op, ops)
+		}
+	}
+	if len(final) == 0 {
+		t.Errorf("the list ended empty")
+	}
+
+	// After list_unsubscribe, no more changes come.
+	if ack := subscribe(t, c, "list_unsubscribe", l.id); ack["ok"] != true {
+		t.Fatalf("list_unsubscribe: %v", ack)
+	}
+	l.mu.Lock()
+	before := l.after
+	l.mu.Unlock()
+	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "i9", "qty": 0, "status": "open"})
+	n.mark(t, doc.Administrator)
+	time.Sleep(300 * time.Millisecond)
+	l.mu.Lock()
+	after := l.after
+	l.mu.Unlock()
+	if after != before {
+		t.Errorf("%d changes after list_unsubscribe", after-before)
+	}
+
+	// Bad queries are refused in the ack.
+	for _, bad := range []map[string]any{{"fields": []string{"name"}}, {"doctype": "Live Item", "fields": []string{"nope"}},
+		{"doctype": "Live Item", "filters": [][]any{{"qty", "~", 1}}}, {"doctype": "Live Item", "limit": 0}} {
+		if ack := subscribe(t, c, "list_subscribe", bad); ack["error"] == nil {
+			t.Errorf("list_subscribe(%v): %v", bad, ack)
+		}
+	}
+}
+
+func maps(m map[string]int) map[string]int {
+	out := map[string]int{}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// A user whose role reads only their own documents (if_owner) sees only those in a live list, and
+// two users with the same query each get their own rows.
+func TestLiveListIfOwner(t *testing.T) {
+	n := startNode(t, storetest.DSN(t), "")
+	defer n.app.Close()
+	defer n.kill()
+	liveItems(t, n)
+	n.addUser(t, "x@example.com", doc.SystemUser, "Item Taker")
+	query := map[string]any{"doctype": "Live Item", "fields": []string{"title", "owner"}, "order_by": "title asc", "limit": 100}
+	q := doc.Query{Fields: []string{"title", "owner", "name"}, OrderBy: "title asc", Limit: 100}
+
+	x := dial(t, n.url, n.token(t, "x@example.com"), false)
+	xl := watchList(x)
+	connect(t, x)
+	admin := dial(t, n.url, n.token(t, doc.Administrator), false)
+	al := watchList(admin)
+	connect(t, admin)
+	xl.subscribe(t, x, query)
+	al.subscribe(t, admin, query)
+
+	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "a-admin", "status": "open"})
+	n.as(t, "x@example.com", func(c *doc.Context) error {
+		_, err := c.Insert(doc.Doc{"doctype": "Live Item", "title": "b-mine", "status": "open"})
+		return err
+	})
+	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "c-admin", "status": "open"})
+	n.as(t, "x@example.com", func(c *doc.Context) error {
+		_, err := c.Update("Live Item", "b-mine", map[string]any{"status": "done"})
+		return err
+	})
+	got := xl.waitEqual(t, func() []map[string]any { return n.list(t, "x@example.com", "Live Item", q) })
+	if len(got) != 1 || got[0]["name"] != "b-mine" || got[0]["owner"] != "x@example.com" {
+		t.Errorf("the if_owner user's live list: %v", got)
+	}
+	if all := al.waitEqual(t, func() []map[string]any { return n.list(t, doc.Administrator, "Live Item", q) }); len(all) != 3 {
+		t.Errorf("the Administrator's live list: %v", all)
+	}
+}

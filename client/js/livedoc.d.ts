@@ -177,6 +177,24 @@ export interface Live {
    * read again only when a change cannot be applied). Returns stop().
    */
   doc(doctype: string, name: string, cb: (doc: Doc) => void): () => void;
+  /**
+   * cb(rows) at once and after every change of the query's answer for this user (rows entering,
+   * changing, moving and leaving come as list_change events; nothing is read again). `name` is
+   * always among the fields; limit defaults to 20 (at most 1000). After a reconnection the list
+   * starts from a fresh snapshot. onError hears a refused query. Returns stop().
+   */
+  list(query: LiveListQuery, cb: (rows: Doc[]) => void, onError?: (err: Error) => void): () => void;
+}
+
+/** list_subscribe's query: frappe.client.get_list's shape and operators. */
+export interface LiveListQuery {
+  doctype: string;
+  fields?: string[];
+  filters?: any;
+  or_filters?: any;
+  order_by?: string;
+  limit?: number;
+  start?: number;
 }
 
 export declare class Livedoc {

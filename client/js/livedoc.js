@@ -1265,6 +1265,82 @@ function liveDoc(ld, doctype, name, cb) {
   };
 }
 
+/**
+ * A live list: cb(rows) with the rows a frappe.client.get_list-shaped query returns for the user,
+ * at once and after every change, for as long as it is watched. The server answers
+ * list_subscribe(query) with the rows and the log offset they are as of, then sends list_change
+ * events (insert, update, remove, move, with the index) that keep the copy equal to the query's
+ * answer; nothing is read again. Subscriptions live with the socket: after any reconnection the
+ * list is subscribed again and starts from a fresh snapshot. onError(err) hears a refused query.
+ * Returns stop().
+ */
+function liveList(ld, query, cb, onError) {
+  const rt = ld.realtime;
+  let rows = null;
+  let id = null; // the subscription's id on the current connection
+  let gen = 0; // bumped by every subscribe and by stop: stale answers are dropped
+  let stopped = false;
+  const emit = () => {
+    if (!stopped && rows) cb(rows.slice());
+  };
+  const at = (name) => rows.findIndex((r) => r.name === name);
+  const onChange = (m) => {
+    if (stopped || !m || m.id !== id || !rows) return;
+    const i = at(m.name);
+    switch (m.op) {
+      case 'remove':
+        if (i >= 0) rows.splice(i, 1);
+        break;
+      case 'insert':
+        rows.splice(m.index, 0, m.row);
+        break;
+      case 'update':
+        if (i >= 0) rows[i] = m.row;
+        break;
+      case 'move': {
+        if (i < 0) break;
+        const [row] = rows.splice(i, 1);
+        rows.splice(m.index, 0, m.row ?? row);
+        break;
+      }
+      default:
+        return;
+    }
+    emit();
+  };
+  const subscribe = () => {
+    const mine = ++gen;
+    id = null;
+    // The ack is handled as it arrives, before any list_change that follows it on the wire.
+    rt._send('list_subscribe', [query], (err, ackArgs) => {
+      if (err || stopped || mine !== gen) return;
+      const ack = ackArgs[0];
+      if (!ack || ack.error !== undefined || !Array.isArray(ack.rows)) {
+        const error = new Error(String(ack?.error ?? 'list_subscribe failed'));
+        error.ack = ack;
+        if (onError) onError(error);
+        else report(error);
+        return;
+      }
+      id = ack.id;
+      rows = ack.rows.slice();
+      emit();
+    });
+  };
+  const onConnect = () => subscribe(); // the server forgot the list with the old connection
+  rt.on('list_change', onChange);
+  rt.on('connect', onConnect);
+  if (rt.connected) subscribe();
+  return () => {
+    if (stopped) return;
+    stopped = true;
+    gen++;
+    rt.off('list_change', onChange);
+    rt.off('connect', onConnect);
+    if (id && rt.connected) rt._send('list_unsubscribe', [id], () => {});
+  };
+}
+
 export class Livedoc {
   /**
    * @param {object} [options]
@@ -1329,6 +1405,7 @@ export class Livedoc {
     /** Live values that follow the server without re-reading it: see liveDoc. */
     this.live = {
       doc: (doctype, name, cb) => liveDoc(this, doctype, name, cb),
+      list: (query, cb, onError) => liveList(this, query, cb, onError),
     };
     if (options.connect !== false) this.realtime.connect();
   }

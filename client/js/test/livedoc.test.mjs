@@ -257,3 +257,49 @@ describe('live documents', () => {
     stop2();
   });
 });
+
+describe('live lists', () => {
+  test('ld.live.list: the snapshot, then rows that enter, move and leave, with no read', async () => {
+    const ld = await connected(client());
+    const tag = uniq('list').replace(/\s/g, '-');
+    const writer = client({ connect: false });
+    const a = await newInvoice(writer, `${tag} b`);
+    const query = {
+      doctype: 'Invoice',
+      fields: ['name', 'remarks'],
+      filters: [['remarks', 'like', `${tag}%`]],
+      order_by: 'remarks asc',
+    };
+    const reads = [];
+    const orig = ld.request.bind(ld);
+    ld.request = (...args) => (reads.push(args), orig(...args));
+    const seen = [];
+    const stop = ld.live.list(query, (rows) => seen.push(rows));
+    await waitFor(() => seen.length === 1, WAIT_MS, 'the snapshot');
+    assert.deepEqual(seen[0], [{ name: a.name, remarks: `${tag} b` }]);
+    const remarks = () => seen[seen.length - 1].map((r) => r.remarks);
+    const b = await newInvoice(writer, `${tag} a`);
+    await waitFor(() => remarks().length === 2, WAIT_MS, 'an insert');
+    assert.deepEqual(remarks(), [`${tag} a`, `${tag} b`]);
+    await writer.db.save({ doctype: 'Invoice', name: b.name, remarks: `${tag} c` });
+    await waitFor(() => remarks()[0] === `${tag} b`, WAIT_MS, 'a move');
+    assert.deepEqual(remarks(), [`${tag} b`, `${tag} c`]);
+    await writer.db.save({ doctype: 'Invoice', name: a.name, remarks: `gone ${tag}` });
+    await waitFor(() => remarks().length === 1, WAIT_MS, 'a row that leaves');
+    assert.deepEqual(remarks(), [`${tag} c`]);
+    assert.deepEqual(reads, [], 'no read: the changes came with the rows');
+    const fresh = await writer.db.list('Invoice', { ...query, limit: 20 });
+    assert.deepEqual(seen[seen.length - 1], fresh);
+    stop();
+    const count = seen.length;
+    await newInvoice(writer, `${tag} d`);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(seen.length, count, 'nothing after stop()');
+  });
+
+  test('ld.live.list: a refused query reaches onError', async () => {
+    const ld = await connected(client());
+    const err = await new Promise((resolve) => ld.live.list({ doctype: 'Invoice', fields: ['nope'] }, () => {}, resolve));
+    assert.match(err.message, /nope/);
+  });
+});

@@ -7,3 +7,10 @@ func Crash(h *Hub) {
 	h.sio.Close()
 	h.done.Wait()
 }
+
+// LiveQueries is how many distinct live list queries h holds.
+func LiveQueries(h *Hub) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.lists)
+}

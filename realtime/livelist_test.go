@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/livedoc/livedoc/doc"
+	"github.com/livedoc/livedoc/realtime"
 	"github.com/livedoc/livedoc/realtime/client"
 	"github.com/livedoc/livedoc/store/storetest"
 )
@@ -298,5 +299,56 @@ func TestLiveListIfOwner(t *testing.T) {
 	}
 	if all := al.waitEqual(t, func() []map[string]any { return n.list(t, doc.Administrator, "Live Item", q) }); len(all) != 3 {
 		t.Errorf("the Administrator's live list: %v", all)
+	}
+}
+
+// Two sockets of one user with the same query share one live query: a socket that joins late gets
+// the rows as they are then, both follow every change, and the query is forgotten when the last
+// socket leaves (unsubscribed or disconnected).
+func TestLiveListShared(t *testing.T) {
+	n := startNode(t, storetest.DSN(t), "")
+	defer n.app.Close()
+	defer n.kill()
+	liveItems(t, n)
+	tok := n.token(t, doc.Administrator)
+	query := map[string]any{"doctype": "Live Item", "fields": []string{"qty"}, "order_by": "qty desc"}
+	q := doc.Query{Fields: []string{"qty", "name"}, OrderBy: "qty desc", Limit: 20}
+	fresh := func() []map[string]any { return n.list(t, doc.Administrator, "Live Item", q) }
+
+	first := dial(t, n.url, tok, false)
+	l1 := watchList(first)
+	connect(t, first)
+	l1.subscribe(t, first, query)
+	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "a", "qty": 1})
+	l1.waitEqual(t, fresh)
+
+	second := dial(t, n.url, tok, false)
+	l2 := watchList(second)
+	connect(t, second)
+	l2.subscribe(t, second, query)
+	if got := l2.snapshot(); len(got) != 1 || got[0]["name"] != "a" {
+		t.Fatalf("a late subscriber's snapshot: %v", got)
+	}
+	if got := realtime.LiveQueries(n.app.Realtime); got != 1 {
+		t.Errorf("%d live queries for one user's one query, want 1", got)
+	}
+	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "b", "qty": 2})
+	l1.waitEqual(t, fresh)
+	l2.waitEqual(t, fresh)
+
+	first.Close()
+	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "c", "qty": 3})
+	if got := l2.waitEqual(t, fresh); len(got) != 3 || got[0]["name"] != "c" {
+		t.Errorf("after the other socket left: %v", got)
+	}
+	if ack := subscribe(t, second, "list_unsubscribe", l2.id); ack["ok"] != true {
+		t.Fatalf("list_unsubscribe: %v", ack)
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for realtime.LiveQueries(n.app.Realtime) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d live queries left after every socket left", realtime.LiveQueries(n.app.Realtime))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -10,13 +10,13 @@
 
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import http from 'node:http';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 
 import { io } from 'socket.io-client';
 
+import { createStandInSite } from './lib/frappe-site.mjs';
 import { freePort, livedocBinary } from './lib/server.mjs';
 
 const WAIT_MS = 4000;
@@ -36,46 +36,9 @@ async function waitFor(fn, ms = WAIT_MS, what = fn.toString()) {
 // ---------------------------------------------------------------------------------------------
 // the stand-in Frappe site: one HTTP server for every site (gunicorn), the site by X-Frappe-Site-Name
 
-const sessions = new Map(); // sid → {site, user, user_type}
-const readable = new Map(); // user → Set of "doctype" or "doctype/name" the site lets them read
-const calls = { get_user_info: 0, has_permission: 0 };
-const siteState = new Map(); // site → 'up' | 'down' (503) | 'hang' (never answers)
-
-function addSession(sid, site, user, userType = 'System User') {
-  sessions.set(sid, { site, user, user_type: userType });
-}
-
-function startSite() {
-  const server = http.createServer((req, res) => {
-    const url = new URL(req.url, 'http://x');
-    const site = req.headers['x-frappe-site-name'];
-    const state = siteState.get(site) ?? 'up';
-    if (state === 'hang') return; // the socket's deadline must give up, not us
-    if (state === 'down') {
-      res.writeHead(503).end('maintenance');
-      return;
-    }
-    const sid = /(?:^|;\s*)sid=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
-    const bearer = /^token (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-    const sess = sessions.get(sid ?? bearer);
-    const json = (status, body) => res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
-    if (!sess || sess.site !== site) return json(403, { exc_type: 'AuthenticationError' });
-    if (url.pathname === '/api/method/frappe.realtime.get_user_info') {
-      calls.get_user_info++;
-      return json(200, { message: { user: sess.user, user_type: sess.user_type, installed_apps: ['frappe'] } });
-    }
-    if (url.pathname === '/api/method/frappe.realtime.has_permission') {
-      calls.has_permission++;
-      const dt = url.searchParams.get('doctype');
-      const name = url.searchParams.get('name');
-      const set = readable.get(sess.user) ?? new Set();
-      const ok = set.has(dt) || (name && set.has(`${dt}/${name}`));
-      return ok ? json(200, { message: true }) : json(403, { exc_type: 'PermissionError' });
-    }
-    json(404, {});
-  });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
-}
+const standIn = createStandInSite();
+const { readable, calls, siteState, addSession } = standIn;
+const startSite = () => standIn.listen();
 
 // ---------------------------------------------------------------------------------------------
 // redis-server, and PUBLISH as redis-py sends it

@@ -37,6 +37,13 @@ type Config struct {
 	RecoveryWindow time.Duration // how long a disconnected socket can recover; default 2 minutes
 	LogSize        int           // events kept for recovery; default 100,000
 	SendQueueBytes int           // per-connection send queue before the client is dropped; default 1 MiB
+	// Per client address: open Engine.IO connections, and handshakes per second after a burst.
+	// Behind Frappe's nginx every socket comes from the proxy's address (its config sets no
+	// X-Forwarded-For), so these are off by default (0: off, as a negative value); set them when
+	// browsers connect directly.
+	MaxConnectionsPerAddr int
+	HandshakeRate         float64
+	HandshakeBurst        int
 
 	Logger *slog.Logger
 }
@@ -103,13 +110,26 @@ func New(cfg Config) (*Server, error) {
 		elog:  newEventLog(cfg.LogSize, 2*cfg.RecoveryWindow),
 		rooms: map[string]map[*conn]struct{}{}, conns: map[*conn]struct{}{}, sessions: map[string]*session{},
 		stop: make(chan struct{})}
+	off := func(n int) int {
+		if n == 0 {
+			return -1
+		}
+		return n
+	}
+	rate := cfg.HandshakeRate
+	if rate == 0 {
+		rate = -1
+	}
 	s.sio = socketio.NewServer(socketio.Options{
-		SendQueueBytes: cfg.SendQueueBytes,
-		CheckRequest:   s.checkRequest,
-		Connect:        s.connect,
-		OnConnect:      s.onConnect,
-		OnEvent:        s.onEvent,
-		OnDisconnect:   s.onDisconnect,
+		MaxConnectionsPerAddr: off(cfg.MaxConnectionsPerAddr),
+		HandshakeRate:         rate,
+		HandshakeBurst:        off(cfg.HandshakeBurst),
+		SendQueueBytes:        cfg.SendQueueBytes,
+		CheckRequest:          s.checkRequest,
+		Connect:               s.connect,
+		OnConnect:             s.onConnect,
+		OnEvent:               s.onEvent,
+		OnDisconnect:          s.onDisconnect,
 	})
 	sub, err := subscribe(cfg.Redis, s.publish, s.log)
 	if err != nil {

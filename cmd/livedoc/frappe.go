@@ -50,6 +50,10 @@ func frappeRealtime(args []string) error {
 	logSize := fs.Int("log-size", envInt("LIVEDOC_LOG_SIZE", 100_000), "events kept in memory for recovery")
 	metricsAddr := fs.String("metrics-addr", env("LIVEDOC_METRICS_ADDR", ""), "serve the Prometheus metrics openly on this address too (on --addr: to this machine only)")
 	logLevel := fs.String("log-level", env("LIVEDOC_LOG_LEVEL", "info"), "debug, info, warn or error")
+	maxConnsPerAddr := fs.Int("max-connections-per-addr", envInt("LIVEDOC_MAX_CONNECTIONS_PER_ADDR", 0),
+		"open connections per client address (0: no limit: behind Frappe's nginx every socket comes from the proxy)")
+	handshakeRate := fs.Float64("handshake-rate", envFloat("LIVEDOC_HANDSHAKE_RATE", 0), "handshakes per second per client address (0: no limit)")
+	handshakeBurst := fs.Int("handshake-burst", envInt("LIVEDOC_HANDSHAKE_BURST", 0), "handshakes a client address may make at once (0: no limit)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil
@@ -72,7 +76,8 @@ func frappeRealtime(args []string) error {
 	}
 	srv, err := frappert.New(frappert.Config{Redis: *redisURL, SiteURL: *siteURL, Sites: sites, SitesDir: *sitesDir,
 		DefaultSite: *defaultSite, AllowedOrigins: allowed, SiteTimeout: *siteTimeout, PermissionTTL: *permTTL,
-		RecoveryWindow: *recovery, LogSize: *logSize, Logger: log})
+		RecoveryWindow: *recovery, LogSize: *logSize, Logger: log,
+		MaxConnectionsPerAddr: *maxConnsPerAddr, HandshakeRate: *handshakeRate, HandshakeBurst: *handshakeBurst})
 	if err != nil {
 		return err
 	}

@@ -102,7 +102,10 @@ func (c *stmtCache) prepare(db *sql.DB, query string) {
 	if _, wanted := c.m[query]; !wanted || err != nil {
 		delete(c.m, query) // reset meanwhile, or failed: a later use tries again
 		if st != nil {
-			st.Close()
+			// Not under c.mu, and not waited for: closing takes the connections it was prepared
+			// on, which may be busy preparing for the cache behind a lock of the transaction that
+			// waits for c.mu (as in reset).
+			go st.Close()
 		}
 		return
 	}

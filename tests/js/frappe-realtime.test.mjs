@@ -19,7 +19,7 @@ import { io } from 'socket.io-client';
 import { createStandInSite } from './lib/frappe-site.mjs';
 import { freePort, livedocBinary } from './lib/server.mjs';
 
-const WAIT_MS = 4000;
+const WAIT_MS = 10_000; // a deadline, not a delay: the browser tests run beside this file and load the machine
 const SITE_A = 'site-a.test';
 const SITE_B = 'site-b.test';
 

@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"time"
 )
 
 // servePollingHandshake opens a polling session; the handshake GET is its
@@ -28,20 +27,6 @@ var (
 // something to be queued if need be.
 func (s *session) servePoll(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	if done := s.probeDone; done != nil && s.upgrading && s.poll == nil {
-		// A new poll once the probe is answered: a client that got "3probe" sends no other poll,
-		// so this one comes after its "5" (the suites send it so). Its answer depends on how the
-		// upgrade ends: wait for that (bounded), rather than answer a session about to leave
-		// polling.
-		s.mu.Unlock()
-		select {
-		case <-done:
-		case <-time.After(s.srv.opts.PingTimeout):
-		case <-r.Context().Done():
-			return
-		}
-		s.mu.Lock()
-	}
 	if s.transport != transportPolling {
 		s.mu.Unlock()
 		writeError(w, http.StatusBadRequest, codeBadRequest, "Bad request")

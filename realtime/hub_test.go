@@ -69,6 +69,18 @@ func (n *node) token(t *testing.T, user string) string {
 	return tok
 }
 
+// define creates (or changes) a DocType from its JSON.
+func (n *node) define(t *testing.T, js string) {
+	t.Helper()
+	dt, err := doc.ParseDocType([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.app.DocTypes(context.Background(), dt); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (n *node) insert(t *testing.T, d doc.Doc) doc.Doc {
 	t.Helper()
 	var out doc.Doc

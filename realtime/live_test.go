@@ -85,17 +85,11 @@ func TestLiveDocumentHidesHigherPermlevels(t *testing.T) {
 	n := startNode(t, storetest.DSN(t), "")
 	defer n.app.Close()
 	defer n.kill()
-	dt, err := doc.ParseDocType([]byte(`{"name": "Level Note", "autoname": "field:title", "fields": [
+	n.define(t, `{"name": "Level Note", "autoname": "field:title", "fields": [
 		{"fieldname": "title", "fieldtype": "Data"}, {"fieldname": "body", "fieldtype": "Data"},
 		{"fieldname": "secret_note", "fieldtype": "Data", "permlevel": 1}],
 		"permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1},
-		{"role": "System Manager", "permlevel": 1, "read": 1, "write": 1}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.app.DocTypes(context.Background(), dt); err != nil {
-		t.Fatal(err)
-	}
+		{"role": "System Manager", "permlevel": 1, "read": 1, "write": 1}]}`)
 	n.insert(t, doc.Doc{"doctype": "Level Note", "title": "n1"})
 	c := dial(t, n.url, n.token(t, doc.Administrator), false)
 	updates := collectRaw(c, "doc_update")

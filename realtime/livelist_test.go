@@ -135,17 +135,11 @@ func (l *liveList) waitEqual(t *testing.T, want func() []map[string]any) []map[s
 
 func liveItems(t *testing.T, n *node) {
 	t.Helper()
-	dt, err := doc.ParseDocType([]byte(`{"name": "Live Item", "autoname": "field:title", "fields": [
+	n.define(t, `{"name": "Live Item", "autoname": "field:title", "fields": [
 		{"fieldname": "title", "fieldtype": "Data"}, {"fieldname": "qty", "fieldtype": "Int"},
 		{"fieldname": "status", "fieldtype": "Data"}],
 		"permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1},
-		{"role": "Item Taker", "read": 1, "write": 1, "create": 1, "delete": 1, "if_owner": 1}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.app.DocTypes(context.Background(), dt); err != nil {
-		t.Fatal(err)
-	}
+		{"role": "Item Taker", "read": 1, "write": 1, "create": 1, "delete": 1, "if_owner": 1}]}`)
 }
 
 // Live lists (issue 15): list_subscribe answers the rows and their offset; list_change then keeps

@@ -130,16 +130,10 @@ func names(msgs []map[string]any) []string {
 // privateNotes is a DocType its role reads only where the user is the owner.
 func privateNotes(t *testing.T, n *node) {
 	t.Helper()
-	dt, err := doc.ParseDocType([]byte(`{"name": "Private Note", "autoname": "hash", "fields": [
+	n.define(t, `{"name": "Private Note", "autoname": "hash", "fields": [
 		{"fieldname": "title", "fieldtype": "Data"}],
 		"permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1},
-		{"role": "Note Taker", "read": 1, "write": 1, "create": 1, "if_owner": 1}]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.app.DocTypes(context.Background(), dt); err != nil {
-		t.Fatal(err)
-	}
+		{"role": "Note Taker", "read": 1, "write": 1, "create": 1, "if_owner": 1}]}`)
 }
 
 // Hole 2: a subscription allowed by an if_owner rule gets the list_update of the user's own

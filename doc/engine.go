@@ -18,6 +18,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/livedoc/livedoc/store"
 )
@@ -33,6 +34,7 @@ type Engine struct {
 	// beforeCommit runs inside every write transaction that did something, right before COMMIT.
 	beforeCommit []func(*Context) error
 	rowFilters   map[string]RowFilter // by DocType (rowfilter.go)
+	bytewise     atomic.Int32         // whether the database orders text as bytes: 0 not known yet, 1 yes, 2 no (livematch.go)
 }
 
 // Hook is a function run at one point of a document's life. Returning an error aborts the whole
@@ -197,8 +199,13 @@ type Change struct {
 	// Prev is the modified of the version a save changed, and Changed the new values of what it
 	// changed (nil when that is too big to send, or includes fields above permlevel 0, which not
 	// every reader may see): a client holding version Prev patches its copy with Changed.
-	Prev     string
-	Changed  map[string]any
+	Prev    string
+	Changed map[string]any
+	// Row is the document's row as written (its stored columns, no child tables; for a delete the
+	// row deleted), and Before the previous values of the columns a save changed (nil for an
+	// insert): what lets a node match the change against live lists in memory.
+	Row      Doc
+	Before   Doc
 	IsTable  bool
 	IsSingle bool
 }

@@ -76,6 +76,7 @@ func (c *Context) Insert(in Doc) (Doc, error) {
 	if err := c.insertRow(dt, d); err != nil {
 		return nil, err
 	}
+	row := dt.rowOf(d)
 	if err := c.writeChildren(dt, d); err != nil {
 		return nil, err
 	}
@@ -88,6 +89,7 @@ func (c *Context) Insert(in Doc) (Doc, error) {
 		return nil, err
 	}
 	c.record(dt, action, d, "")
+	c.lastChange().Row = row
 	return d, nil
 }
 
@@ -257,6 +259,7 @@ func (c *Context) Delete(doctype, name string) error {
 		return err
 	}
 	c.record(dt, "delete", d, "")
+	c.lastChange().Row = dt.rowOf(d)
 	return nil
 }
 
@@ -373,6 +376,7 @@ func (c *Context) write(dt *DocType, old, d Doc, action string, after ...string)
 	if err := c.updateRow(dt, d); err != nil {
 		return nil, err
 	}
+	row := dt.rowOf(d)
 	if err := c.writeChildren(dt, d); err != nil {
 		return nil, err
 	}
@@ -380,6 +384,8 @@ func (c *Context) write(dt *DocType, old, d Doc, action string, after ...string)
 		return nil, err
 	}
 	c.recordUpdate(dt, action, old, d)
+	ch := c.lastChange()
+	ch.Row, ch.Before = row, dt.rowBefore(old, row)
 	return d, nil
 }
 
@@ -424,11 +430,13 @@ func (c *Context) record(dt *DocType, action string, d Doc, oldName string) {
 		OldName: oldName, Owner: dt.OwnerOf(d), Modified: d.String("modified"), IsTable: dt.IsTable, IsSingle: dt.IsSingle})
 }
 
+func (c *Context) lastChange() *Change { return &c.txs.changes[len(c.txs.changes)-1] }
+
 // recordUpdate records a change of a stored document with what changed since old, for clients
 // that keep a copy (live documents).
 func (c *Context) recordUpdate(dt *DocType, action string, old, d Doc) {
 	c.record(dt, action, d, "")
-	ch := &c.txs.changes[len(c.txs.changes)-1]
+	ch := c.lastChange()
 	ch.Prev = old.String("modified")
 	ch.Changed = changedValues(c, dt, old, d)
 }

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/livedoc/livedoc/auth/password"
@@ -246,4 +247,27 @@ func duplicateError(dt *DocType, d Doc, err error) error {
 		}
 	}
 	return Errorf(DuplicateEntryError, "%s %s already exists", dt.Name, d.Name())
+}
+
+// rowOf copies the values of d's own columns as insertRow and updateRow write them: what a list
+// query would read back. Values are shared, not copied: a hook that changed a JSON value in place
+// after the write would be seen here (a live list is then off until its next read).
+func (dt *DocType) rowOf(d Doc) Doc {
+	cols := dt.columns()
+	row := make(Doc, len(cols))
+	for _, col := range cols {
+		row[col.Name] = d[col.Name]
+	}
+	return row
+}
+
+// rowBefore is the previous values, in old, of the columns whose value in row differs.
+func (dt *DocType) rowBefore(old, row Doc) Doc {
+	before := Doc{}
+	for k, v := range row {
+		if !reflect.DeepEqual(old[k], v) {
+			before[k] = old[k]
+		}
+	}
+	return before
 }

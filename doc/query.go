@@ -223,14 +223,24 @@ func (c *Context) listScope(doctype string, q Query) (*DocType, string, []any, e
 
 func (c *Context) selectable(dt *DocType, f string) bool { return dt.hasColumn(f) }
 
-// condition turns one filter into SQL. Names are checked against the DocType; values are always
-// bound, never spliced.
-func (c *Context) condition(dt *DocType, f Filter) (string, []any, error) {
+// boundFilter is a filter resolved against its DocType: the operation and the values SQL binds
+// for it. The SQL (condition) and the in-memory evaluation of live lists (livematch.go) both read
+// it, so they agree on what a filter means.
+type boundFilter struct {
+	field string
+	fld   *Field // nil for standard fields
+	op    string // a filter operator, or "null", "not null", "set", "not set", "true", "false"
+	vals  []any
+}
+
+// bind checks one filter against the DocType and resolves its values. Names are checked against
+// the DocType; values are converted to the field's type, as stored.
+func (c *Context) bind(dt *DocType, f Filter) (boundFilter, error) {
 	if !c.selectable(dt, f.Field) {
-		return "", nil, Errorf(DataError, "%s has no field %q to filter on", dt.Name, f.Field)
+		return boundFilter{}, Errorf(DataError, "%s has no field %q to filter on", dt.Name, f.Field)
 	}
-	col := store.Quote(f.Field)
 	fld := dt.Field(f.Field)
+	b := boundFilter{field: f.Field, fld: fld, op: f.Op}
 	val := func(v any) (any, error) {
 		if fld == nil || v == nil {
 			switch v.(type) {
@@ -249,81 +259,111 @@ func (c *Context) condition(dt *DocType, f Filter) (string, []any, error) {
 	case "=", "!=", "<", ">", "<=", ">=":
 		v, err := val(f.Value)
 		if err != nil {
-			return "", nil, err
+			return b, err
 		}
-		if v == nil {
-			if f.Op == "=" {
-				return col + " IS NULL", nil, nil
-			}
-			if f.Op == "!=" {
-				return col + " IS NOT NULL", nil, nil
-			}
+		switch {
+		case v == nil && f.Op == "=":
+			b.op = "null"
+		case v == nil && f.Op == "!=":
+			b.op = "not null"
+		default:
+			b.vals = []any{v}
 		}
-		if f.Op == "!=" { // Frappe's != also matches unset values
-			return fmt.Sprintf("(%s != ? OR %s IS NULL)", col, col), []any{v}, nil
-		}
-		return fmt.Sprintf("%s %s ?", col, f.Op), []any{v}, nil
+		return b, nil
 	case "like", "not like":
 		s, ok := f.Value.(string)
 		if !ok {
-			return "", nil, Errorf(DataError, "filter %s %s needs a text pattern", f.Field, f.Op)
+			return b, Errorf(DataError, "filter %s %s needs a text pattern", f.Field, f.Op)
 		}
-		op := c.Tx.Dialect().Like()
-		if f.Op == "not like" {
-			op = "NOT " + op
-		}
-		return fmt.Sprintf("%s %s ?", col, op), []any{s}, nil
+		b.vals = []any{s}
+		return b, nil
 	case "in", "not in":
 		items, err := listValue(f.Value)
 		if err != nil {
-			return "", nil, err
+			return b, err
 		}
 		if len(items) == 0 {
-			if f.Op == "in" {
-				return "1 = 0", nil, nil
-			}
-			return "1 = 1", nil, nil
+			b.op = map[string]string{"in": "false", "not in": "true"}[f.Op]
+			return b, nil
 		}
-		args := make([]any, len(items))
+		b.vals = make([]any, len(items))
 		for i, it := range items {
-			if args[i], err = val(it); err != nil {
-				return "", nil, err
+			if b.vals[i], err = val(it); err != nil {
+				return b, err
 			}
 		}
-		ph := strings.TrimSuffix(strings.Repeat("?, ", len(items)), ", ")
-		if f.Op == "not in" {
-			return fmt.Sprintf("(%s NOT IN (%s) OR %s IS NULL)", col, ph, col), args, nil
-		}
-		return fmt.Sprintf("%s IN (%s)", col, ph), args, nil
+		return b, nil
 	case "is":
 		switch f.Value {
-		case "set":
-			return fmt.Sprintf("(%s IS NOT NULL AND %s != '')", col, col), nil, nil
-		case "not set":
-			return fmt.Sprintf("(%s IS NULL OR %s = '')", col, col), nil, nil
+		case "set", "not set":
+			b.op = f.Value.(string)
+			return b, nil
 		}
-		return "", nil, Errorf(DataError, `filter "is" takes "set" or "not set"`)
+		return b, Errorf(DataError, `filter "is" takes "set" or "not set"`)
 	case "between":
 		items, err := listValue(f.Value)
 		if err != nil || len(items) != 2 {
-			return "", nil, Errorf(DataError, "filter between needs two values")
+			return b, Errorf(DataError, "filter between needs two values")
 		}
 		lo, err := val(items[0])
 		if err != nil {
-			return "", nil, err
+			return b, err
 		}
 		hi, err := val(items[1])
 		if err != nil {
-			return "", nil, err
+			return b, err
 		}
 		if fld != nil && fld.Fieldtype == Datetime {
 			if s, ok := hi.(string); ok && strings.HasSuffix(s, " 00:00:00.000000") {
 				hi = strings.TrimSuffix(s, " 00:00:00.000000") + " 23:59:59.999999" // a date range includes its last day
 			}
 		}
-		return fmt.Sprintf("%s BETWEEN ? AND ?", col), []any{lo, hi}, nil
+		b.vals = []any{lo, hi}
+		return b, nil
 	}
-	return "", nil, Errorf(DataError, "unknown filter operator %q", f.Op)
+	return b, Errorf(DataError, "unknown filter operator %q", f.Op)
+}
+
+// condition turns one filter into SQL; values are always bound, never spliced.
+func (c *Context) condition(dt *DocType, f Filter) (string, []any, error) {
+	b, err := c.bind(dt, f)
+	if err != nil {
+		return "", nil, err
+	}
+	col := store.Quote(b.field)
+	switch b.op {
+	case "null":
+		return col + " IS NULL", nil, nil
+	case "not null":
+		return col + " IS NOT NULL", nil, nil
+	case "!=": // Frappe's != also matches unset values
+		return fmt.Sprintf("(%s != ? OR %s IS NULL)", col, col), b.vals, nil
+	case "=", "<", ">", "<=", ">=":
+		return fmt.Sprintf("%s %s ?", col, b.op), b.vals, nil
+	case "like", "not like":
+		op := c.Tx.Dialect().Like()
+		if b.op == "not like" {
+			op = "NOT " + op
+		}
+		return fmt.Sprintf("%s %s ?", col, op), b.vals, nil
+	case "false":
+		return "1 = 0", nil, nil
+	case "true":
+		return "1 = 1", nil, nil
+	case "in", "not in":
+		ph := strings.TrimSuffix(strings.Repeat("?, ", len(b.vals)), ", ")
+		if b.op == "not in" {
+			return fmt.Sprintf("(%s NOT IN (%s) OR %s IS NULL)", col, ph, col), b.vals, nil
+		}
+		return fmt.Sprintf("%s IN (%s)", col, ph), b.vals, nil
+	case "set":
+		return fmt.Sprintf("(%s IS NOT NULL AND %s != '')", col, col), nil, nil
+	case "not set":
+		return fmt.Sprintf("(%s IS NULL OR %s = '')", col, col), nil, nil
+	case "between":
+		return fmt.Sprintf("%s BETWEEN ? AND ?", col), b.vals, nil
+	}
+	return "", nil, Errorf(DataError, "unknown filter operator %q", b.op)
 }
 
 // listValue accepts a JSON list or Frappe's comma-separated string.
@@ -343,8 +383,31 @@ func listValue(v any) ([]any, error) {
 	return nil, Errorf(DataError, "filter value must be a list")
 }
 
+// orderKey is one key of a list's order.
+type orderKey struct {
+	field string
+	desc  bool
+}
+
 // orderBy validates "field [asc|desc], ..." and quotes it.
 func orderBy(dt *DocType, spec string) (string, error) {
+	keys, err := orderKeys(dt, spec)
+	if err != nil {
+		return "", err
+	}
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = store.Quote(k.field) + " ASC"
+		if k.desc {
+			parts[i] = store.Quote(k.field) + " DESC"
+		}
+	}
+	return strings.Join(parts, ", "), nil
+}
+
+// orderKeys parses an order_by; an empty one is the DocType's sort field and order, by default
+// modified desc.
+func orderKeys(dt *DocType, spec string) ([]orderKey, error) {
 	if strings.TrimSpace(spec) == "" {
 		field, dir := "modified", "desc"
 		if dt.SortField != "" {
@@ -355,30 +418,30 @@ func orderBy(dt *DocType, spec string) (string, error) {
 		}
 		spec = field + " " + dir
 	}
-	var parts []string
+	var keys []orderKey
 	for p := range strings.SplitSeq(spec, ",") {
 		words := strings.Fields(p)
 		if len(words) == 0 || len(words) > 2 {
-			return "", Errorf(DataError, "order_by must be \"field asc\" or \"field desc\"")
+			return nil, Errorf(DataError, "order_by must be \"field asc\" or \"field desc\"")
 		}
 		field := strings.Trim(words[0], "`")
 		if i := strings.LastIndex(field, "."); i >= 0 { // `tabX`.`field`
 			field = strings.Trim(field[i+1:], "`")
 		}
 		if !dt.hasColumn(field) {
-			return "", Errorf(DataError, "%s has no field %q to order by", dt.Name, field)
+			return nil, Errorf(DataError, "%s has no field %q to order by", dt.Name, field)
 		}
-		dir := "ASC"
+		k := orderKey{field: field}
 		if len(words) == 2 {
 			switch strings.ToLower(words[1]) {
 			case "asc":
 			case "desc":
-				dir = "DESC"
+				k.desc = true
 			default:
-				return "", Errorf(DataError, "order direction must be asc or desc")
+				return nil, Errorf(DataError, "order direction must be asc or desc")
 			}
 		}
-		parts = append(parts, store.Quote(field)+" "+dir)
+		keys = append(keys, k)
 	}
-	return strings.Join(parts, ", "), nil
+	return keys, nil
 }

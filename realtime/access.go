@@ -143,6 +143,9 @@ func (h *Hub) revokeLocked(ev Event) {
 func (h *Hub) rightsChanged(user, doctype string) {
 	if user != "" {
 		h.auth.Forget(user)
+		h.mu.Lock()
+		h.listsRereadLocked(func(lq *liveQuery) bool { return lq.user == user })
+		h.mu.Unlock()
 	}
 	h.recheck(func(who, room string) bool {
 		if user != "" {

@@ -33,6 +33,10 @@ type outEvent struct {
 	pkt  *socketio.Packet
 	err  error
 
+	wireOnce sync.Once // message(true), shared by the subscribers of every wire format
+	wire     json.RawMessage
+	wireErr  error
+
 	plainOnce sync.Once
 	plain     *socketio.Packet
 	plainErr  error
@@ -46,29 +50,59 @@ func (ev *outEvent) position() int64 {
 }
 
 // packet is the Socket.IO form: [event, message, "<offset>"], the offset last as Socket.IO's
-// connection state recovery expects. A doc_update is logged with what changed (prev_modified,
-// changed); without delta it goes out as Frappe sends it, {doctype, name, modified}.
+// connection state recovery expects.
 func (ev *outEvent) packet(delta bool) (*socketio.Packet, error) {
 	if delta || ev.Event.Event != "doc_update" {
 		ev.once.Do(func() {
-			ev.pkt, ev.err = socketio.NewEvent(ev.Event.Event, ev.Message, strconv.FormatInt(ev.position(), 10))
+			var msg json.RawMessage
+			if msg, ev.err = ev.message(true); ev.err == nil {
+				ev.pkt, ev.err = socketio.NewEvent(ev.Event.Event, msg, strconv.FormatInt(ev.position(), 10))
+			}
 		})
 		return ev.pkt, ev.err
 	}
 	ev.plainOnce.Do(func() {
-		var m docUpdate
-		if ev.plainErr = json.Unmarshal(ev.Message, &m); ev.plainErr != nil {
-			return
+		var msg json.RawMessage
+		if msg, ev.plainErr = ev.message(false); ev.plainErr == nil {
+			ev.plain, ev.plainErr = socketio.NewEvent(ev.Event.Event, msg, strconv.FormatInt(ev.position(), 10))
 		}
-		m.Prev, m.Changed = "", nil
-		msg, err := json.Marshal(m)
-		if err != nil {
-			ev.plainErr = err
-			return
-		}
-		ev.plain, ev.plainErr = socketio.NewEvent(ev.Event.Event, json.RawMessage(msg), strconv.FormatInt(ev.position(), 10))
 	})
 	return ev.plain, ev.plainErr
+}
+
+// message is the event's message as clients get it. A list_update is logged with the row live
+// lists match (listUpdate.Live), which no client gets: it goes out as Frappe sends it, {doctype,
+// name, user}. A doc_update is logged with what changed (prev_modified, changed); without delta it
+// goes out as Frappe sends it, {doctype, name, modified}.
+func (ev *outEvent) message(delta bool) (json.RawMessage, error) {
+	if delta {
+		ev.wireOnce.Do(func() { ev.wire, ev.wireErr = ev.strip(true) })
+		return ev.wire, ev.wireErr
+	}
+	return ev.strip(false)
+}
+
+func (ev *outEvent) strip(delta bool) (json.RawMessage, error) {
+	switch {
+	case ev.Event.Event == "list_update":
+		var m listUpdate
+		if err := json.Unmarshal(ev.Message, &m); err != nil {
+			return nil, err
+		}
+		if m.Live == nil {
+			return ev.Message, nil
+		}
+		m.Live = nil
+		return json.Marshal(m)
+	case ev.Event.Event == "doc_update" && !delta:
+		var m docUpdate
+		if err := json.Unmarshal(ev.Message, &m); err != nil {
+			return nil, err
+		}
+		m.Prev, m.Changed = "", nil
+		return json.Marshal(m)
+	}
+	return ev.Message, nil
 }
 
 // gapWait is how long logged events wait for a missing earlier offset before the gap is filled
@@ -327,6 +361,7 @@ func (h *Hub) fanoutLocked(ev Event) {
 		// rarely); the rooms are re-checked after.
 		h.reloadDocType(ev)
 		go h.rightsChanged("", ev.changedName())
+		h.listsRereadLocked(func(lq *liveQuery) bool { return lq.doctype == ev.changedName() })
 	case ev.Event == "list_update" && ev.Room == "doctype:User":
 		h.recheckUsers = append(h.recheckUsers, ev.changedName())
 	}
@@ -334,7 +369,7 @@ func (h *Hub) fanoutLocked(ev Event) {
 		for _, fn := range h.watchers[strings.TrimPrefix(ev.Room, "doctype:")] {
 			fn(ev.changedName())
 		}
-		h.listsChangedLocked(strings.TrimPrefix(ev.Room, "doctype:"))
+		h.listsChangedLocked(strings.TrimPrefix(ev.Room, "doctype:"), &ev)
 	}
 	subs := h.rooms[ev.Room]
 	if len(subs) > 0 {
@@ -348,5 +383,9 @@ func (h *Hub) fanoutLocked(ev Event) {
 	}
 	if ev.Event == "doc_rename" {
 		h.moveRoomsLocked(ev)
+		// A rename carries no row: the live lists of its DocType read theirs again.
+		for lq := range h.listsByType[ev.DocType] {
+			h.queueListLocked(lq, listEvent{offset: ev.Offset})
+		}
 	}
 }

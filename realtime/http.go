@@ -255,6 +255,10 @@ func (h *Hub) sse(w http.ResponseWriter, r *http.Request, id *auth.Identity) err
 }
 
 func writeSSE(w http.ResponseWriter, ev *outEvent) {
-	data, _ := json.Marshal(map[string]any{"room": ev.Room, "message": ev.Message})
+	msg, err := ev.message(true)
+	if err != nil {
+		return
+	}
+	data, _ := json.Marshal(map[string]any{"room": ev.Room, "message": msg})
 	fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.position(), ev.Event.Event, data)
 }

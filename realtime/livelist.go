@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sync"
@@ -17,26 +18,47 @@ import (
 )
 
 // Live lists (issue 15): list_subscribe({doctype, fields, filters, or_filters, order_by, limit,
-// start}) answers {ok, id, rows, offset}, the rows the query returns for the socket's user read
-// in one transaction with the log offset they are as of; afterwards list_change {id, offset, op,
-// name, row, index} events keep the client's rows equal to what the query returns now.
+// start}) answers {ok, id, rows, offset}, the rows the query returns for the socket's user and the
+// log offset they are as of; afterwards list_change {id, offset, op, name, row, index} events keep
+// the client's rows equal to what the query returns now.
 //
-// The design is the simple correct one: a committed change of the DocType (its list_update, seen
-// by the fan-out in offset order on every node) marks each live query of that DocType dirty, and
-// the query's own goroutine re-runs it (as the user, through doc.Context.List, so if_owner,
-// permlevels and Permission Query scripts apply) and sends the difference with the rows it sent
-// last. Sockets of one user asking the same query share it: one read per change, not one per
-// socket. Subscriptions live with the socket: they are not kept for recovery, and a client
-// subscribes again (a fresh snapshot) on every connection.
+// Sockets of one user asking the same query share one liveQuery. It holds the rows of its page
+// "wide" (the requested fields plus those its filters, order and owner rule need), and follows the
+// DocType's committed changes, which the fan-out hands it in offset order on every node: each
+// list_update carries the document's row as written and the previous values of what changed
+// (never sent to clients; left out above 16 KiB). Most changes are decided in memory with
+// doc.LiveQuery, which evaluates the filters, if_owner and the order as SQL does, with no read:
+//
+//   - a row that matches neither before nor after, or sorts after the last row of a full page,
+//     changes nothing;
+//   - a row that enters is inserted at its place (a full page drops its last row);
+//   - a row that stays is updated or moved;
+//   - a row that leaves (or is deleted) is removed, if the page is not full.
+//
+// The query is read again (as the user, through doc.Context.List, so every rule applies) when the
+// change's effect is unknowable from the page: a row leaves a full page (which row comes next is
+// not in memory), a row of a full page moves to its end (a row after the page may now come before
+// it), the list starts after rows it does not hold (start > 0) and the row matches before or
+// after, memory cannot decide as the database would (doc.LiveQuery says when), the DocType has a
+// row filter (Permission Query script), the change carries no row (too big, or a rename), or the
+// rights involved changed (the user, or the DocType's permissions, saved). One read answers every
+// change queued while it ran, so a query reads at most once per change. A new socket asking a
+// query that is already followed gets its rows from memory.
+//
+// Subscriptions live with the socket: they are not kept for recovery, and a client subscribes
+// again (a fresh snapshot) on every connection.
 
 const (
 	maxListsPerSocket = 50
 	defaultListLimit  = 20
 	maxListLimit      = 1000
+	// maxListPending bounds the changes queued to a query whose read is slow: beyond it they are
+	// replaced by one read, which covers them all.
+	maxListPending = 1024
 )
 
 // liveQuery is one distinct live query: one user, one query text. Its goroutine (run) is the only
-// one that reads it and sends its changes, so they go out in order.
+// one that reads it, applies its changes and sends them, so they go out in order.
 type liveQuery struct {
 	key     string
 	user    string
@@ -46,10 +68,35 @@ type liveQuery struct {
 	mu      sync.Mutex // after h.mu, never before it
 	subs    map[*listSub]struct{}
 	joins   []*listJoin // subscriptions waiting for their snapshot
-	rows    []doc.Doc   // as last sent
-	dirty   bool
+	pending []listEvent // changes the fan-out passed, in offset order, not applied yet
 	running bool
+
+	// Owned by the goroutine running the query.
+	live   *doc.LiveQuery // as prepared by the last read; nil before the first
+	rows   []doc.Doc      // the page, wide rows as a client gets them (JSON-decoded)
+	offset int64          // the log offset the rows are as of
+	denied bool           // the last read was refused: the user may no longer list the DocType
 }
+
+// listEvent is one committed change of the query's DocType, or a reason to read it again.
+type listEvent struct {
+	offset int64
+	change *rowChange // nil: the list must be read again
+	rights bool       // the rights it was decided on changed: read, even if the last read came after
+}
+
+// rowChange is what a list_update carries for live lists, never sent to clients: the document's
+// row as written (for a delete, as it was) and the previous values of the columns an update
+// changed.
+type rowChange struct {
+	Op     string  `json:"op"` // insert | update | delete
+	Row    doc.Doc `json:"row"`
+	Before doc.Doc `json:"before,omitempty"`
+}
+
+// maxRowChange bounds a list_update's rowChange: a bigger one is left out, and the live lists of
+// its DocType read the change from the database instead.
+const maxRowChange = 16 << 10
 
 type listSub struct {
 	id        string
@@ -260,15 +307,43 @@ func (h *Hub) forgetIdleLocked(lq *liveQuery) {
 	}
 }
 
-// listsChangedLocked marks the live queries of doctype dirty: called by the fan-out, in offset
-// order, for each committed change. It never blocks: each query re-reads on its own goroutine.
-func (h *Hub) listsChangedLocked(doctype string) {
-	for lq := range h.listsByType[doctype] {
-		lq.mu.Lock()
-		lq.dirty = true
-		h.kickLocked(lq)
-		lq.mu.Unlock()
+// listsChangedLocked hands a committed list_update to the live queries of its DocType: called
+// by the fan-out, in offset order. It never blocks: each query applies it on its own goroutine.
+func (h *Hub) listsChangedLocked(doctype string, ev *Event) {
+	set := h.listsByType[doctype]
+	if len(set) == 0 {
+		return
 	}
+	var m struct {
+		Live *rowChange `json:"live"`
+	}
+	if json.Unmarshal(ev.Message, &m) != nil || m.Live == nil || m.Live.Row == nil {
+		m.Live = nil
+	}
+	for lq := range set {
+		h.queueListLocked(lq, listEvent{offset: ev.Offset, change: m.Live})
+	}
+}
+
+// listsRereadLocked makes the live queries that match read again, after the events already
+// passed: the rights they were decided on changed.
+func (h *Hub) listsRereadLocked(match func(lq *liveQuery) bool) {
+	for _, lq := range h.lists {
+		if match(lq) {
+			h.queueListLocked(lq, listEvent{offset: h.delivered, rights: true})
+		}
+	}
+}
+
+func (h *Hub) queueListLocked(lq *liveQuery, e listEvent) {
+	lq.mu.Lock()
+	defer lq.mu.Unlock()
+	if len(lq.pending) >= maxListPending {
+		last := lq.pending[len(lq.pending)-1]
+		lq.pending = append(lq.pending[:0], listEvent{offset: last.offset, rights: last.rights || e.rights})
+	}
+	lq.pending = append(lq.pending, e)
+	h.kickLocked(lq)
 }
 
 // kickLocked starts lq's goroutine if it is not running; with lq.mu held.
@@ -279,47 +354,33 @@ func (h *Hub) kickLocked(lq *liveQuery) {
 	}
 }
 
-// runList re-reads lq while it is dirty or has subscriptions waiting: each round sends the
-// difference with the rows sent last to its subscribers, then answers the waiting ones with the
-// rows as they are now. Changes that come during a read are one more round; several may share it.
+// runList applies the changes queued to lq, in order, reading it again where they need it, and
+// answers the subscriptions waiting with its rows as they are then.
 func (h *Hub) runList(lq *liveQuery) {
 	for {
 		lq.mu.Lock()
-		if !lq.dirty && len(lq.joins) == 0 {
+		events, joins := lq.pending, lq.joins
+		lq.pending, lq.joins = nil, nil
+		if len(events) == 0 && len(joins) == 0 {
 			lq.running = false
 			lq.mu.Unlock()
 			return
 		}
-		lq.dirty = false
 		lq.mu.Unlock()
 
-		rows, offset, err := h.readList(lq)
-
-		lq.mu.Lock()
-		joins := lq.joins
-		lq.joins = nil
-		var subs []*listSub
-		if err == nil {
-			for s := range lq.subs {
-				subs = append(subs, s)
-			}
-			for _, j := range joins {
-				if !j.sub.cancelled {
-					lq.subs[j.sub] = struct{}{}
-				}
-			}
-		}
-		old := lq.rows
-		if err == nil {
-			lq.rows = rows
-		}
-		lq.mu.Unlock()
-
+		err := h.advanceList(lq, events)
 		if err != nil {
 			h.log.Warn("realtime: a live list could not be read", "doctype", lq.doctype, "user", lq.user, "err", err)
+		}
+		if lq.live == nil {
+			// Never read: the query is refused (or the database failed) for those asking it.
+			msg := "list_subscribe failed"
+			if err != nil {
+				msg = err.Error()
+			}
 			for _, j := range joins {
-				_ = j.ack(map[string]any{"error": err.Error()})
-				j.sub.c.emit("livedoc_error", map[string]any{"event": "list_subscribe", "error": err.Error()})
+				_ = j.ack(map[string]any{"error": msg})
+				j.sub.c.emit("livedoc_error", map[string]any{"event": "list_subscribe", "error": msg})
 			}
 			h.mu.Lock()
 			for _, j := range joins {
@@ -329,70 +390,246 @@ func (h *Hub) runList(lq *liveQuery) {
 			}
 			h.forgetIdleLocked(lq)
 			h.mu.Unlock()
-			if len(joins) == 0 {
-				// Subscribers keep the rows they have; the query is read again on the next change,
-				// or in a second.
-				time.AfterFunc(time.Second, func() {
-					h.mu.Lock()
-					lq.mu.Lock()
-					lq.dirty = true
-					if len(lq.subs) > 0 {
-						h.kickLocked(lq)
-					}
-					lq.mu.Unlock()
-					h.mu.Unlock()
-				})
-				lq.mu.Lock()
-				lq.running = false
-				lq.mu.Unlock()
-				return
-			}
 			continue
 		}
-		if len(subs) > 0 {
-			for _, ch := range diffRows(old, rows) {
-				for _, s := range subs {
-					ch.ID, ch.Offset = s.id, offset
-					s.c.emitLive("list_change", ch)
+		if err != nil {
+			// Subscribers keep the rows they have; the query is read again on the next change,
+			// or in a second.
+			time.AfterFunc(time.Second, func() {
+				h.mu.Lock()
+				if h.lists[lq.key] == lq {
+					h.queueListLocked(lq, listEvent{rights: true})
 				}
+				h.mu.Unlock()
+			})
+		}
+		rows := make([]doc.Doc, len(lq.rows))
+		for i, r := range lq.rows {
+			rows[i] = lq.live.Project(r)
+		}
+		lq.mu.Lock()
+		for _, j := range joins {
+			if !j.sub.cancelled {
+				lq.subs[j.sub] = struct{}{}
 			}
 		}
+		lq.mu.Unlock()
 		for _, j := range joins {
-			if j.sub.cancelled {
+			if !j.sub.cancelled {
+				_ = j.ack(map[string]any{"ok": true, "id": j.sub.id, "rows": rows, "offset": lq.offset})
+			}
+		}
+	}
+}
+
+// advanceList brings lq's rows to the newest of events: in memory where it can, else by reading
+// the query again; the first time, by reading it.
+func (h *Hub) advanceList(lq *liveQuery, events []listEvent) error {
+	if lq.live == nil {
+		return h.rereadList(lq)
+	}
+	for _, e := range events {
+		if e.offset <= lq.offset && !e.rights {
+			continue // the last read saw it
+		}
+		if !e.rights {
+			if changes, ok := lq.apply(e.change); ok {
+				h.metrics.liveLists.WithLabelValues("memory").Inc()
+				lq.offset = e.offset
+				lq.send(changes)
 				continue
 			}
-			_ = j.ack(map[string]any{"ok": true, "id": j.sub.id, "rows": nonNil(rows), "offset": offset})
 		}
-	}
-}
-
-func nonNil(rows []doc.Doc) []doc.Doc {
-	if rows == nil {
-		return []doc.Doc{}
-	}
-	return rows
-}
-
-// readList runs the query as its user, with their current roles, and reads the log offset in the
-// same transaction: the rows are as of that offset.
-func (h *Hub) readList(lq *liveQuery) ([]doc.Doc, int64, error) {
-	user, err := h.currentUser(lq.user)
-	if err != nil {
-		return nil, 0, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var rows []doc.Doc
-	var offset int64
-	err = h.e.Run(ctx, user, false, func(tx *doc.Context) error {
-		if err := tx.Tx.QueryRow(tx, "SELECT COALESCE(MAX(seq), 0) FROM __events").Scan(&offset); err != nil {
+		if err := h.rereadList(lq); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// rereadList reads lq's rows and sends the difference with those it had.
+func (h *Hub) rereadList(lq *liveQuery) error {
+	live, rows, offset, err := h.readList(lq)
+	h.metrics.liveLists.WithLabelValues("read").Inc()
+	if e, ok := doc.AsError(err); ok && e.Type == doc.PermissionError && lq.live != nil {
+		// The user may no longer list the DocType: every row leaves, and the list stays empty
+		// (each change reads again, in case the rights come back).
+		var changes []listChange
+		for _, r := range lq.rows {
+			changes = append(changes, listChange{Op: "remove", Name: rowName(r)})
+		}
+		lq.rows, lq.denied = nil, true
+		lq.send(changes)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	lq.denied = false
+	var changes []listChange
+	if lq.live != nil {
+		old := make([]doc.Doc, len(lq.rows))
+		for i, r := range lq.rows {
+			old[i] = lq.live.Project(r)
+		}
+		now := make([]doc.Doc, len(rows))
+		for i, r := range rows {
+			now[i] = live.Project(r)
+		}
+		changes = diffRows(old, now)
+	}
+	lq.live, lq.rows = live, rows
+	lq.offset = max(lq.offset, offset)
+	lq.send(changes)
+	return nil
+}
+
+// send sends changes, as of lq.offset, to every subscriber.
+func (lq *liveQuery) send(changes []listChange) {
+	if len(changes) == 0 {
+		return
+	}
+	lq.mu.Lock()
+	subs := make([]*listSub, 0, len(lq.subs))
+	for s := range lq.subs {
+		subs = append(subs, s)
+	}
+	lq.mu.Unlock()
+	for _, ch := range changes {
+		for _, s := range subs {
+			ch.ID, ch.Offset = s.id, lq.offset
+			s.c.emitLive("list_change", ch)
+		}
+	}
+}
+
+// apply applies one change to the page in memory and returns what to send; false when its effect
+// cannot be known without reading the query again.
+func (lq *liveQuery) apply(ch *rowChange) ([]listChange, bool) {
+	l := lq.live
+	if ch == nil || lq.denied || !l.InMemory() {
+		return nil, false
+	}
+	name, _ := ch.Row["name"].(string)
+	idx := slices.IndexFunc(lq.rows, func(r doc.Doc) bool { return rowName(r) == name })
+	matches := false
+	if ch.Op != "delete" {
+		m, known := l.Match(ch.Row)
+		if !known {
+			return nil, false
+		}
+		matches = m
+	}
+	if lq.q.Start > 0 {
+		// The page comes after rows it does not hold: a change to any row that matches, before or
+		// after, may shift it.
+		if idx >= 0 || matches {
+			return nil, false
+		}
+		switch ch.Op {
+		case "update":
+			before := maps.Clone(ch.Row)
+			maps.Copy(before, ch.Before)
+			m, known := l.Match(before)
+			return nil, known && !m
+		case "delete":
+			m, known := l.Match(ch.Row)
+			return nil, known && !m
+		}
+		return nil, true
+	}
+	full := len(lq.rows) >= lq.q.Limit
+	if !matches {
+		switch {
+		case idx < 0:
+			return nil, true
+		case full:
+			return nil, false // the row after the page takes its place: not in memory
+		}
+		lq.rows = slices.Delete(lq.rows, idx, idx+1)
+		return []listChange{{Op: "remove", Name: name}}, true
+	}
+	wide := l.Wide(ch.Row)
+	rest := lq.rows
+	if idx >= 0 {
+		rest = slices.Delete(slices.Clone(lq.rows), idx, idx+1)
+	}
+	known := true
+	at, _ := slices.BinarySearchFunc(rest, wide, func(r, w doc.Doc) int {
+		c, ok := l.Compare(r, w)
+		known = known && ok
+		return c
+	})
+	if !known {
+		return nil, false
+	}
+	if idx < 0 {
+		if full && at == len(rest) {
+			return nil, true // after the page's last row
+		}
+		lq.rows = slices.Insert(lq.rows, at, wide)
+		out := []listChange{{Op: "insert", Name: name, Row: l.Project(wide), Index: &at}}
+		if len(lq.rows) > lq.q.Limit {
+			last := lq.rows[len(lq.rows)-1]
+			lq.rows = lq.rows[:len(lq.rows)-1]
+			out = append(out, listChange{Op: "remove", Name: rowName(last)})
+		}
+		return out, true
+	}
+	if full && at == len(rest) {
+		return nil, false // the last of a full page: a row after the page may now come first
+	}
+	was, now := l.Project(lq.rows[idx]), l.Project(wide)
+	lq.rows = slices.Insert(rest, at, wide)
+	changed := !reflect.DeepEqual(was, now)
+	switch {
+	case at != idx && changed:
+		return []listChange{{Op: "move", Name: name, Row: now, Index: &at}}, true
+	case at != idx:
+		return []listChange{{Op: "move", Name: name, Index: &at}}, true
+	case changed:
+		return []listChange{{Op: "update", Name: name, Row: now, Index: &at}}, true
+	}
+	return nil, true
+}
+
+// readList prepares the query and reads its rows as its user, with their current roles. The
+// offset is the fan-out's position before the read began: every change up to it is committed, so
+// in the rows, and changes after it are applied after the read (those the read saw too apply as
+// the same values again).
+func (h *Hub) readList(lq *liveQuery) (*doc.LiveQuery, []doc.Doc, int64, error) {
+	user, err := h.currentUser(lq.user)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	h.mu.Lock()
+	offset := h.delivered
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var live *doc.LiveQuery
+	var rows []doc.Doc
+	err = h.e.Run(ctx, user, false, func(tx *doc.Context) error {
 		var err error
-		rows, err = tx.List(lq.doctype, lq.q)
+		if live, err = tx.PrepareLive(lq.doctype, lq.q); err != nil {
+			return err
+		}
+		rows, err = tx.List(lq.doctype, live.Read)
 		return err
 	})
-	return rows, offset, err
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	// As a client gets them, and as list_update carries rows: numbers are float64.
+	b, err := json.Marshal(rows)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	rows = nil
+	if err := json.Unmarshal(b, &rows); err != nil {
+		return nil, nil, 0, err
+	}
+	return live, rows, offset, nil
 }
 
 // emitLive sends an unlogged event unless the socket is gone or its credential revoked.

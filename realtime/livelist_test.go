@@ -346,3 +346,97 @@ func TestLiveListShared(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Changes whose effect on a page is known from the page itself are applied in memory, with no
+// read of the database (livedoc_realtime_live_list_updates_total says which way each went); a row
+// leaving a full page makes the query read once. list_update still reaches doctype: subscribers
+// as Frappe sends it, without the row it carries for live lists.
+func TestLiveListInMemory(t *testing.T) {
+	n := startNode(t, storetest.DSN(t), "")
+	defer n.app.Close()
+	defer n.kill()
+	liveItems(t, n)
+	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "i0", "qty": 5, "status": "open"})
+	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "i1", "qty": 3, "status": "open"})
+	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "c0", "qty": 1, "status": "closed"})
+
+	c := dial(t, n.url, n.token(t, doc.Administrator), false)
+	l := watchList(c)
+	updates := collect(c, "list_update")
+	connect(t, c)
+	if ack := subscribe(t, c, "doctype_subscribe", "Live Item"); ack["ok"] != true {
+		t.Fatalf("doctype_subscribe: %v", ack)
+	}
+	q := doc.Query{Fields: []string{"title", "qty", "name"}, Filters: []doc.Filter{{Field: "status", Op: "=", Value: "open"}},
+		OrderBy: "qty asc", Limit: 3}
+	l.subscribe(t, c, map[string]any{"doctype": "Live Item", "fields": []string{"title", "qty"},
+		"filters": [][]any{{"status", "=", "open"}}, "order_by": "qty asc", "limit": 3})
+	fresh := func() []map[string]any { return n.list(t, doc.Administrator, "Live Item", q) }
+	memory0, read0 := realtime.LiveListUpdates(n.app.Realtime)
+	if read0 != 1 {
+		t.Errorf("%v reads for the snapshot, want 1", read0)
+	}
+	update := func(name string, change map[string]any) {
+		t.Helper()
+		err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+			_, err := c.Update("Live Item", name, change)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct {
+		what string
+		do   func()
+	}{
+		{"an insert into a page that is not full", func() {
+			n.insert(t, doc.Doc{"doctype": "Live Item", "title": "i2", "qty": 8, "status": "open"})
+		}},
+		{"an insert after the last row of a full page", func() {
+			n.insert(t, doc.Doc{"doctype": "Live Item", "title": "i3", "qty": 50, "status": "open"})
+		}},
+		{"an update in place", func() { update("i0", map[string]any{"qty": 4}) }},
+		{"an update that moves a row to the top", func() { update("i0", map[string]any{"qty": 2}) }},
+		{"an insert into a full page, which drops its last row", func() {
+			n.insert(t, doc.Doc{"doctype": "Live Item", "title": "x", "qty": 1, "status": "open"})
+		}},
+		{"a change to a row that matches neither before nor after", func() { update("c0", map[string]any{"qty": 7}) }},
+		{"a change to a row after the page that stays after it", func() { update("i3", map[string]any{"qty": 60}) }},
+	}
+	for i, s := range steps {
+		t.Log(s.what)
+		s.do()
+		// The change is decided (a read or a match: one or the other must move) before the rows
+		// are compared: a change that changes nothing leaves them equal all along.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			memory, read := realtime.LiveListUpdates(n.app.Realtime)
+			if read != read0 || memory != memory0+float64(i) {
+				if read != read0 || memory != memory0+float64(i+1) {
+					t.Fatalf("after %s: %v reads and %v changes matched in memory, want 0 and %d", s.what,
+						read-read0, memory-memory0, i+1)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not applied within 5 s", s.what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		l.waitEqual(t, fresh)
+	}
+	t.Log("a row that leaves a full page: the row after it is read")
+	update("i0", map[string]any{"status": "closed"})
+	if got := l.waitEqual(t, fresh); len(got) != 3 || got[2]["name"] != "i2" {
+		t.Errorf("after a row left: %v", got)
+	}
+	if _, read := realtime.LiveListUpdates(n.app.Realtime); read != read0+1 {
+		t.Errorf("%v reads for a row leaving a full page, want 1", read-read0)
+	}
+	for _, m := range updates.waitFor(t, len(steps)+1, 5*time.Second) {
+		if len(m) != 3 || m["doctype"] != "Live Item" || m["name"] == nil || m["user"] == nil {
+			t.Fatalf("list_update on the wire: %v, want Frappe's {doctype, name, user}", m)
+		}
+	}
+}

@@ -20,6 +20,7 @@ type metrics struct {
 	recoveries    *prometheus.CounterVec
 	fanoutSeconds prometheus.Histogram
 	busDown       prometheus.Gauge
+	liveLists     *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -46,9 +47,12 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)}),
 		busDown: prometheus.NewGauge(prometheus.GaugeOpts{Name: "livedoc_realtime_bus_down",
 			Help: "1 while the bus (Redis) does not answer, as last seen by a health check or publish."}),
+		liveLists: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "livedoc_realtime_live_list_updates_total",
+			Help: "Live list queries brought up to date, by how: memory (a change matched in memory, no SQL) or read (the query read from the database: a first snapshot, or a change memory could not decide)."},
+			[]string{"how"}),
 	}
 	m.reg.MustRegister(m.connections, m.rooms, m.published, m.delivered, m.queueDrops, m.publishErrors,
-		m.pruned, m.recoveries, m.fanoutSeconds, m.busDown, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		m.pruned, m.recoveries, m.fanoutSeconds, m.busDown, m.liveLists, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

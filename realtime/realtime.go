@@ -401,7 +401,7 @@ func docEvents(c *doc.Context) []Event {
 		out = append(out, Event{Room: docRoom(ch.DocType, ch.Name), Event: "doc_update", Message: msg,
 			DocType: ch.DocType, Owner: ch.Owner})
 		if !ch.IsSingle {
-			msg, _ := json.Marshal(listUpdate{ch.DocType, ch.Name, c.User.Name})
+			msg := listUpdateMessage(ch, c.User.Name)
 			out = append(out, Event{Room: "doctype:" + ch.DocType, Event: "list_update", Message: msg,
 				DocType: ch.DocType, Owner: ch.Owner})
 		}
@@ -420,9 +420,30 @@ type docUpdate struct {
 }
 
 type listUpdate struct {
-	DocType string `json:"doctype"`
-	Name    string `json:"name"`
-	User    string `json:"user"`
+	DocType string     `json:"doctype"`
+	Name    string     `json:"name"`
+	User    string     `json:"user"`
+	Live    *rowChange `json:"live,omitempty"` // for live lists, in the log and on the bus only (outEvent.message)
+}
+
+// listUpdateMessage is a change's list_update, with its row for live lists unless that is too big.
+func listUpdateMessage(ch doc.Change, user string) json.RawMessage {
+	m := listUpdate{DocType: ch.DocType, Name: ch.Name, User: user}
+	if ch.Row != nil {
+		m.Live = &rowChange{Op: "insert", Row: ch.Row, Before: ch.Before}
+		switch {
+		case ch.Action == "delete":
+			m.Live.Op = "delete"
+		case ch.Before != nil:
+			m.Live.Op = "update"
+		}
+	}
+	msg, err := json.Marshal(m)
+	if err != nil || len(msg) > maxRowChange {
+		m.Live = nil
+		msg, _ = json.Marshal(m)
+	}
+	return msg
 }
 
 // enqueue is the bus's delivery into this node.

@@ -60,7 +60,10 @@ func (dt *DocType) grant(u *User, ptype string) grant {
 	}
 	g := grantNone
 	for _, p := range dt.Permissions {
-		if !u.HasRole(p.Role) || !p.allows(ptype) {
+		// Rules of a higher permlevel give access to fields, never to documents (as in Frappe's
+		// get_role_permissions): a role that reads only its own documents at level 0 and a
+		// level's fields of them does not read every document.
+		if p.Permlevel != 0 || !u.HasRole(p.Role) || !p.allows(ptype) {
 			continue
 		}
 		if !p.IfOwner {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -25,6 +26,30 @@ type liveList struct {
 	pending []change // changes that came before the ack was read
 	ops     map[string]int
 	after   int // changes applied since the snapshot
+
+	// What is wrong with the changes received: one that does not apply to the copy, an offset
+	// going back, a row the user may not have (allowed says why, "" when it may).
+	bad     []string
+	offset  int64
+	allowed func(row map[string]any) string
+}
+
+// check fails the test with what was wrong with the changes received.
+func (l *liveList) check(t *testing.T) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.bad) > 0 {
+		t.Fatalf("live list changes: %s", strings.Join(l.bad, "; "))
+	}
+}
+
+func (l *liveList) admit(row map[string]any) {
+	if l.allowed != nil && row != nil {
+		if why := l.allowed(row); why != "" {
+			l.bad = append(l.bad, fmt.Sprintf("received %s: %v", why, row))
+		}
+	}
 }
 
 type change struct {
@@ -64,7 +89,10 @@ func (l *liveList) subscribe(t *testing.T, c *client.Client, query map[string]an
 	l.rows = nil
 	for _, r := range ack["rows"].([]any) {
 		l.rows = append(l.rows, r.(map[string]any))
+		l.admit(r.(map[string]any))
 	}
+	off, _ := ack["offset"].(float64)
+	l.offset = int64(off)
 	for _, ch := range l.pending {
 		if ch.ID == l.id {
 			l.apply(ch)
@@ -77,7 +105,27 @@ func (l *liveList) subscribe(t *testing.T, c *client.Client, query map[string]an
 func (l *liveList) apply(ch change) {
 	l.ops[ch.Op]++
 	l.after++
+	if ch.Offset < l.offset {
+		l.bad = append(l.bad, fmt.Sprintf("%s %s at offset %d after %d", ch.Op, ch.Name, ch.Offset, l.offset))
+	}
+	l.offset = ch.Offset
+	l.admit(ch.Row)
 	at := slices.IndexFunc(l.rows, func(r map[string]any) bool { return r["name"] == ch.Name })
+	last := len(l.rows) // the last index an insert may take; a move, one less
+	if ch.Op == "move" {
+		last--
+	}
+	switch {
+	case ch.Op == "insert" && at >= 0:
+		l.bad = append(l.bad, fmt.Sprintf("insert of %s, which the list has", ch.Name))
+		return
+	case ch.Op != "insert" && at < 0:
+		l.bad = append(l.bad, fmt.Sprintf("%s of %s, which the list does not have", ch.Op, ch.Name))
+		return
+	case ch.Op != "remove" && ch.Op != "update" && (ch.Index == nil || *ch.Index < 0 || *ch.Index > last):
+		l.bad = append(l.bad, fmt.Sprintf("%s of %s at index %v of %d rows", ch.Op, ch.Name, ch.Index, len(l.rows)))
+		return
+	}
 	switch ch.Op {
 	case "remove":
 		l.rows = slices.Delete(l.rows, at, at+1)

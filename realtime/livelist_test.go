@@ -488,3 +488,50 @@ func TestLiveListInMemory(t *testing.T) {
 		}
 	}
 }
+
+// When a user's roles change, their live lists are read again with the new rights: the rows they
+// may no longer read leave, with no read right left every row leaves, and a role given back
+// brings them back. (Before, only a change of the list's DocType made it read again.)
+func TestLiveListRightsChange(t *testing.T) {
+	n := startNode(t, storetest.DSN(t), "")
+	defer n.app.Close()
+	defer n.kill()
+	liveItems(t, n)
+	n.addUser(t, "x@example.com", doc.SystemUser, "Item Taker", "System Manager")
+	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "theirs", "qty": 1})
+	n.as(t, "x@example.com", func(c *doc.Context) error {
+		_, err := c.Insert(doc.Doc{"doctype": "Live Item", "title": "mine", "qty": 2})
+		return err
+	})
+	c := dial(t, n.url, n.token(t, "x@example.com"), false)
+	l := watchList(c)
+	connect(t, c)
+	l.subscribe(t, c, map[string]any{"doctype": "Live Item", "fields": []string{"title"}, "order_by": "qty asc"})
+	if got := l.snapshot(); len(got) != 2 {
+		t.Fatalf("snapshot with System Manager: %v", got)
+	}
+	names := func() []any {
+		var out []any
+		for _, r := range l.snapshot() {
+			out = append(out, r["name"])
+		}
+		return out
+	}
+	waitNames := func(what string, want ...any) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !reflect.DeepEqual(names(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the live list holds %v, want %v", what, names(), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	setUser(t, n, "x@example.com", map[string]any{"roles": []any{map[string]any{"role": "Item Taker"}}})
+	waitNames("System Manager taken away, own documents only", "mine")
+	setUser(t, n, "x@example.com", map[string]any{"roles": []any{}})
+	waitNames("no role that reads Live Item")
+	setUser(t, n, "x@example.com", map[string]any{"roles": []any{map[string]any{"role": "System Manager"}}})
+	waitNames("System Manager given back", "theirs", "mine")
+	l.check(t)
+}

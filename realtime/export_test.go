@@ -19,7 +19,9 @@ func LiveQueries(h *Hub) int {
 
 // LiveListUpdates is how many times h brought a live query up to date in memory, and by reading
 // it from the database (livedoc_realtime_live_list_updates_total).
-func LiveListUpdates(h *Hub) (memory, read float64) {
+func LiveListUpdates(h *Hub) (memory, read float64) { return h.liveListCounts() }
+
+func (h *Hub) liveListCounts() (memory, read float64) {
 	get := func(how string) float64 {
 		var m dto.Metric
 		_ = h.metrics.liveLists.WithLabelValues(how).Write(&m)

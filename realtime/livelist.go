@@ -10,6 +10,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -92,6 +93,70 @@ type rowChange struct {
 	Op     string  `json:"op"` // insert | update | delete
 	Row    doc.Doc `json:"row"`
 	Before doc.Doc `json:"before,omitempty"`
+}
+
+// appendRowChange encodes r, on every save: without encoding/json's reflection, sorted map keys
+// and validation of what a MarshalJSON returns, for the common values (text, integers, NULL).
+func appendRowChange(b []byte, r *rowChange) ([]byte, error) {
+	b = append(b, `{"op":`...)
+	b = appendJSON(b, r.Op)
+	var err error
+	b = append(b, `,"row":`...)
+	if b, err = appendRow(b, r.Row); err != nil {
+		return nil, err
+	}
+	if r.Before != nil {
+		b = append(b, `,"before":`...)
+		if b, err = appendRow(b, r.Before); err != nil {
+			return nil, err
+		}
+	}
+	return append(b, '}'), nil
+}
+
+func appendRow(b []byte, row doc.Doc) ([]byte, error) {
+	if row == nil {
+		return append(b, "null"...), nil
+	}
+	b = append(b, '{')
+	first := true
+	for k, v := range row {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = appendJSON(b, k)
+		b = append(b, ':')
+		switch x := v.(type) {
+		case nil:
+			b = append(b, "null"...)
+		case string:
+			b = appendJSON(b, x)
+		case int64:
+			b = strconv.AppendInt(b, x, 10)
+		default:
+			enc, err := json.Marshal(x)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, enc...)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// appendJSON appends s as a JSON string: printable ASCII without quote or backslash as it is, the
+// rest through encoding/json.
+func appendJSON(b []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			enc, _ := json.Marshal(s)
+			return append(b, enc...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, s...)
+	return append(b, '"')
 }
 
 // maxRowChange bounds a list_update's rowChange: a bigger one is left out, and the live lists of
@@ -221,7 +286,6 @@ func (h *Hub) listSubscribe(c *conn, args []json.RawMessage, ack socketio.Ack) e
 	if err != nil {
 		return err
 	}
-	key := name + "\x00" + doctype + "\x00" + string(text)
 	sub := &listSub{id: newListID(), c: c}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -231,19 +295,7 @@ func (h *Hub) listSubscribe(c *conn, args []json.RawMessage, ack socketio.Ack) e
 	if len(c.lists) >= maxListsPerSocket {
 		return fmt.Errorf("list_subscribe: at most %d live lists per connection", maxListsPerSocket)
 	}
-	lq := h.lists[key]
-	if lq == nil {
-		lq = &liveQuery{key: key, user: name, doctype: doctype, q: q, subs: map[*listSub]struct{}{}}
-		if h.lists == nil {
-			h.lists = map[string]*liveQuery{}
-			h.listsByType = map[string]map[*liveQuery]struct{}{}
-		}
-		h.lists[key] = lq
-		if h.listsByType[doctype] == nil {
-			h.listsByType[doctype] = map[*liveQuery]struct{}{}
-		}
-		h.listsByType[doctype][lq] = struct{}{}
-	}
+	lq := h.liveQueryLocked(name, doctype, q, string(text))
 	sub.lq = lq
 	if c.lists == nil {
 		c.lists = map[string]*listSub{}
@@ -257,6 +309,26 @@ func (h *Hub) listSubscribe(c *conn, args []json.RawMessage, ack socketio.Ack) e
 	h.kickLocked(lq)
 	lq.mu.Unlock()
 	return nil
+}
+
+// liveQueryLocked is the live query of user asking q (whose JSON is text) on doctype: the one
+// followed already, or a new one.
+func (h *Hub) liveQueryLocked(user, doctype string, q doc.Query, text string) *liveQuery {
+	key := user + "\x00" + doctype + "\x00" + text
+	if lq := h.lists[key]; lq != nil {
+		return lq
+	}
+	lq := &liveQuery{key: key, user: user, doctype: doctype, q: q, subs: map[*listSub]struct{}{}}
+	if h.lists == nil {
+		h.lists = map[string]*liveQuery{}
+		h.listsByType = map[string]map[*liveQuery]struct{}{}
+	}
+	h.lists[key] = lq
+	if h.listsByType[doctype] == nil {
+		h.listsByType[doctype] = map[*liveQuery]struct{}{}
+	}
+	h.listsByType[doctype][lq] = struct{}{}
+	return lq
 }
 
 // listUnsubscribe ends one of the socket's live lists.

@@ -429,21 +429,23 @@ type listUpdate struct {
 // listUpdateMessage is a change's list_update, with its row for live lists unless that is too big.
 func listUpdateMessage(ch doc.Change, user string) json.RawMessage {
 	m := listUpdate{DocType: ch.DocType, Name: ch.Name, User: user}
-	if ch.Row != nil {
-		m.Live = &rowChange{Op: "insert", Row: ch.Row, Before: ch.Before}
-		switch {
-		case ch.Action == "delete":
-			m.Live.Op = "delete"
-		case ch.Before != nil:
-			m.Live.Op = "update"
-		}
+	plain, _ := json.Marshal(m)
+	if ch.Row == nil {
+		return plain
 	}
-	msg, err := json.Marshal(m)
-	if err != nil || len(msg) > maxRowChange {
-		m.Live = nil
-		msg, _ = json.Marshal(m)
+	live := &rowChange{Op: "insert", Row: ch.Row, Before: ch.Before}
+	switch {
+	case ch.Action == "delete":
+		live.Op = "delete"
+	case ch.Before != nil:
+		live.Op = "update"
 	}
-	return msg
+	msg := append(plain[:len(plain)-1:len(plain)-1], `,"live":`...)
+	msg, err := appendRowChange(msg, live)
+	if err != nil || len(msg)+1 > maxRowChange {
+		return plain
+	}
+	return append(msg, '}')
 }
 
 // enqueue is the bus's delivery into this node.

@@ -76,7 +76,7 @@ type liveQuery struct {
 	live   *doc.LiveQuery // as prepared by the last read; nil before the first
 	rows   []doc.Doc      // the page, wide rows as a client gets them (JSON-decoded)
 	offset int64          // the log offset the rows are as of
-	denied bool           // the last read was refused: the user may no longer list the DocType
+	denied error          // why the last read was refused: the user may no longer list the DocType
 }
 
 // listEvent is one committed change of the query's DocType, or a reason to read it again.
@@ -444,10 +444,14 @@ func (h *Hub) runList(lq *liveQuery) {
 		if err != nil {
 			h.log.Warn("realtime: a live list could not be read", "doctype", lq.doctype, "user", lq.user, "err", err)
 		}
-		if lq.live == nil {
-			// Never read: the query is refused (or the database failed) for those asking it.
+		if lq.live == nil || lq.denied != nil {
+			// Never read, or the user may not list the DocType: the query is refused (or the
+			// database failed) for those asking it now.
 			msg := "list_subscribe failed"
-			if err != nil {
+			switch {
+			case lq.denied != nil:
+				msg = lq.denied.Error()
+			case err != nil:
 				msg = err.Error()
 			}
 			for _, j := range joins {
@@ -530,14 +534,14 @@ func (h *Hub) rereadList(lq *liveQuery) error {
 		for _, r := range lq.rows {
 			changes = append(changes, listChange{Op: "remove", Name: rowName(r)})
 		}
-		lq.rows, lq.denied = nil, true
+		lq.rows, lq.denied = nil, err
 		lq.send(changes)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	lq.denied = false
+	lq.denied = nil
 	var changes []listChange
 	if lq.live != nil {
 		old := make([]doc.Doc, len(lq.rows))
@@ -579,7 +583,7 @@ func (lq *liveQuery) send(changes []listChange) {
 // cannot be known without reading the query again.
 func (lq *liveQuery) apply(ch *rowChange) ([]listChange, bool) {
 	l := lq.live
-	if ch == nil || lq.denied || !l.InMemory() {
+	if ch == nil || lq.denied != nil || !l.InMemory() {
 		return nil, false
 	}
 	name, _ := ch.Row["name"].(string)

@@ -531,6 +531,11 @@ func TestLiveListRightsChange(t *testing.T) {
 	waitNames("System Manager taken away, own documents only", "mine")
 	setUser(t, n, "x@example.com", map[string]any{"roles": []any{}})
 	waitNames("no role that reads Live Item")
+	// Asking the same query now is refused, as a fresh one would be, not answered from memory.
+	if ack := subscribe(t, c, "list_subscribe", map[string]any{"doctype": "Live Item", "fields": []string{"title"},
+		"order_by": "qty asc"}); ack["error"] == nil {
+		t.Errorf("list_subscribe without a role that reads Live Item: %v", ack)
+	}
 	setUser(t, n, "x@example.com", map[string]any{"roles": []any{map[string]any{"role": "System Manager"}}})
 	waitNames("System Manager given back", "theirs", "mine")
 	l.check(t)

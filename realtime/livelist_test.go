@@ -408,7 +408,9 @@ func TestLiveListInMemory(t *testing.T) {
 	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "i1", "qty": 3, "status": "open"})
 	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "c0", "qty": 1, "status": "closed"})
 
-	c := dial(t, n.url, n.token(t, doc.Administrator), false)
+	tok := n.token(t, doc.Administrator)
+	stream := openSSE(t, n.url, tok, "rooms=doctype:Live%20Item")
+	c := dial(t, n.url, tok, false)
 	l := watchList(c)
 	updates := collect(c, "list_update")
 	connect(t, c)
@@ -485,6 +487,18 @@ func TestLiveListInMemory(t *testing.T) {
 	for _, m := range updates.waitFor(t, len(steps)+1, 5*time.Second) {
 		if len(m) != 3 || m["doctype"] != "Live Item" || m["name"] == nil || m["user"] == nil {
 			t.Fatalf("list_update on the wire: %v, want Frappe's {doctype, name, user}", m)
+		}
+	}
+	// The same over Server-Sent Events.
+	for range len(steps) + 1 {
+		stream.until(t, "event: list_update")
+		var data struct{ Message map[string]any }
+		line := <-stream.lines
+		if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &data); err != nil {
+			t.Fatalf("SSE data %q: %v", line, err)
+		}
+		if m := data.Message; len(m) != 3 || m["doctype"] != "Live Item" || m["name"] == nil || m["user"] == nil {
+			t.Fatalf("list_update over SSE: %v, want Frappe's {doctype, name, user}", m)
 		}
 	}
 }

@@ -24,27 +24,29 @@ import (
 // the client's rows equal to what the query returns now.
 //
 // Sockets of one user asking the same query share one liveQuery. It holds the rows of its page
-// "wide" (the requested fields plus those its filters, order and owner rule need), and follows the
-// DocType's committed changes, which the fan-out hands it in offset order on every node: each
-// list_update carries the document's row as written and the previous values of what changed
-// (never sent to clients; left out above 16 KiB). Most changes are decided in memory with
-// doc.LiveQuery, which evaluates the filters, if_owner and the order as SQL does, with no read:
+// and up to as many again after it (at most 50, listExtra), "wide" (the requested fields plus those
+// its filters, order and owner rule need), and follows the DocType's committed changes, which the
+// fan-out hands it in offset order on every node: each list_update carries the document's row as
+// written and the previous values of what changed (never sent to clients; left out above 16 KiB).
+// Most changes are decided in memory with doc.LiveQuery, which evaluates the filters, if_owner
+// and the order as SQL does, with no read. The rows held are always the first ones the query
+// selects:
 //
-//   - a row that matches neither before nor after, or sorts after the last row of a full page,
-//     changes nothing;
-//   - a row that enters is inserted at its place (a full page drops its last row);
-//   - a row that stays is updated or moved;
-//   - a row that leaves (or is deleted) is removed, if the page is not full.
+//   - a row that matches neither before nor after, or sorts after the last row held while rows
+//     not held may come before it, is not held;
+//   - a row that enters is inserted at its place (past the rows held, the last is dropped);
+//   - a row that stays is updated or moved; a row that leaves, or is deleted, is removed;
+//   - the client is sent what changed in the page (its first limit rows): a row leaving it is
+//     replaced by the next row held.
 //
 // The query is read again (as the user, through doc.Context.List, so every rule applies) when the
-// change's effect is unknowable from the page: a row leaves a full page (which row comes next is
-// not in memory), a row of a full page moves to its end (a row after the page may now come before
-// it), the list starts after rows it does not hold (start > 0) and the row matches before or
-// after, memory cannot decide as the database would (doc.LiveQuery says when), the DocType has a
-// row filter (Permission Query script), the change carries no row (too big, or a rename), or the
-// rights involved changed (the user, or the DocType's permissions, saved). One read answers every
-// change queued while it ran, so a query reads at most once per change. A new socket asking a
-// query that is already followed gets its rows from memory.
+// change's effect is unknowable from the rows held: fewer rows are held than the page shows while
+// more may match, the list starts after rows it does not hold (start > 0) and the row matches
+// before or after, memory cannot decide as the database would (doc.LiveQuery says when), the
+// DocType has a row filter (Permission Query script), the change carries no row (too big, or a
+// rename), or the rights involved changed (the user, or the DocType's permissions, saved). One
+// read answers every change queued while it ran, so a query reads at most once per change. A new
+// socket asking a query that is already followed gets its rows from memory.
 //
 // Subscriptions live with the socket: they are not kept for recovery, and a client subscribes
 // again (a fresh snapshot) on every connection.
@@ -73,10 +75,12 @@ type liveQuery struct {
 	running bool
 
 	// Owned by the goroutine running the query.
-	live   *doc.LiveQuery // as prepared by the last read; nil before the first
-	rows   []doc.Doc      // the page, wide rows as a client gets them (JSON-decoded)
-	offset int64          // the log offset the rows are as of
-	denied error          // why the last read was refused: the user may no longer list the DocType
+	live *doc.LiveQuery // as prepared by the last read; nil before the first
+	rows []doc.Doc      // the page and up to listExtra rows after it, wide, as a client gets them (JSON-decoded)
+	// complete: rows holds every row the query selects from its start (none after them).
+	complete bool
+	offset   int64 // the log offset the rows are as of
+	denied   error // why the last read was refused: the user may no longer list the DocType
 }
 
 // listEvent is one committed change of the query's DocType, or a reason to read it again.
@@ -479,10 +483,7 @@ func (h *Hub) runList(lq *liveQuery) {
 				h.mu.Unlock()
 			})
 		}
-		rows := make([]doc.Doc, len(lq.rows))
-		for i, r := range lq.rows {
-			rows[i] = lq.live.Project(r)
-		}
+		rows := lq.shown()
 		lq.mu.Lock()
 		for _, j := range joins {
 			if !j.sub.cancelled {
@@ -531,7 +532,7 @@ func (h *Hub) rereadList(lq *liveQuery) error {
 		// The user may no longer list the DocType: every row leaves, and the list stays empty
 		// (each change reads again, in case the rights come back).
 		var changes []listChange
-		for _, r := range lq.rows {
+		for _, r := range lq.shown() {
 			changes = append(changes, listChange{Op: "remove", Name: rowName(r)})
 		}
 		lq.rows, lq.denied = nil, err
@@ -542,19 +543,15 @@ func (h *Hub) rereadList(lq *liveQuery) error {
 		return err
 	}
 	lq.denied = nil
-	var changes []listChange
+	var old []doc.Doc
 	if lq.live != nil {
-		old := make([]doc.Doc, len(lq.rows))
-		for i, r := range lq.rows {
-			old[i] = lq.live.Project(r)
-		}
-		now := make([]doc.Doc, len(rows))
-		for i, r := range rows {
-			now[i] = live.Project(r)
-		}
-		changes = diffRows(old, now)
+		old = lq.shown()
 	}
-	lq.live, lq.rows = live, rows
+	lq.live, lq.rows, lq.complete = live, rows, len(rows) < lq.q.Limit+listExtra(lq.q)
+	var changes []listChange
+	if old != nil {
+		changes = diffRows(old, lq.shown())
+	}
 	lq.offset = max(lq.offset, offset)
 	lq.send(changes)
 	return nil
@@ -614,59 +611,92 @@ func (lq *liveQuery) apply(ch *rowChange) ([]listChange, bool) {
 		}
 		return nil, true
 	}
-	full := len(lq.rows) >= lq.q.Limit
-	if !matches {
-		switch {
-		case idx < 0:
-			return nil, true
-		case full:
-			return nil, false // the row after the page takes its place: not in memory
-		}
-		lq.rows = slices.Delete(lq.rows, idx, idx+1)
-		return []listChange{{Op: "remove", Name: name}}, true
-	}
-	wide := l.Wide(ch.Row)
+	limit := lq.q.Limit
 	rest := lq.rows
 	if idx >= 0 {
 		rest = slices.Delete(slices.Clone(lq.rows), idx, idx+1)
 	}
-	known := true
-	at, _ := slices.BinarySearchFunc(rest, wide, func(r, w doc.Doc) int {
-		c, ok := l.Compare(r, w)
-		known = known && ok
-		return c
-	})
-	if !known {
-		return nil, false
-	}
-	if idx < 0 {
-		if full && at == len(rest) {
-			return nil, true // after the page's last row
+	// Where the row goes among the rows held: -1 when it does not match, or sorts after every row
+	// held while rows not held (after them) may come before it.
+	at := -1
+	var wide doc.Doc
+	if matches {
+		wide = l.Wide(ch.Row)
+		known := true
+		i, _ := slices.BinarySearchFunc(rest, wide, func(r, w doc.Doc) int {
+			c, ok := l.Compare(r, w)
+			known = known && ok
+			return c
+		})
+		if !known {
+			return nil, false
 		}
-		lq.rows = slices.Insert(lq.rows, at, wide)
-		out := []listChange{{Op: "insert", Name: name, Row: l.Project(wide), Index: &at}}
-		if len(lq.rows) > lq.q.Limit {
-			last := lq.rows[len(lq.rows)-1]
-			lq.rows = lq.rows[:len(lq.rows)-1]
-			out = append(out, listChange{Op: "remove", Name: rowName(last)})
+		if i < len(rest) || lq.complete {
+			at = i
 		}
-		return out, true
 	}
-	if full && at == len(rest) {
-		return nil, false // the last of a full page: a row after the page may now come first
+	next, complete := rest, lq.complete
+	if at >= 0 {
+		next = slices.Insert(slices.Clip(rest), at, wide)
 	}
-	was, now := l.Project(lq.rows[idx]), l.Project(wide)
-	lq.rows = slices.Insert(rest, at, wide)
-	changed := !reflect.DeepEqual(was, now)
+	if held := limit + listExtra(lq.q); len(next) > held {
+		next, complete = next[:held], false
+	}
+	if len(next) < limit && !complete {
+		return nil, false // the page has a hole that only rows not held can fill
+	}
+	// What the client sees is the first limit rows.
+	wasShown, isShown := idx >= 0 && idx < limit, at >= 0 && at < limit
+	var out []listChange
 	switch {
-	case at != idx && changed:
-		return []listChange{{Op: "move", Name: name, Row: now, Index: &at}}, true
-	case at != idx:
-		return []listChange{{Op: "move", Name: name, Index: &at}}, true
-	case changed:
-		return []listChange{{Op: "update", Name: name, Row: now, Index: &at}}, true
+	case wasShown && isShown:
+		was, now := l.Project(lq.rows[idx]), l.Project(wide)
+		changed := !reflect.DeepEqual(was, now)
+		switch {
+		case at != idx && changed:
+			out = []listChange{{Op: "move", Name: name, Row: now, Index: &at}}
+		case at != idx:
+			out = []listChange{{Op: "move", Name: name, Index: &at}}
+		case changed:
+			out = []listChange{{Op: "update", Name: name, Row: now, Index: &at}}
+		}
+	case wasShown:
+		out = []listChange{{Op: "remove", Name: name}}
+		if len(next) >= limit {
+			last := limit - 1
+			out = append(out, listChange{Op: "insert", Name: rowName(next[last]), Row: l.Project(next[last]), Index: &last})
+		}
+	case isShown:
+		if len(lq.rows) >= limit {
+			out = []listChange{{Op: "remove", Name: rowName(lq.rows[limit-1])}}
+		}
+		out = append(out, listChange{Op: "insert", Name: name, Row: l.Project(wide), Index: &at})
 	}
-	return nil, true
+	lq.rows, lq.complete = next, complete
+	return out, true
+}
+
+// listExtra is how many rows past its page a live query holds: rows that leave the page are
+// replaced from them, in memory. A page that starts after other rows holds none (its changes
+// are read).
+func listExtra(q doc.Query) int {
+	if q.Start > 0 {
+		return 0
+	}
+	return min(q.Limit, maxListExtra)
+}
+
+// maxListExtra bounds the rows held past a page: memory, and a larger first read.
+const maxListExtra = 50
+
+// shown is what the client sees of the rows held: the first limit, as they project.
+func (lq *liveQuery) shown() []doc.Doc {
+	rows := lq.rows[:min(len(lq.rows), lq.q.Limit)]
+	out := make([]doc.Doc, len(rows))
+	for i, r := range rows {
+		out[i] = lq.live.Project(r)
+	}
+	return out
 }
 
 // readList prepares the query and reads its rows as its user, with their current roles. The
@@ -690,7 +720,9 @@ func (h *Hub) readList(lq *liveQuery) (*doc.LiveQuery, []doc.Doc, int64, error) 
 		if live, err = tx.PrepareLive(lq.doctype, lq.q); err != nil {
 			return err
 		}
-		rows, err = tx.List(lq.doctype, live.Read)
+		read := live.Read
+		read.Limit += listExtra(lq.q)
+		rows, err = tx.List(lq.doctype, read)
 		return err
 	})
 	if err != nil {

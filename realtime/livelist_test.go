@@ -395,9 +395,10 @@ func TestLiveListShared(t *testing.T) {
 	}
 }
 
-// Changes whose effect on a page is known from the page itself are applied in memory, with no
-// read of the database (livedoc_realtime_live_list_updates_total says which way each went); a row
-// leaving a full page makes the query read once. list_update still reaches doctype: subscribers
+// Changes whose effect on a page is known from the rows held are applied in memory, with no read
+// of the database (livedoc_realtime_live_list_updates_total says which way each went); rows leaving
+// a full page are replaced from the rows held past it, and only when those run out is the query
+// read, once. list_update still reaches doctype: subscribers
 // as Frappe sends it, without the row it carries for live lists.
 func TestLiveListInMemory(t *testing.T) {
 	n := startNode(t, storetest.DSN(t), "")
@@ -476,15 +477,48 @@ func TestLiveListInMemory(t *testing.T) {
 		}
 		l.waitEqual(t, fresh)
 	}
-	t.Log("a row that leaves a full page: the row after it is read")
+	// A query holds as many rows past its page as the page has (limit 3: 6 rows): a row leaving
+	// the page is replaced by the next one held, in memory, until too few are held.
+	decided := func(what string, memory, read float64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			m, r := realtime.LiveListUpdates(n.app.Realtime)
+			if m == memory && r == read {
+				return
+			}
+			if m > memory || r > read || time.Now().After(deadline) {
+				t.Fatalf("%s: %v changes matched in memory and %v reads, want %v and %v", what, m-memory0, r-read0,
+					memory-memory0, read-read0)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	memory := memory0 + float64(len(steps))
+	t.Log("a row that leaves a full page: the next row held takes its place")
 	update("i0", map[string]any{"status": "closed"})
+	memory++
+	decided("a row leaving a full page", memory, read0)
 	if got := l.waitEqual(t, fresh); len(got) != 3 || got[2]["name"] != "i2" {
 		t.Errorf("after a row left: %v", got)
 	}
-	if _, read := realtime.LiveListUpdates(n.app.Realtime); read != read0+1 {
-		t.Errorf("%v reads for a row leaving a full page, want 1", read-read0)
+	for i := range 6 {
+		n.insert(t, doc.Doc{"doctype": "Live Item", "title": fmt.Sprintf("h%d", i), "qty": 100 + i, "status": "open"})
+		memory++
 	}
-	for _, m := range updates.waitFor(t, len(steps)+1, 5*time.Second) {
+	decided("rows after the page", memory, read0)
+	for i := range 4 {
+		first := l.snapshot()[0]["name"].(string)
+		update(first, map[string]any{"status": "closed"})
+		if i < 3 {
+			memory++
+			decided(fmt.Sprintf("row %d leaving, %d held after the page", i+1, 2-i), memory, read0)
+		} else {
+			decided("a row leaving with no row held after the page: read", memory, read0+1)
+		}
+		l.waitEqual(t, fresh)
+	}
+	for _, m := range updates.waitFor(t, len(steps)+11, 5*time.Second) {
 		if len(m) != 3 || m["doctype"] != "Live Item" || m["name"] == nil || m["user"] == nil {
 			t.Fatalf("list_update on the wire: %v, want Frappe's {doctype, name, user}", m)
 		}

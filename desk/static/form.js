@@ -225,7 +225,9 @@ export class FormView {
       },
       (err) => {
         if (first) first.reject(err);
-        else if (this.subscribedAs === name) this.showMessage(`Could not reload: ${errorText(err)}`, 'red');
+        else if (this.subscribedAs !== name) return;
+        else if (err?.excType === 'DoesNotExistError' || err?.status === 404) this.showChangedBar(null, 'This document was deleted by someone else.');
+        else this.showMessage(`Could not reload: ${errorText(err)}`, 'red');
         first = null;
       });
     Promise.all([this.firstDoc, rt.doc_open(this.doctype, name)]).then(
@@ -235,7 +237,10 @@ export class FormView {
         this.markLive();
       },
       (err) => {
-        if (this.subscribedAs === name && this.doc) this.showMessage(`Live updates are off for this document: ${errorText(err)}`, 'orange');
+        // Once the document is shown (a missing one is a page of its own).
+        this.firstDoc.then(() => {
+          if (this.subscribedAs === name) this.showMessage(`Live updates are off for this document: ${errorText(err)}`, 'orange');
+        }, () => {});
       });
   }
 

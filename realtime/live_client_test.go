@@ -193,7 +193,14 @@ func TestGoClientLiveDocAndList(t *testing.T) {
 		t.Fatalf("reads after the reconnections: %d and %d, want still 1 each: a snapshot and a replay", got, recGot)
 	}
 
-	// Closed: nothing more reaches the callbacks (a later change reaches the still-open one).
+	// Closed: nothing more reaches the callbacks. A live document of n2 on the same client is the
+	// marker: events come in offset order, so once its change arrives n1's has been handled.
+	marks := make(chan map[string]any, 10)
+	marker, err := client.LiveDoc(ctx, fresh, opts, "Level Note", "n2", func(d map[string]any) { marks <- d })
+	if err != nil {
+		t.Fatal(err)
+	}
+	next(t, marks, "the marker's snapshot")
 	for _, l := range []*client.Live{live, list} {
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
@@ -202,13 +209,21 @@ func TestGoClientLiveDocAndList(t *testing.T) {
 	for len(docs) > 0 {
 		<-docs
 	}
+	for len(rows) > 0 {
+		<-rows
+	}
 	update("n1", map[string]any{"body": "after close"})
-	if d := next(t, recDocs, "a change after Close"); d["body"] != "after close" {
-		t.Fatalf("%v", d)
+	update("n2", map[string]any{"body": "marker"})
+	if d := next(t, marks, "the marker's change"); d["body"] != "marker" {
+		t.Fatalf("marker %v", d)
 	}
 	if len(docs) > 0 || len(rows) > 0 {
 		t.Fatalf("a closed live value was called: %d docs, %d rows", len(docs), len(rows))
 	}
+	if d := next(t, recDocs, "a change on the other client"); d["body"] != "after close" {
+		t.Fatalf("%v", d)
+	}
+	marker.Close()
 	recLive.Close()
 
 	// Refused subscriptions are the error.

@@ -527,3 +527,37 @@ test('8: live views: a list\'s rows appear, move and leave in place and a form t
   assert.equal(await field(pageA, 'remarks').inputValue(), `${tag} mine`);
   await shot(pageB, '8-live-list-B.png');
 });
+
+test('9: a list longer than its page: the page is a live window, the total is counted only when rows enter or leave', async () => {
+  const tag = `page9-${Date.now().toString(36)}`;
+  const names = [];
+  for (let i = 0; i < 21; i++) names.push(await newInvoice(`${tag} ${i}`));
+  const filters = encodeURIComponent(JSON.stringify([['remarks', 'like', `%${tag}%`]]));
+  await pageB.goto(`/app/invoice?_filters=${filters}`); // 20 a page, newest first
+  await pageB.waitForSelector('.list-page[data-live="1"]', { timeout: 10_000 });
+  const count = pageB.locator('.list-count');
+  await pageB.locator('.list-count', { hasText: '1–20 of 21' }).waitFor({ timeout: LIVE_MS });
+  assert.equal(await pageB.locator('.list-table tbody tr').count(), 20);
+  assert.equal(await pageB.locator('.pager button', { hasText: 'Next' }).isEnabled(), true);
+  const requests = restRequests(pageB);
+  // A change that keeps the rows on the page: redrawn in place, nothing counted.
+  await saveAsAdmin(names[5], { remarks: `${tag} 5 changed` });
+  await pageB.waitForFunction((n) => document.querySelector('.list-table tbody tr')?.dataset.name === n, names[5], { timeout: LIVE_MS });
+  assert.deepEqual(requests.seen, []);
+  // A row that enters the page pushes the last one out: counted once (get_count), 22.
+  const added = await newInvoice(`${tag} new`);
+  await pageB.waitForFunction((n) => document.querySelector('.list-table tbody tr')?.dataset.name === n, added, { timeout: LIVE_MS });
+  await pageB.locator('.list-count', { hasText: '1–20 of 22' }).waitFor({ timeout: LIVE_MS });
+  assert.deepEqual(requests.seen, ['GET /api/method/frappe.client.get_count']);
+  requests.stop();
+  // The next page: the last two rows, and the total from the rows themselves.
+  await pageB.click('.pager button:has-text("Next")');
+  await pageB.locator('.list-count', { hasText: '21–22 of 22' }).waitFor({ timeout: LIVE_MS });
+  assert.deepEqual(await pageB.evaluate(() => [...document.querySelectorAll('.list-table tbody tr')].map((tr) => tr.dataset.name)), [names[1], names[0]]);
+  assert.equal(await pageB.locator('.pager button', { hasText: 'Next' }).isDisabled(), true);
+  assert.match(new URL(pageB.url()).search, /_start=20/);
+  // It is live too: a row that leaves the filter leaves this page.
+  await saveAsAdmin(names[1], { remarks: `gone ${Date.now()}` });
+  await count.filter({ hasText: '21–21 of 21' }).waitFor({ timeout: LIVE_MS });
+  await shot(pageB, '9-list-pages-B.png');
+});

@@ -153,15 +153,15 @@ export class FormView {
     this.desk.setCrumbs(this.meta.issingle ? [{ label: this.doctype }] : [{ label: this.doctype, href: `/app/${routeOf(this.doctype)}` }, { label: this.docname || `New ${this.doctype}` }]);
     // The document's snapshot comes while the client script loads (handlers are registered before
     // it is shown).
-    if (this.docname) this.subscribe(this.docname);
+    if (this.docname) this.watch(this.docname);
     await this.desk.loadClientScript(this.doctype);
     if (!this.mounted) return;
     this.renderSkeleton();
-    this.markLive();
     window.cur_frm = this;
     for (const [ev, fn] of this.listeners()) this.desk.ld.realtime.on(ev, fn);
     await this.trigger('setup');
     if (this.docname) {
+      this.subscribe(this.docname);
       this.loadDocinfo();
       await this.load({ first: true });
     } else {
@@ -205,12 +205,10 @@ export class FormView {
   }
 
   /**
-   * Watches the document through ld.live.doc and opens it (viewers): the first value is what the
-   * form opens with (this.firstDoc), later ones are changes (remoteDoc). The page gets
-   * data-live="1" once the server confirmed both.
+   * Watches the document through ld.live.doc: the first value is what the form opens with
+   * (this.firstDoc), later ones are changes (remoteDoc).
    */
-  subscribe(name) {
-    const rt = this.desk.ld.realtime;
+  watch(name) {
     this.subscribedAs = name;
     let first;
     this.firstDoc = new Promise((resolve, reject) => {
@@ -230,6 +228,16 @@ export class FormView {
         else this.showMessage(`Could not reload: ${errorText(err)}`, 'red');
         first = null;
       });
+  }
+
+  /**
+   * Watches the document (unless it is already) and opens it: viewers, whose doc_viewers answer
+   * needs the form's listeners in place. The page gets data-live="1" once the server confirmed
+   * both.
+   */
+  subscribe(name) {
+    const rt = this.desk.ld.realtime;
+    if (!this.live || this.subscribedAs !== name) this.watch(name);
     Promise.all([this.firstDoc, rt.doc_open(this.doctype, name)]).then(
       () => {
         if (this.subscribedAs !== name) return;
@@ -244,7 +252,7 @@ export class FormView {
       });
   }
 
-  /** data-live="1" on the page while the open document is live (the skeleton may come later). */
+  /** data-live="1" on the page while the open document is live (subscribed and open). */
   markLive() {
     const page = this.el?.querySelector('.form-page');
     if (page) page.dataset.live = this.liveAs && this.liveAs === this.subscribedAs ? '1' : '0';

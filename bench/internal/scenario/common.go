@@ -39,6 +39,8 @@ type Config struct {
 	Writers    int           // save-to-screen: concurrent writers
 	Docs       int           // save-to-screen: documents saved (writer w saves document w % Docs)
 	NoList     bool          // save-to-screen: subscribers do not join the list (DocType) room
+	Mode       string        // doc-view: delta | frappe; live-list: live | frappe
+	Rows       int           // live-list: documents inserted before the load
 	Progress   io.Writer     // the one-line-per-second progress (stderr)
 
 	// WriteServerPID is the process that takes the publishes and saves when it is not ServerPID

@@ -20,8 +20,9 @@ import (
 )
 
 // The live-list data: counters are unique (no order has ties, so a live list and a fresh
-// get_list must agree row for row) and far above the other scenarios' (their documents, in the
-// same DocType, stay out of every query's range). Each query's range holds listPerQuery rows on
+// get_list must agree row for row) and above counterBase, far above the other scenarios' (their
+// documents, in the same DocType, stay out of every query's range); counterBase*2 fits an Int
+// column (32 bits). Each query's range holds listPerQuery rows on
 // average; its limit is 3 to 5 times that, so that rows enter and leave a result through their
 // own change (an insert, an update into or out of the range, a delete), not by being pushed past
 // the limit, and each change on a screen has one cause to time.
@@ -44,6 +45,7 @@ type lastChange struct {
 type listData struct {
 	mu    sync.Mutex
 	rng   *rand.Rand
+	base  int64 // the run's counters are base..base+space-1
 	space int64
 	free  []string
 	used  map[int64]bool
@@ -53,7 +55,7 @@ type listData struct {
 
 func (ld *listData) newCounterLocked() int64 {
 	for {
-		c := counterBase + ld.rng.Int64N(ld.space)
+		c := ld.base + ld.rng.Int64N(ld.space)
 		if !ld.used[c] {
 			ld.used[c] = true
 			return c
@@ -226,7 +228,11 @@ func LiveList(ctx context.Context, cfg *Config) (*report.Result, error) {
 	r.Param("server_pid", cfg.ServerPID)
 
 	// The documents: cfg.Rows inserted before anyone follows them.
-	ld := &listData{rng: rand.New(rand.NewPCG(1, 2)), space: int64(cfg.Rows) * 100,
+	// Each run takes its counters from a slot of its own, picked at random: another run's
+	// documents on the same server (run-all.sh runs both modes) stay out of its ranges.
+	space := int64(cfg.Rows) * 100
+	ld := &listData{rng: rand.New(rand.NewPCG(1, 2)), space: space,
+		base: counterBase + rand.Int64N(max(counterBase/space, 1))*space,
 		used: map[int64]bool{}, last: map[string]lastChange{}}
 	var setup writes
 	var ops [3]atomic.Int64
@@ -254,7 +260,7 @@ func LiveList(ctx context.Context, cfg *Config) (*report.Result, error) {
 	width := ld.space * listPerQuery / int64(cfg.Rows)
 	clients := make([]*listClient, cfg.Clients)
 	for i := range clients {
-		lo := counterBase + (ld.space-width)*int64(i)/int64(cfg.Clients)
+		lo := ld.base + (ld.space-width)*int64(i)/int64(cfg.Clients)
 		hi := lo + width
 		clients[i] = &listClient{lo: lo, hi: hi, q: map[string]any{
 			"doctype": dt.DocType(), "fields": []string{"name", "title", "counter", "modified"},

@@ -95,6 +95,25 @@ func (v *viewer) deltaLocked(msg []byte, now time.Time) (ok bool) {
 	return true
 }
 
+// timeSaves records, for each save (stamps, ascending), the time from its commit to the first
+// version at least as new on a viewer's screen (shown, in screen order): a viewer that skipped
+// versions (Frappe's form, reloading once for several updates) shows a save when it shows a
+// newer one. It returns the saves never shown.
+func timeSaves(lat *hist.Histogram, stamps []int64, shown []shownAt) (notShown int64) {
+	j := 0
+	for _, s := range stamps {
+		for j < len(shown) && shown[j].stamp < s {
+			j++
+		}
+		if j == len(shown) {
+			notShown++
+			continue
+		}
+		lat.Record(shown[j].at - s)
+	}
+	return notShown
+}
+
 func truncateBytes(b []byte) []byte {
 	if len(b) > 200 {
 		return b[:200]
@@ -368,17 +387,7 @@ func DocView(ctx context.Context, cfg *Config) (*report.Result, error) {
 		if v.modified != want.modified || !equalFields(v.fields, want.fields) {
 			stale++
 		}
-		j := 0
-		for _, s := range stamps {
-			for j < len(v.shown) && v.shown[j].stamp < s {
-				j++
-			}
-			if j == len(v.shown) {
-				notShown++
-				continue
-			}
-			lat.Record(v.shown[j].at - s)
-		}
+		notShown += timeSaves(&lat, stamps, v.shown)
 		v.mu.Unlock()
 	}
 

@@ -1,5 +1,6 @@
 // Package scenario holds livedoc-bench's scenarios: idle, fanout, churn (a fan-out while
-// connections come and go), recovery (a fan-out while transports are cut) and save-to-screen.
+// connections come and go), recovery (a fan-out while transports are cut), save-to-screen, and
+// issue 15's doc-view and live-list (livedoc's live documents and lists against Frappe's way).
 package scenario
 
 import (

@@ -109,7 +109,7 @@ func (l *livedoc) Setup(ctx context.Context) error {
 	return l.setupBench(ctx)
 }
 
-// setupBench creates (when missing) the bench's DocType, readable and writable by BenchRole, and
+// setupBench creates (when missing) the bench's DocType, readable, writable and deletable by BenchRole, and
 // the System User BenchUser with that role only, and generates an API key for that user.
 func (l *livedoc) setupBench(ctx context.Context) error {
 	h := l.authHeader()

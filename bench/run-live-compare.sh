@@ -3,26 +3,34 @@
 # each against a fresh livedoc (run-livedoc.sh) with --check, back to back, and prints both side
 # by side with the ratio frappe / livedoc's own mode:
 #
-#   bench/run-live-compare.sh [--pin] doc-view|live-list [livedoc-bench flags for both...]
+#   bench/run-live-compare.sh [--pin] [--pg] doc-view|live-list [livedoc-bench flags for both...]
 #   flock /tmp/bench.lock bench/run-live-compare.sh live-list --duration 10s     # on a shared machine
 #
 # Defaults are the issue's sizes (1,000 viewers or queries, 100 saves or changes a second, 4
-# writers, 10 s). OUT=dir keeps each run's JSON and log (default: a temporary directory, removed).
+# writers, 10 s). --pg runs each on one node on PostgreSQL (run-cluster.sh --single: a fresh
+# schema of LIVEDOC_BENCH_PG) instead of SQLite. OUT=dir keeps each run's JSON and log (default: a temporary directory, removed).
 # LIVEDOC_BIN as for run-livedoc.sh. Exits non-zero if either run fails its check.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-pin=()
-if [[ ${1:-} == --pin ]]; then
-	pin=(--pin)
+run=("$here/run-livedoc.sh")
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--pin) run+=(--pin) ;;
+	--pg)
+		run[0]=$here/run-cluster.sh
+		run+=(--single)
+		;;
+	*) break ;;
+	esac
 	shift
-fi
+done
 scenario=${1:-}
 case $scenario in
 doc-view) modes=(delta frappe) ;;
 live-list) modes=(live frappe) ;;
 *)
-	echo "usage: $0 [--pin] doc-view|live-list [livedoc-bench flags...]" >&2
+	echo "usage: $0 [--pin] [--pg] doc-view|live-list [livedoc-bench flags...]" >&2
 	exit 2
 	;;
 esac
@@ -36,7 +44,7 @@ mkdir -p "$out"
 status=0
 for mode in "${modes[@]}"; do
 	echo "== $scenario --mode $mode" >&2
-	if ! "$here/run-livedoc.sh" "${pin[@]}" "$scenario" --mode "$mode" --json --check "$@" \
+	if ! "${run[@]}" "$scenario" --mode "$mode" --json --check "$@" \
 		>"$out/$scenario-$mode.json" 2>"$out/$scenario-$mode.log"; then
 		echo "$scenario --mode $mode failed:" >&2
 		tail -5 "$out/$scenario-$mode.log" >&2

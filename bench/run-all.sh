@@ -46,10 +46,10 @@ else
 		"recovery --clients 500 --rate 20 --duration 10s --cuts 20 --drain 20s"
 		"save-to-screen --clients 100 --writers 4 --rate 100 --duration 10s --drain 20s"
 		"save-to-screen --clients 100 --writers 8 --rate 0 --duration 10s --drain 20s"
-		"doc-view --mode delta --clients 200 --rate 100 --duration 5s --drain 20s"
-		"doc-view --mode frappe --clients 200 --rate 100 --duration 5s --drain 20s"
-		"live-list --mode live --clients 200 --rows 500 --rate 100 --duration 5s --drain 20s"
-		"live-list --mode frappe --clients 200 --rows 500 --rate 100 --duration 5s --drain 20s"
+		"doc-view --mode delta --clients 200 --rate 50 --duration 5s --drain 20s"
+		"doc-view --mode frappe --clients 200 --rate 50 --duration 5s --drain 20s"
+		"live-list --mode live --clients 100 --rows 500 --rate 50 --duration 5s --drain 20s"
+		"live-list --mode frappe --clients 100 --rows 500 --rate 50 --duration 5s --drain 20s"
 	)
 	timeout=90s
 fi

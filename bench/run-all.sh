@@ -5,7 +5,7 @@
 #
 #   bench/run-all.sh [--smoke] [--pin] [extra livedoc-bench flags for every scenario...]
 #
-# Without --smoke: a short version of every scenario (`make bench`, about 2 minutes).
+# Without --smoke: a short version of every scenario (`make bench`, about 2½ minutes).
 # With --smoke: the smallest sizes, a few clients and messages (`make bench-smoke`, CI).
 set -euo pipefail
 

@@ -50,6 +50,18 @@ type DialOptions struct {
 	// whether the server restored the session (no event missed).
 	Reconnect   bool
 	OnReconnect func(recovered bool)
+	// Calls are emitted once the rooms are joined, each acknowledged before the next (live
+	// documents and lists: doc_subscribe with {snapshot: true}, list_subscribe); OnAck gets the
+	// i-th's answer, the ack's arguments as a JSON array valid only during the call, on the
+	// dialling goroutine, and may refuse it (the dial fails). Not with Reconnect.
+	Calls []Call
+	OnAck func(i int, ack []byte) error
+}
+
+// Call is one acknowledged event a subscriber emits after joining its rooms.
+type Call struct {
+	Event string
+	Args  []any
 }
 
 // Cutter is implemented by connections that can be cut as a network failure would (no close

@@ -209,7 +209,7 @@ func (s *Server) leave(c *conn, room string) {
 
 // allowed asks the cache, then the site.
 func (s *Server) allowed(sess *session, doctype, name string) (bool, error) {
-	key := sess.cred.key()
+	key := sess.permKey()
 	if ok, found := s.perms.get(key, doctype, name); found {
 		s.metrics.permissions.WithLabelValues("cached").Inc()
 		return ok, nil

@@ -56,6 +56,7 @@ type Server struct {
 	origins origin.Policy
 	client  *http.Client
 	perms   *permCache
+	flights flights // calls to the sites in flight
 	metrics *metrics
 	redis   *subscriber
 	out     socketio.Batch // the Redis goroutine's writes, flushed after each event
@@ -186,6 +187,12 @@ type session struct {
 	leftAt time.Time
 }
 
+// permKey names the session's permission answers: a site's answers are its own, whatever the
+// credential.
+func (sess *session) permKey() string { return permKey(sess.site, sess.cred) }
+
+func permKey(site string, cred credential) string { return site + "\x00" + cred.key() }
+
 // conn is one connected socket.
 type conn struct {
 	sock *socketio.Socket
@@ -236,7 +243,7 @@ func (s *Server) connect(r *socketio.ConnectRequest) (*socketio.ConnectReply, er
 		return &socketio.ConnectReply{Data: &connectData{sess: sess, after: after, recover: true}, PID: sess.pid}, nil
 	}
 	s.metrics.connects.WithLabelValues("fresh").Inc()
-	s.perms.hold(cred.key()) // one hold per session, released when it is forgotten
+	s.perms.hold(permKey(site, cred)) // one hold per session, released when it is forgotten
 	sess := &session{pid: newID(), site: site, user: id, cred: cred, rooms: map[string]bool{}, open: map[string]bool{}}
 	sess.rooms["website"] = true
 	if id.User != "Guest" {
@@ -334,7 +341,7 @@ func (s *Server) onDisconnect(sock *socketio.Socket, reason string) {
 		data.dropped = true
 		s.mu.Unlock()
 		if !data.recover {
-			s.perms.release(data.sess.cred.key()) // a fresh session that never started
+			s.perms.release(data.sess.permKey()) // a fresh session that never started
 		}
 		return
 	}
@@ -371,7 +378,7 @@ func (s *Server) forget(sess *session) {
 	}
 	delete(s.sessions, sess.pid)
 	s.mu.Unlock()
-	s.perms.release(sess.cred.key())
+	s.perms.release(sess.permKey())
 }
 
 // expire forgets sessions past the recovery window; run every few seconds.

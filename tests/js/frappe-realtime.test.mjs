@@ -168,13 +168,15 @@ function waitEvent(log, event, pred = () => true, from = 0) {
   return waitFor(() => log.slice(from).find((e) => e.event === event && pred(e.msg)), WAIT_MS, `${event} matching ${pred}`);
 }
 
-/** A metric's value from /metrics (served to loopback peers). */
+/** A metric's value from /metrics (served to loopback peers); name may carry labels. 0 when absent. */
 async function gauge(name) {
   const text = await (await fetch(rt.url + '/metrics')).text();
-  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+  const escaped = name.replace(/[{}"().+*?[\]\\]/g, '\\$&');
+  return Number(new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
 }
 
 const ask = (socket, event, ...args) => socket.timeout(WAIT_MS).emitWithAck(event, ...args);
+const shared = (method) => gauge(`frappe_realtime_site_calls_shared_total{method="frappe.realtime.${method}"}`);
 
 before(async () => {
   site = await startSite();
@@ -287,6 +289,47 @@ describe('frappe-realtime', () => {
     await connected(again);
     assert.deepEqual(await ask(again, 'doc_subscribe', 'ToDo', 'T-1'), { ok: true });
     assert.equal(calls.has_permission, before + 4, 'asked again once the session had no socket');
+  });
+
+  test('simultaneous identical asks share one call to the site; a failed or timed-out call is not remembered', async () => {
+    // The stand-in holds its answers: every ask is in flight together, however slow the machine.
+    // An ask that joins a call in flight shows in frappe_realtime_site_calls_shared_total.
+    const N = 8;
+    addSession('sid-cara-a', SITE_A, 'cara@a.test');
+    readable.set('cara@a.test', new Set(['ToDo/T-1']));
+    const calls0 = { ...calls };
+    const infoShared0 = await shared('get_user_info');
+    let release = standIn.hold('get_user_info');
+    const tabs = Array.from({ length: N }, () => open(SITE_A, 'sid-cara-a', { transports: ['websocket'] }));
+    await waitFor(async () => (await shared('get_user_info')) === infoShared0 + N - 1, WAIT_MS, `${N - 1} connects waiting for the first`);
+    release('up');
+    await Promise.all(tabs.map(connected));
+    assert.equal(calls.get_user_info, calls0.get_user_info + 1, `${N} tabs of one session connecting at once: one get_user_info`);
+
+    const logs = tabs.map(record);
+    const permShared0 = await shared('has_permission');
+    const subscribeAll = async (how, round) => {
+      const releasePerm = standIn.hold('has_permission');
+      const answers = Promise.all(tabs.map((t) => ask(t, 'doc_subscribe', 'ToDo', 'T-1')));
+      await waitFor(async () => (await shared('has_permission')) === permShared0 + round * (N - 1), WAIT_MS, `round ${round}: ${N - 1} asks sharing`);
+      releasePerm(how);
+      return answers;
+    };
+    // The site never answers: the deadline (--site-timeout 1s) refuses every ask, once.
+    for (const a of await subscribeAll('hang', 1)) assert.match(a.error ?? '', /site unavailable/);
+    assert.equal(calls.has_permission, calls0.has_permission + 1);
+    // The site fails: refused again, and it was asked again (the timeout was not remembered).
+    for (const a of await subscribeAll('down', 2)) assert.match(a.error ?? '', /site unavailable/);
+    assert.equal(calls.has_permission, calls0.has_permission + 2);
+    // The site answers: one call grants all N, and only now is the answer remembered.
+    for (const a of await subscribeAll('up', 3)) assert.deepEqual(a, { ok: true });
+    assert.equal(calls.has_permission, calls0.has_permission + 3);
+    assert.deepEqual(await ask(tabs[0], 'doc_subscribe', 'ToDo', 'T-1'), { ok: true });
+    assert.equal(calls.has_permission, calls0.has_permission + 3, 'the grant is cached');
+
+    await publish('doc_update', { name: 'T-1', to: 'cara' }, 'doc:ToDo/T-1', SITE_A);
+    await Promise.all(logs.map((log) => waitEvent(log, 'doc_update', (m) => m.to === 'cara')));
+    for (const t of tabs) t.close();
   });
 
   test('task_subscribe joins task_progress:<id>; doc_open sends doc_viewers', async () => {

@@ -9,15 +9,13 @@
 // and events go out in the order Redis delivered them. Waits are conditions with deadlines.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 
 import { io } from 'socket.io-client';
 
 import { createStandInSite } from './lib/frappe-site.mjs';
-import { freePort, livedocBinary } from './lib/server.mjs';
+import { startFrappeRealtime, startRedis } from './lib/frappe-realtime.mjs';
 
 const WAIT_MS = 10_000; // a deadline, not a delay: the browser tests run beside this file and load the machine
 const SITE_A = 'site-a.test';
@@ -41,72 +39,19 @@ const { readable, calls, siteState, addSession } = standIn;
 const startSite = () => standIn.listen();
 
 // ---------------------------------------------------------------------------------------------
-// redis-server, and PUBLISH as redis-py sends it
+// redis-server, PUBLISH as Python sends it, and livedoc frappe-realtime
 
-let redisProc;
-let redisPort;
-
-async function startRedis() {
-  redisPort = await freePort();
-  redisProc = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  await waitFor(
-    () =>
-      new Promise((resolve) => {
-        const c = net.connect(redisPort, '127.0.0.1', () => (c.end(), resolve(true)));
-        c.on('error', () => resolve(false));
-      }),
-    5000,
-    'redis-server listening',
-  );
-}
-
-/** PUBLISH events <json>: Frappe's publish_realtime. Resolves with the number of subscribers. */
-function publish(event, message, room, namespace) {
-  const payload = JSON.stringify({ event, message, room: room ?? null, namespace: namespace ?? null });
-  const arg = (s) => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
-  return new Promise((resolve, reject) => {
-    const c = net.connect(redisPort, '127.0.0.1', () => c.write(`*3\r\n${arg('PUBLISH')}${arg('events')}${arg(payload)}`));
-    c.once('data', (d) => {
-      c.end();
-      const m = /^:(\d+)/.exec(d.toString());
-      m ? resolve(Number(m[1])) : reject(new Error(`PUBLISH: ${d}`));
-    });
-    c.on('error', reject);
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// livedoc frappe-realtime
-
+let redis;
+const publish = (...args) => redis.publish(...args);
 let site;
 let rt; // {proc, url, port, stderr}
 
-async function startRealtime() {
-  const port = await freePort();
-  let stderr = '';
-  const proc = spawn(livedocBinary(), [
-    'frappe-realtime',
-    '--redis', `redis://127.0.0.1:${redisPort}`,
-    '--site-url', `http://127.0.0.1:${site.address().port}`,
-    '--site', `${SITE_A},${SITE_B}`,
-    '--default-site', SITE_A,
-    '--addr', `127.0.0.1:${port}`,
-    '--site-timeout', '1s',
-    '--permission-ttl', '30s',
-  ]);
-  proc.stderr.on('data', (d) => (stderr += d));
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => {
-    try {
-      return (await fetch(url + '/api/health')).status === 200;
-    } catch {
-      return false;
-    }
-  }, 10_000, 'frappe-realtime answering /api/health');
-  return { proc, url, port, stderr: () => stderr };
-}
+const startRealtime = () =>
+  startFrappeRealtime({
+    redisPort: redis.port,
+    siteURL: `http://127.0.0.1:${site.address().port}`,
+    args: ['--site', `${SITE_A},${SITE_B}`, '--default-site', SITE_A, '--site-timeout', '1s', '--permission-ttl', '30s'],
+  });
 
 const sockets = new Set();
 
@@ -180,7 +125,7 @@ const shared = (method) => gauge(`frappe_realtime_site_calls_shared_total{method
 
 before(async () => {
   site = await startSite();
-  await startRedis();
+  redis = await startRedis();
   rt = await startRealtime();
   addSession('sid-admin-a', SITE_A, 'admin@a.test');
   addSession('sid-ann-a', SITE_A, 'ann@a.test');
@@ -193,7 +138,7 @@ before(async () => {
 after(async () => {
   for (const s of sockets) s.close();
   rt?.proc.kill('SIGTERM');
-  redisProc?.kill('SIGKILL');
+  redis?.stop();
   site?.close();
   site?.closeAllConnections();
 });

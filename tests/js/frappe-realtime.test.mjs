@@ -61,10 +61,10 @@ const sockets = new Set();
  * withCredentials would swap our Cookie header for engine.io-client's own (empty) cookie jar, so
  * the browser's cookie is sent as a header instead.
  */
-function open(siteName, sid, { origin, headers = {}, ...opts } = {}) {
-  const extraHeaders = { Origin: origin ?? rt.url, 'X-Frappe-Site-Name': siteName, ...headers };
+function open(siteName, sid, { origin, headers = {}, url = rt.url, ...opts } = {}) {
+  const extraHeaders = { Origin: origin ?? url, 'X-Frappe-Site-Name': siteName, ...headers };
   if (sid) extraHeaders.Cookie = `sid=${sid}`;
-  const socket = io(`${rt.url}/${siteName}`, {
+  const socket = io(`${url}/${siteName}`, {
     reconnectionAttempts: 3,
     forceNew: true,
     timeout: WAIT_MS,
@@ -317,6 +317,52 @@ describe('frappe-realtime', () => {
       log.filter((e) => e.event === 'doc_update').map((e) => e.msg.n),
       [0, 1, 2, 3, 4, 5, 6],
     );
+  });
+
+  test('--redis-stream: a restarted process recovers a client that reconnects with its pid and offset', async () => {
+    const stream = `frappe_realtime_test_${process.pid}`;
+    const opts = {
+      redisPort: redis.port,
+      siteURL: `http://127.0.0.1:${site.address().port}`,
+      args: ['--site', SITE_A, '--redis-stream', stream, '--site-timeout', '1s'],
+    };
+    let proc = await startFrappeRealtime(opts);
+    const url = proc.url;
+    try {
+      const socket = open(SITE_A, 'sid-admin-a', { url, transports: ['websocket'], reconnection: false });
+      const log = record(socket);
+      await connected(socket);
+      assert.deepEqual(await ask(socket, 'doc_subscribe', 'ToDo', 'T-2'), { ok: true });
+      await publish('doc_update', { name: 'T-2', n: 0 }, 'doc:ToDo/T-2', SITE_A);
+      await waitEvent(log, 'doc_update', (m) => m.n === 0);
+
+      // The client loses its connection; events come meanwhile; then the process restarts.
+      socket.io.engine.close();
+      await waitFor(() => !socket.connected);
+      for (let n = 1; n <= 3; n++) await publish('doc_update', { name: 'T-2', n }, 'doc:ToDo/T-2', SITE_A);
+      await waitFor(async () => (await redis.command('XLEN', stream)) === 4, WAIT_MS, 'the 4 events in the stream');
+      proc.proc.kill('SIGTERM');
+      await new Promise((resolve) => (proc.proc.exitCode !== null ? resolve() : proc.proc.once('exit', resolve)));
+      proc = await startFrappeRealtime({ ...opts, port: proc.port });
+
+      // Another session presenting the client's pid and offset gets a fresh session, nothing else.
+      const thief = open(SITE_A, 'sid-ann-a', { url, transports: ['websocket'], reconnection: false, auth: { pid: socket._pid, offset: log[0].offset } });
+      const thiefLog = record(thief);
+      await connected(thief);
+      assert.equal(thief.recovered, false, 'another credential took the session over');
+
+      socket.connect(); // socket.io-client sends its pid and last offset
+      await connected(socket);
+      assert.equal(socket.recovered, true, 'the session was recovered from the stream');
+      await waitEvent(log, 'doc_update', (m) => m.n === 3);
+      await publish('doc_update', { name: 'T-2', n: 4 }, 'doc:ToDo/T-2', SITE_A); // its room is joined in the new process
+      await waitEvent(log, 'doc_update', (m) => m.n === 4);
+      assert.deepEqual(log.filter((e) => e.event === 'doc_update').map((e) => e.msg.n), [0, 1, 2, 3, 4]);
+      assert.deepEqual(thiefLog.filter((e) => e.event === 'doc_update'), []);
+    } finally {
+      proc.proc.kill('SIGTERM');
+      await redis.command('DEL', stream);
+    }
   });
 
   test('Origin: the same hostname on any port is accepted, another hostname refused (polling and websocket)', async () => {

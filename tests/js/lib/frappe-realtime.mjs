@@ -75,12 +75,12 @@ export async function startRedis() {
 }
 
 /**
- * Starts `livedoc frappe-realtime` on a free port against redisPort and the sites at siteURL,
- * with args added (the sites, timeouts...); resolves once /api/health answers 200. wrap(argv)
- * may change the command line (e.g. taskset).
+ * Starts `livedoc frappe-realtime` on port (default: a free one) against redisPort and the sites
+ * at siteURL, with args added (the sites, timeouts...); resolves once /api/health answers 200.
+ * wrap(argv) may change the command line (e.g. taskset).
  */
-export async function startFrappeRealtime({ redisPort, siteURL, args = [], wrap = (argv) => argv }) {
-  const port = await freePort();
+export async function startFrappeRealtime({ redisPort, siteURL, args = [], port, wrap = (argv) => argv }) {
+  port ??= await freePort();
   const [cmd, ...argv] = wrap([
     livedocBinary(),
     'frappe-realtime',

@@ -202,6 +202,18 @@ describe('frappe-realtime', () => {
     assert.match(await refused(noCookie), /No authentication method/);
   });
 
+  test('without a sid cookie, the Authorization header authenticates (and is what the site is asked with)', async () => {
+    addSession('key-1:secret-1', SITE_A, 'api@a.test'); // the stand-in reads "token <key:secret>"
+    const api = open(SITE_A, null, { transports: ['websocket'], headers: { Authorization: 'token key-1:secret-1' } });
+    const log = record(api);
+    await connected(api);
+    await publish('msgprint', { message: 'to api' }, 'user:api@a.test', SITE_A);
+    assert.equal((await waitEvent(log, 'msgprint')).msg.message, 'to api');
+    const wrong = open(SITE_A, null, { transports: ['websocket'], reconnection: false, headers: { Authorization: 'token key-1:wrong' } });
+    assert.match(await refused(wrong), /Unauthorized/);
+    api.close();
+  });
+
   test('doc_subscribe / doctype_subscribe / doc_open ask the site; denials get nothing; answers are cached per session', async () => {
     const ann = open(SITE_A, 'sid-ann-a', { transports: ['websocket'] });
     const annLog = record(ann);

@@ -125,20 +125,26 @@ async function startLivedoc() {
   rt.proc.stderr.pipe(process.stderr);
   return { proc: rt.proc, port: rt.port };
 }
+// Frappe's server listens on every address: a port free on 127.0.0.1 a moment ago may be some
+// client socket's local port on 127.0.0.2 by then (EADDRINUSE: it exits), so another is tried.
 async function startFrappe() {
-  const port = await freePort();
-  const benchRoot = mkdtempSync(path.join(os.tmpdir(), 'frappe-bench-'));
-  mkdirSync(path.join(benchRoot, 'sites'));
-  writeFileSync(path.join(benchRoot, 'sites', 'common_site_config.json'), JSON.stringify({ redis_queue: `redis://127.0.0.1:${redisPort}`, redis_socketio: `redis://127.0.0.1:${redisPort}`, socketio_port: port }));
-  const deps = path.resolve(opt['frappe-deps'] ?? path.join(frappeDir, 'node_modules'));
-  const [cmd, ...args] = pinned(0, [process.execPath, path.join(frappeDir, 'socketio.js')]);
-  const proc = spawn(cmd, args, {
-    env: { ...process.env, FRAPPE_BENCH_ROOT: benchRoot, NODE_PATH: existsSync(path.join(deps, 'node_modules')) ? path.join(deps, 'node_modules') : deps },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  proc.on('exit', () => rmSync(benchRoot, { recursive: true, force: true }));
-  await waitFor(() => canConnect(port), 10_000, "Frappe's socketio.js listening");
-  return { proc, port };
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    const benchRoot = mkdtempSync(path.join(os.tmpdir(), 'frappe-bench-'));
+    mkdirSync(path.join(benchRoot, 'sites'));
+    writeFileSync(path.join(benchRoot, 'sites', 'common_site_config.json'), JSON.stringify({ redis_queue: `redis://127.0.0.1:${redisPort}`, redis_socketio: `redis://127.0.0.1:${redisPort}`, socketio_port: port }));
+    const deps = path.resolve(opt['frappe-deps'] ?? path.join(frappeDir, 'node_modules'));
+    const [cmd, ...args] = pinned(0, [process.execPath, path.join(frappeDir, 'socketio.js')]);
+    const proc = spawn(cmd, args, {
+      env: { ...process.env, FRAPPE_BENCH_ROOT: benchRoot, NODE_PATH: existsSync(path.join(deps, 'node_modules')) ? path.join(deps, 'node_modules') : deps },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    proc.on('exit', () => rmSync(benchRoot, { recursive: true, force: true }));
+    await waitFor(async () => proc.exitCode !== null || (await canConnect(port)), 10_000, "Frappe's socketio.js listening");
+    if (proc.exitCode === null) return { proc, port };
+    if (attempt === 5) throw new Error(`Frappe's socketio.js exited ${proc.exitCode} five times`);
+    log(`Frappe's socketio.js exited (${proc.exitCode}): another port`);
+  }
 }
 
 function openSocket(port, i) {

@@ -9,6 +9,8 @@
 // and events go out in the order Redis delivered them. Waits are conditions with deadlines.
 
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 
@@ -419,6 +421,38 @@ describe('frappe-realtime', () => {
       siteState.set(SITE_B, 'up');
     }
     await connected(open(SITE_B, 'sid-bob-b', { transports: ['websocket'] }));
+  });
+
+  test('a socket that stops reading is dropped at its queue bound; the others get every event', async () => {
+    // A WebSocket client of our own: Engine.IO handshake and the namespace CONNECT, then it never
+    // reads again (socket.io-client always reads).
+    const raw = net.connect(rt.port, '127.0.0.1');
+    await new Promise((resolve, reject) => (raw.once('connect', resolve), raw.once('error', reject)));
+    raw.write(
+      `GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:${rt.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nOrigin: ${rt.url}\r\n` +
+        `X-Frappe-Site-Name: ${SITE_A}\r\nCookie: sid=sid-admin-a\r\n\r\n`,
+    );
+    let seen = '';
+    raw.on('data', (d) => (seen += d.toString('latin1')));
+    await waitFor(() => seen.includes('"sid"'), WAIT_MS, 'the Engine.IO open packet');
+    const text = Buffer.from(`40/${SITE_A},`);
+    const mask = randomBytes(4);
+    raw.write(Buffer.concat([Buffer.from([0x81, 0x80 | text.length]), mask, Buffer.from(text.map((b, i) => b ^ mask[i % 4]))]));
+    await waitFor(() => seen.includes(`40/${SITE_A},{`), WAIT_MS, 'the CONNECT answer');
+    raw.pause(); // from now on, nothing is read: the kernel's buffers fill, then the server's queue
+
+    const reader = open(SITE_A, 'sid-admin-a', { transports: ['websocket'] });
+    const log = record(reader);
+    await connected(reader);
+    const drops0 = await gauge('frappe_realtime_queue_drops_total');
+    const big = 'x'.repeat(100_000);
+    for (let n = 0; n < 80; n++) await publish('bulk', { n, big }, 'all', SITE_A); // 8 MB to each socket of the room
+    await waitEvent(log, 'bulk', (m) => m.n === 79);
+    assert.deepEqual(log.filter((e) => e.event === 'bulk').map((e) => e.msg.n), [...Array(80).keys()], 'the reading socket got every event, in order');
+    await waitFor(async () => (await gauge('frappe_realtime_queue_drops_total')) > drops0, WAIT_MS, 'the stalled socket dropped');
+    raw.destroy();
+    reader.close();
   });
 
   test('/api/health and /metrics', async () => {

@@ -159,7 +159,7 @@ func run(args []string) error {
 		debug.SetGCPercent(400) // the generator trades memory for CPU
 	}
 	t, err := target.New(o.target, target.Options{URL: o.url, WriteURL: o.writeURL, AdminPassword: o.adminPassword, Token: o.token,
-		Namespace: o.namespace, Redis: o.redis})
+		Namespace: o.namespace, Redis: o.redis, SIDs: splitList(o.sids), Origin: o.origin})
 	if err != nil {
 		return err
 	}
@@ -221,20 +221,33 @@ func check(res *report.Result) error {
 	return nil
 }
 
+// splitList splits a comma-separated flag, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
 type options struct {
-	target, url, writeURL, adminPassword, token, namespace, redis string
-	json, findPID, check                                          bool
+	target, url, writeURL, adminPassword, token, namespace, redis, sids, origin string
+	json, findPID, check                                                        bool
 }
 
 func newFlags(cfg *scenario.Config, o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("livedoc-bench", flag.ContinueOnError)
-	fs.StringVar(&o.target, "target", "livedoc", "server under test: livedoc, socketio (bench/peers/socketio), centrifugo, pocketbase, floor (bench/cmd/floor-server: --url is its HTTP address)")
+	fs.StringVar(&o.target, "target", "livedoc", "server under test: livedoc, socketio (bench/peers/socketio), centrifugo, pocketbase, floor (bench/cmd/floor-server: --url is its HTTP address), frappe (a Frappe bench's realtime server: Frappe's socketio.js or livedoc frappe-realtime)")
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8000", "server URL (loopback only)")
 	fs.StringVar(&o.writeURL, "write-url", "", "livedoc: another node of a cluster, where the setup, publishes and REST saves go while subscribers connect to --url (default: --url)")
 	fs.StringVar(&o.adminPassword, "admin-password", os.Getenv("LIVEDOC_ADMIN_PASSWORD"), "Administrator's password: the bench generates an API key itself")
 	fs.StringVar(&o.token, "token", os.Getenv("LIVEDOC_TOKEN"), "API key and secret as KEY:SECRET (a System Manager's)")
 	fs.StringVar(&o.namespace, "namespace", "/livedoc", "Socket.IO namespace")
-	fs.StringVar(&o.redis, "redis", "", "socketio: the Redis host:port whose `events` channel the server reads (publishes go there)")
+	fs.StringVar(&o.redis, "redis", "", "socketio, frappe: the Redis host:port whose `events` channel the server reads (publishes go there)")
+	fs.StringVar(&o.sids, "sid", "", "frappe: the sessions' sid cookies, comma-separated (subscriber i presents the i-th modulo their number)")
+	fs.StringVar(&o.origin, "origin", "", "frappe: the page Origin the subscribers send (the site's URL)")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 	fs.BoolVar(&o.check, "check", false, "exit non-zero unless the run completed with lost = 0 (and no failed connect, publish or save); no timing is checked")
 	fs.BoolVar(&o.findPID, "find-server-pid", true, "without --server-pid, look for the process listening on the URL's port")

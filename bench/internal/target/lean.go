@@ -96,7 +96,7 @@ func leanDial(ctx context.Context, base, namespace string, auth map[string]any, 
 	if err != nil {
 		return nil, err
 	}
-	ws, err := wsclient.Dial(ctx, u, wsclient.Options{Dialer: leanDialer(o), BufSize: leanBufSize})
+	ws, err := wsclient.Dial(ctx, u, wsclient.Options{Dialer: leanDialer(o), BufSize: leanBufSize, Header: o.Header})
 	if err != nil {
 		return nil, err
 	}

@@ -396,6 +396,8 @@ func (t *Tx) LockSchema(ctx context.Context) error {
 // AtCommit queues a query to run as the transaction's last statement, when it commits; scan reads
 // its rows. On PostgreSQL it goes to the server in one round trip with the COMMIT. Its results are
 // only known once Commit returns, and only if that succeeds; a second call replaces the first.
+// Should scan fail on PostgreSQL the COMMIT has been sent all the same: Commit reports the error,
+// though the transaction may have committed.
 func (t *Tx) AtCommit(query string, args []any, scan func(*sql.Rows) error) {
 	t.last = &lastStatement{query: query, args: args, scan: scan}
 }

@@ -56,7 +56,7 @@ cluster-test:
 
 test: lint suites gotest gotest-pg cluster-test jstest bench-smoke
 
-# A short run of every livedoc-bench scenario against a fresh livedoc (about 2 minutes); each
+# A short run of every livedoc-bench scenario against a fresh livedoc (about 2½ minutes); each
 # fails the target if it does not complete or loses anything (bench/run-all.sh, bench/README.md).
 bench: build
 	LIVEDOC_BIN=bin/livedoc bench/run-all.sh

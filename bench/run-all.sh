@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs every livedoc-bench scenario against one livedoc server (built from the working tree, or
 # LIVEDOC_BIN), each with --check: the script fails if a scenario does not complete or reports
-# lost > 0. No timing is asserted.
+# lost > 0 (doc-view, live-list: a copy or a list unequal to a fresh read). No timing is asserted.
 #
 #   bench/run-all.sh [--smoke] [--pin] [extra livedoc-bench flags for every scenario...]
 #
-# Without --smoke: a short version of every scenario (`make bench`, about 2 minutes).
+# Without --smoke: a short version of every scenario (`make bench`, about 2½ minutes).
 # With --smoke: the smallest sizes, a few clients and messages (`make bench-smoke`, CI).
 set -euo pipefail
 
@@ -32,6 +32,10 @@ if [[ $smoke == 1 ]]; then
 		"recovery --clients 5 --rate 20 --messages 40 --cuts 4 --drain 15s"
 		"save-to-screen --clients 5 --writers 2 --docs 2 --rate 20 --messages 20 --drain 10s"
 		"save-to-screen --clients 5 --writers 2 --rate 0 --messages 20 --drain 10s"
+		"doc-view --mode delta --clients 5 --writers 2 --rate 20 --messages 20 --drain 10s"
+		"doc-view --mode frappe --clients 5 --writers 2 --rate 20 --messages 20 --drain 10s"
+		"live-list --mode live --clients 20 --rows 50 --writers 2 --rate 20 --messages 40 --drain 10s"
+		"live-list --mode frappe --clients 20 --rows 50 --writers 2 --rate 20 --messages 40 --drain 10s"
 	)
 	timeout=60s
 else
@@ -42,6 +46,10 @@ else
 		"recovery --clients 500 --rate 20 --duration 10s --cuts 20 --drain 20s"
 		"save-to-screen --clients 100 --writers 4 --rate 100 --duration 10s --drain 20s"
 		"save-to-screen --clients 100 --writers 8 --rate 0 --duration 10s --drain 20s"
+		"doc-view --mode delta --clients 200 --rate 50 --duration 5s --drain 20s"
+		"doc-view --mode frappe --clients 200 --rate 50 --duration 5s --drain 20s"
+		"live-list --mode live --clients 100 --rows 500 --rate 50 --duration 5s --drain 20s"
+		"live-list --mode frappe --clients 100 --rows 500 --rate 50 --duration 5s --drain 20s"
 	)
 	timeout=90s
 fi

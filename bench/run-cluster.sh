@@ -102,7 +102,7 @@ cat >"$bin/app/doctype/livedoc_bench_note.json" <<'EOF'
   ],
   "permissions": [
     {"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1},
-    {"role": "Livedoc Bench", "read": 1, "write": 1, "create": 1}
+    {"role": "Livedoc Bench", "read": 1, "write": 1, "create": 1, "delete": 1}
   ]
 }
 EOF

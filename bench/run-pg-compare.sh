@@ -9,8 +9,10 @@
 # Defaults: --clients 100 --writers 8 --docs 8 --rate 0 --duration 10s (flags given are added
 # after them, so they win). --docs 8 gives each writer a document of its own, as pgbench's
 # clients update random rows; --docs 1 measures eight writers on one document, whose row lock
-# lets one save commit at a time. --pin is on unless --no-pin: the livedoc node(s) on CPU 0,
-# the generator on CPU 1; pgbench and PostgreSQL are not pinned.
+# lets one save commit at a time. --clients 1 measures the write path, with two deliveries per
+# save instead of 200 (whose decoding takes the generator most of a core on a 2-core machine).
+# --pin is on unless --no-pin: the livedoc node(s) on CPU 0, the generator on CPU 1; pgbench and
+# PostgreSQL are not pinned.
 #
 # pgbench comes with PostgreSQL's client programs (Debian: postgresql-client, or postgresql-contrib
 # on older releases); run as root, the script installs it with apt-get when it is missing. Its

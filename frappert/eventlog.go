@@ -48,6 +48,13 @@ func (l *eventLog) append(e entry) entry {
 	return e
 }
 
+// restore keeps an event logged before (by a previous process), with its own offset; events are
+// restored oldest first, and the next appended follows the last.
+func (l *eventLog) restore(e entry) {
+	l.next = e.offset
+	l.append(e)
+}
+
 // last is the offset of the newest event (0 before the first).
 func (l *eventLog) last() int64 { return l.next - 1 }
 

@@ -44,6 +44,9 @@ func (s *Server) publish(payload []byte) {
 	s.metrics.received.Inc()
 	s.mu.Lock()
 	e = s.elog.append(e)
+	if s.stream != nil {
+		s.stream.addEvent(e)
+	}
 	pkt, err := packetOf(&e)
 	if err != nil {
 		s.mu.Unlock()
@@ -147,6 +150,7 @@ func (s *Server) handle(c *conn, event string, args []json.RawMessage) error {
 		}
 		s.mu.Lock()
 		c.sess.open[room] = true
+		s.storeLocked(c.sess)
 		s.mu.Unlock()
 		s.sendViewers(c.sess.site, room)
 		return nil
@@ -162,6 +166,7 @@ func (s *Server) handle(c *conn, event string, args []json.RawMessage) error {
 		s.mu.Lock()
 		wasOpen := c.sess.open[room]
 		delete(c.sess.open, room)
+		s.storeLocked(c.sess)
 		s.mu.Unlock()
 		if wasOpen {
 			s.leave(c, room)
@@ -193,6 +198,7 @@ func (s *Server) join(c *conn, room, doctype, name string) error {
 	if !c.sess.rooms[room] {
 		c.sess.rooms[room] = true
 		s.joinLocked(c, room)
+		s.storeLocked(c.sess)
 	}
 	return nil
 }
@@ -205,11 +211,12 @@ func (s *Server) leave(c *conn, room string) {
 	}
 	delete(c.sess.rooms, room)
 	s.leaveLocked(c, room)
+	s.storeLocked(c.sess)
 }
 
 // allowed asks the cache, then the site.
 func (s *Server) allowed(sess *session, doctype, name string) (bool, error) {
-	key := sess.cred.key()
+	key := sess.permKey()
 	if ok, found := s.perms.get(key, doctype, name); found {
 		s.metrics.permissions.WithLabelValues("cached").Inc()
 		return ok, nil

@@ -1,7 +1,10 @@
 package frappert
 
 import (
+	"errors"
 	"net/http/httptest"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -93,5 +96,45 @@ func TestSiteOf(t *testing.T) {
 	}
 	if !s.served("a.test") || s.served("b.test") {
 		t.Error("served: only the configured sites")
+	}
+}
+
+func TestFlightsShareOnlyCallsInFlight(t *testing.T) {
+	var f flights
+	release := make(chan struct{})
+	var calls, joins atomic.Int32
+	var wg sync.WaitGroup
+	results := make(chan error, 5)
+	for range 5 {
+		wg.Go(func() {
+			_, err := f.do("k", func() ([]byte, error) {
+				calls.Add(1)
+				<-release
+				return nil, errors.New("site down")
+			}, func() { joins.Add(1) })
+			results <- err
+		})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for calls.Load()+joins.Load() < 5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("calls %d + joins %d, want 5", calls.Load(), joins.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(release)
+	wg.Wait()
+	close(results)
+	for err := range results {
+		if err == nil || err.Error() != "site down" {
+			t.Fatalf("a waiter got %v, want the call's error", err)
+		}
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("%d calls for 5 asks in flight together", calls.Load())
+	}
+	body, err := f.do("k", func() ([]byte, error) { calls.Add(1); return []byte("true"), nil }, func() { t.Error("joined a finished call") })
+	if err != nil || string(body) != "true" || calls.Load() != 2 {
+		t.Fatalf("after the failure: %q, %v, %d calls: the error must not be kept", body, err, calls.Load())
 	}
 }

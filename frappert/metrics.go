@@ -18,6 +18,8 @@ type metrics struct {
 	permissions   *prometheus.CounterVec
 	siteErrors    *prometheus.CounterVec
 	siteSeconds   *prometheus.HistogramVec
+	siteShared    *prometheus.CounterVec
+	streamDrops   prometheus.Counter
 	fanoutSeconds prometheus.Histogram
 }
 
@@ -41,17 +43,21 @@ func newMetrics() *metrics {
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "frappe_realtime_denied_total",
 			Help: "Client events refused, by event."}, []string{"event"}),
 		permissions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "frappe_realtime_permission_checks_total",
-			Help: "Permission checks by source: cached, asked (the site answered), error."}, []string{"source"}),
+			Help: "Permission checks by source: cached, asked (the site answered, maybe in a call shared with identical asks in flight), error."}, []string{"source"}),
 		siteErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "frappe_realtime_site_errors_total",
 			Help: "Calls to a site that failed (down, slow, 5xx, not JSON), by site."}, []string{"site"}),
 		siteSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "frappe_realtime_site_call_seconds",
 			Help: "Duration of calls to the sites, by method.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 14)}, []string{"method"}),
+		siteShared: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "frappe_realtime_site_calls_shared_total",
+			Help: "Calls to a site not made because an identical one (same site, credential, method, arguments) was in flight: its answer was shared."}, []string{"method"}),
+		streamDrops: prometheus.NewCounter(prometheus.CounterOpts{Name: "frappe_realtime_stream_drops_total",
+			Help: "Events and session changes not copied to the Redis stream (--redis-stream) because Redis could not keep up."}),
 		fanoutSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "frappe_realtime_fanout_seconds",
 			Help:    "From reading an event off Redis until it is written to every socket of its room.",
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)}),
 	}
 	m.reg.MustRegister(m.connections, m.connects, m.received, m.malformed, m.delivered, m.queueDrops, m.recovered,
-		m.denied, m.permissions, m.siteErrors, m.siteSeconds, m.fanoutSeconds,
+		m.denied, m.permissions, m.siteErrors, m.siteSeconds, m.siteShared, m.streamDrops, m.fanoutSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -7,6 +7,7 @@
 package frappert
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -37,6 +38,9 @@ type Config struct {
 	RecoveryWindow time.Duration // how long a disconnected socket can recover; default 2 minutes
 	LogSize        int           // events kept for recovery; default 100,000
 	SendQueueBytes int           // per-connection send queue before the client is dropped; default 1 MiB
+	// RedisStream, when set, is the key of a Redis Stream (on Redis) that keeps a copy of the
+	// event log and the sessions, so that a restarted process recovers its clients (stream.go).
+	RedisStream string
 	// Per client address: open Engine.IO connections, and handshakes per second after a burst.
 	// Behind Frappe's nginx every socket comes from the proxy's address (its config sets no
 	// X-Forwarded-For), so these are off by default (0: off, as a negative value); set them when
@@ -56,8 +60,10 @@ type Server struct {
 	origins origin.Policy
 	client  *http.Client
 	perms   *permCache
+	flights flights // calls to the sites in flight
 	metrics *metrics
 	redis   *subscriber
+	stream  *streamCopy    // nil without Config.RedisStream
 	out     socketio.Batch // the Redis goroutine's writes, flushed after each event
 	stop    chan struct{}
 	done    sync.WaitGroup
@@ -131,8 +137,28 @@ func New(cfg Config) (*Server, error) {
 		OnEvent:               s.onEvent,
 		OnDisconnect:          s.onDisconnect,
 	})
+	if cfg.RedisStream != "" {
+		sc, err := newStreamCopy(cfg.Redis, cfg.RedisStream, cfg.LogSize, cfg.RecoveryWindow, s.log, s.metrics.streamDrops.Inc)
+		if err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		kept, err := sc.load(ctx)
+		cancel()
+		if err != nil {
+			sc.close()
+			return nil, err
+		}
+		for _, e := range kept {
+			s.elog.restore(e)
+		}
+		s.stream = sc
+	}
 	sub, err := subscribe(cfg.Redis, s.publish, s.log)
 	if err != nil {
+		if s.stream != nil {
+			s.stream.close()
+		}
 		return nil, err
 	}
 	s.redis = sub
@@ -147,6 +173,9 @@ func (s *Server) Close() {
 	s.done.Wait()
 	s.redis.close()
 	s.sio.Close()
+	if s.stream != nil {
+		s.stream.close() // after the sockets: their sessions are stored as they go
+	}
 }
 
 // maintain forgets, every few seconds, sessions past the recovery window and events past the
@@ -155,12 +184,17 @@ func (s *Server) maintain() {
 	defer s.done.Done()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
+	stored := time.Now()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-tick.C:
 			s.expire()
+			if s.stream != nil && time.Since(stored) > s.cfg.RecoveryWindow/2 {
+				s.storeConnected() // their stored copies expire a window after the last refresh
+				stored = time.Now()
+			}
 		}
 	}
 }
@@ -185,6 +219,12 @@ type session struct {
 	conn   *conn           // nil while disconnected
 	leftAt time.Time
 }
+
+// permKey names the session's permission answers: a site's answers are its own, whatever the
+// credential.
+func (sess *session) permKey() string { return permKey(sess.site, sess.cred) }
+
+func permKey(site string, cred credential) string { return site + "\x00" + cred.key() }
 
 // conn is one connected socket.
 type conn struct {
@@ -231,12 +271,12 @@ func (s *Server) connect(r *socketio.ConnectRequest) (*socketio.ConnectReply, er
 		Offset string `json:"offset"`
 	}
 	_ = json.Unmarshal(r.Auth, &payload) // Frappe's client sends no auth of its own; anything else is not ours
-	if sess, after := s.recoverable(payload.PID, payload.Offset, site, cred, id); sess != nil {
+	if sess, after := s.recoverable(r.HTTP.Context(), payload.PID, payload.Offset, site, cred, id); sess != nil {
 		s.metrics.connects.WithLabelValues("recovered").Inc()
 		return &socketio.ConnectReply{Data: &connectData{sess: sess, after: after, recover: true}, PID: sess.pid}, nil
 	}
 	s.metrics.connects.WithLabelValues("fresh").Inc()
-	s.perms.hold(cred.key()) // one hold per session, released when it is forgotten
+	s.perms.hold(permKey(site, cred)) // one hold per session, released when it is forgotten
 	sess := &session{pid: newID(), site: site, user: id, cred: cred, rooms: map[string]bool{}, open: map[string]bool{}}
 	sess.rooms["website"] = true
 	if id.User != "Guest" {
@@ -251,13 +291,16 @@ func (s *Server) connect(r *socketio.ConnectRequest) (*socketio.ConnectReply, er
 // recoverable returns the session a reconnect may take back, and the offset to replay from; nil
 // when it must start fresh (unknown, expired, another site, user or credential, or events it
 // missed no longer kept).
-func (s *Server) recoverable(pid, offset, site string, cred credential, id identity) (*session, int64) {
+func (s *Server) recoverable(ctx context.Context, pid, offset, site string, cred credential, id identity) (*session, int64) {
 	if pid == "" || offset == "" {
 		return nil, 0
 	}
 	after, err := strconv.ParseInt(offset, 10, 64)
 	if err != nil || after < 0 {
 		return nil, 0
+	}
+	if s.stream != nil {
+		s.restore(ctx, pid, site, cred, id)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -288,6 +331,7 @@ func (s *Server) onConnect(sock *socketio.Socket) {
 	old := sess.conn
 	sess.conn = c
 	s.sessions[sess.pid] = sess
+	s.storeLocked(sess)
 	if old != nil {
 		s.leaveAllLocked(old) // the same client came back before its old transport was noticed gone
 		old.gone = true
@@ -334,7 +378,7 @@ func (s *Server) onDisconnect(sock *socketio.Socket, reason string) {
 		data.dropped = true
 		s.mu.Unlock()
 		if !data.recover {
-			s.perms.release(data.sess.cred.key()) // a fresh session that never started
+			s.perms.release(data.sess.permKey()) // a fresh session that never started
 		}
 		return
 	}
@@ -349,6 +393,7 @@ func (s *Server) onDisconnect(sock *socketio.Socket, reason string) {
 	if sess.conn == c {
 		sess.conn = nil
 		sess.leftAt = time.Now()
+		s.storeLocked(sess) // from now, it expires with the recovery window
 	}
 	open := keys(sess.open)
 	s.mu.Unlock()
@@ -371,7 +416,10 @@ func (s *Server) forget(sess *session) {
 	}
 	delete(s.sessions, sess.pid)
 	s.mu.Unlock()
-	s.perms.release(sess.cred.key())
+	if s.stream != nil {
+		s.stream.putSession(sess.pid, nil, 0)
+	}
+	s.perms.release(sess.permKey())
 }
 
 // expire forgets sessions past the recovery window; run every few seconds.

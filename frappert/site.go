@@ -102,8 +102,27 @@ type errSite struct{ err error }
 func (e errSite) Error() string { return "site unavailable: " + e.err.Error() }
 
 // call GETs a method of site with the credential and decodes its "message" into out. A 401/403 is
-// a refusal (errRefused); anything else that is not a 200 with JSON is errSite.
+// a refusal (errRefused); anything else that is not a 200 with JSON is errSite. Identical calls
+// in flight at once (same site, credential, method and query) share one request.
 func (s *Server) call(ctx context.Context, site string, cred credential, method string, q url.Values, out any) error {
+	key := permKey(site, cred) + "\x00" + method + "?" + q.Encode()
+	// The request outlives the asker that started it (its socket may go) as long as others wait;
+	// SiteTimeout still bounds it.
+	ctx = context.WithoutCancel(ctx)
+	msg, err := s.flights.do(key, func() ([]byte, error) { return s.request(ctx, site, cred, method, q) },
+		func() { s.metrics.siteShared.WithLabelValues(method).Inc() })
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(msg, out); err != nil {
+		s.metrics.siteErrors.WithLabelValues(site).Inc()
+		return errSite{fmt.Errorf("%s: unexpected answer: %w", method, err)}
+	}
+	return nil
+}
+
+// request makes one call and returns the answer's "message".
+func (s *Server) request(ctx context.Context, site string, cred credential, method string, q url.Values) (json.RawMessage, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.SiteTimeout)
 	defer cancel()
 	u := strings.TrimSuffix(s.cfg.SiteURL, "/") + "/api/method/" + method
@@ -112,7 +131,7 @@ func (s *Server) call(ctx context.Context, site string, cred credential, method 
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return errSite{err}
+		return nil, errSite{err}
 	}
 	req.Header.Set("X-Frappe-Site-Name", site)
 	req.Header.Set("Accept", "application/json")
@@ -126,32 +145,28 @@ func (s *Server) call(ctx context.Context, site string, cred credential, method 
 	s.metrics.siteSeconds.WithLabelValues(method).Observe(time.Since(start).Seconds())
 	if err != nil {
 		s.metrics.siteErrors.WithLabelValues(site).Inc()
-		return errSite{err}
+		return nil, errSite{err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	switch {
 	case err != nil:
 		s.metrics.siteErrors.WithLabelValues(site).Inc()
-		return errSite{err}
+		return nil, errSite{err}
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
-		return errRefused
+		return nil, errRefused
 	case resp.StatusCode != http.StatusOK:
 		s.metrics.siteErrors.WithLabelValues(site).Inc()
-		return errSite{fmt.Errorf("%s answered HTTP %d", method, resp.StatusCode)}
+		return nil, errSite{fmt.Errorf("%s answered HTTP %d", method, resp.StatusCode)}
 	}
 	var env struct {
 		Message json.RawMessage `json:"message"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil {
 		s.metrics.siteErrors.WithLabelValues(site).Inc()
-		return errSite{fmt.Errorf("%s: not JSON: %w", method, err)}
+		return nil, errSite{fmt.Errorf("%s: not JSON: %w", method, err)}
 	}
-	if err := json.Unmarshal(env.Message, out); err != nil {
-		s.metrics.siteErrors.WithLabelValues(site).Inc()
-		return errSite{fmt.Errorf("%s: unexpected answer: %w", method, err)}
-	}
-	return nil
+	return env.Message, nil
 }
 
 // errRefused carries Frappe's Node server's text ("Unauthorized"), which clients show.

@@ -290,32 +290,77 @@ func TestLateCommitIsNotPassedOver(t *testing.T) {
 	h, e, _ := newTestHub(t, Options{})
 	ctx := context.Background()
 	rec := h.listen("all")
-	hold := make(chan struct{})
-	held := make(chan struct{})
+	// The slow transaction takes its offset, then waits until release is called; held tells when
+	// it waits.
+	var held func() bool
+	var release func()
+	firstMsg := map[string]any{}
 	type slowKey struct{}
-	// Runs after the hub's append (registered later): the slow transaction waits here, between
-	// taking its offset and committing.
-	e.BeforeCommit(func(c *doc.Context) error {
-		if c.Local(slowKey{}) != nil {
-			close(held)
-			<-hold
+	if storetest.Postgres() {
+		// The log's INSERT goes to the server with the COMMIT: the slow one waits there, for an
+		// advisory lock this test holds.
+		HoldAtCommit(t, e, "first")
+		const key = 7402118
+		firstMsg["wait_lock"] = key
+		lock, err := e.DB().Begin(ctx, true)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
+		defer lock.Rollback()
+		if _, err := lock.Exec(ctx, "SELECT pg_advisory_xact_lock(?)", key); err != nil {
+			t.Fatal(err)
+		}
+		held = func() bool {
+			var n int
+			err := e.Run(ctx, doc.AdminUser, false, func(c *doc.Context) error {
+				return c.Tx.QueryRow(c, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+					AND ((classid::bigint << 32) | objid::bigint) = ?`, key).Scan(&n)
+			})
+			return err == nil && n == 1
+		}
+		release = func() { lock.Rollback() }
+	} else {
+		// SQLite appends at once: the slow one waits in a hook that runs after the hub's append
+		// (registered later), between taking its offset and committing.
+		hold := make(chan struct{})
+		waiting := make(chan struct{})
+		e.BeforeCommit(func(c *doc.Context) error {
+			if c.Local(slowKey{}) != nil {
+				close(waiting)
+				<-hold
+			}
+			return nil
+		})
+		held = func() bool {
+			select {
+			case <-waiting:
+				return true
+			default:
+				return false
+			}
+		}
+		release = func() { close(hold) }
+	}
 	slow := make(chan error, 1)
 	go func() {
 		slow <- e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error {
 			c.SetLocal(slowKey{}, true)
-			return h.Publish(c, "first", 1, Target{}, true)
+			return h.Publish(c, "first", firstMsg, Target{}, true)
 		})
 	}()
-	<-held
+	deadline := time.Now().Add(10 * time.Second)
+	for !held() {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow transaction did not reach its commit")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	fast := make(chan error, 1)
 	go func() {
 		fast <- e.Run(ctx, doc.AdminUser, true, func(c *doc.Context) error { return h.Publish(c, "second", 2, Target{}, true) })
 	}()
 	time.Sleep(2 * gapWait) // the race itself: longer than the fan-out waits for a missing offset
-	close(hold)
+	release()
 	if err := <-slow; err != nil {
 		t.Fatal(err)
 	}

@@ -79,17 +79,20 @@ func TestLiveDocument(t *testing.T) {
 	}
 }
 
+// levelNote is a DocType with a field of permlevel 1: a change to it comes without `changed`.
+const levelNote = `{"name": "Level Note", "autoname": "field:title", "fields": [
+	{"fieldname": "title", "fieldtype": "Data"}, {"fieldname": "body", "fieldtype": "Data"},
+	{"fieldname": "secret_note", "fieldtype": "Data", "permlevel": 1}],
+	"permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1},
+	{"role": "System Manager", "permlevel": 1, "read": 1, "write": 1}]}`
+
 // A change that touches a field of a higher permlevel comes without `changed` (not every reader may
 // see it): the client reads the document instead.
 func TestLiveDocumentHidesHigherPermlevels(t *testing.T) {
 	n := startNode(t, storetest.DSN(t), "")
 	defer n.app.Close()
 	defer n.kill()
-	n.define(t, `{"name": "Level Note", "autoname": "field:title", "fields": [
-		{"fieldname": "title", "fieldtype": "Data"}, {"fieldname": "body", "fieldtype": "Data"},
-		{"fieldname": "secret_note", "fieldtype": "Data", "permlevel": 1}],
-		"permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1},
-		{"role": "System Manager", "permlevel": 1, "read": 1, "write": 1}]}`)
+	n.define(t, levelNote)
 	n.insert(t, doc.Doc{"doctype": "Level Note", "title": "n1"})
 	c := dial(t, n.url, n.token(t, doc.Administrator), false)
 	updates := collectRaw(c, "doc_update")

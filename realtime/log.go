@@ -2,6 +2,7 @@ package realtime
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -69,17 +70,21 @@ func newLog(ctx context.Context, e *doc.Engine) (*Log, error) {
 // append writes events in the caller's transaction and sets their offsets. It takes no lock:
 // where transactions commit concurrently (PostgreSQL) a smaller offset may become visible after a
 // larger one, and readers settle an offset before they pass over it (Log.settle). Offsets still
-// follow causality: they are taken just before COMMIT, after every row the transaction read or
-// locked, so a transaction that saw another's change (a later save of the same document, one
-// made after a change of rights) has the larger offsets.
+// follow causality: they are taken at COMMIT (the INSERT is the transaction's last statement,
+// sent with its COMMIT in one round trip: store.Tx.AtCommit), after every row the transaction
+// read or locked, so a transaction that saw another's change (a later save of the same document,
+// one made after a change of rights) has the larger offsets. The offsets are set once the
+// transaction has committed; on SQLite, as soon as append returns.
 func (l *Log) append(c *doc.Context, events []Event) error {
 	now := time.Now().UTC().Format(doc.DatetimeFormat)
-	for len(events) > 0 {
-		n := min(len(events), appendChunk)
-		if err := l.insert(c, events[:n], now); err != nil {
+	for len(events) > appendChunk {
+		if err := l.insert(c, events[:appendChunk], now, false); err != nil {
 			return fmt.Errorf("append to event log: %w", err)
 		}
-		events = events[n:]
+		events = events[appendChunk:]
+	}
+	if err := l.insert(c, events, now, true); err != nil {
+		return fmt.Errorf("append to event log: %w", err)
 	}
 	return nil
 }
@@ -93,8 +98,8 @@ const appendChunk = 256
 // from interleaving, the offsets follow from LastInsertId, its RETURNING being a third of the
 // statement's time; on PostgreSQL another transaction's rows may take offsets in between and
 // RETURNING's row order is not promised, so the offsets are sorted before they are handed out in
-// event order.
-func (l *Log) insert(c *doc.Context, events []Event, now string) error {
+// event order. With atCommit the INSERT runs at COMMIT, where the dialect can (PostgreSQL).
+func (l *Log) insert(c *doc.Context, events []Event, now string, atCommit bool) error {
 	var q strings.Builder
 	q.WriteString("INSERT INTO __events (room, event, message, created, doctype, owner) VALUES ")
 	args := make([]any, 0, 6*len(events))
@@ -122,11 +127,20 @@ func (l *Log) insert(c *doc.Context, events []Event, now string) error {
 		return nil
 	}
 	q.WriteString(returning)
+	if atCommit {
+		c.Tx.AtCommit(q.String(), args, func(rows *sql.Rows) error { return setOffsets(rows, events) })
+		return nil
+	}
 	rows, err := c.Tx.Query(c, q.String(), args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
+	return setOffsets(rows, events)
+}
+
+// setOffsets gives events the offsets an INSERT ... RETURNING seq returned, in order.
+func setOffsets(rows *sql.Rows, events []Event) error {
 	seqs := make([]int64, 0, len(events))
 	for rows.Next() {
 		var seq int64

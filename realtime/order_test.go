@@ -3,9 +3,9 @@ package realtime_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -44,16 +44,12 @@ func (l *orderLog) len() int {
 	return len(l.ids)
 }
 
-type probeKey struct{}
-
-var errProbeRollback = errors.New("probe: rolled back after its append, on purpose")
-
 // Many writers on three nodes of one PostgreSQL database commit concurrently, each held for a
-// random time between taking its offsets and its COMMIT (some longer than the fan-out waits for a
-// gap, some rolled back there, leaving a hole), while Redis goes away for a while and comes back:
-// every client on every node gets every committed event exactly once, none of the rolled-back
-// ones, in strictly increasing offsets. Without the log's settling a late commit is passed over
-// (and with it removed, this test fails).
+// random time at its COMMIT, after its INSERT took its offsets (some longer than the fan-out waits
+// for a gap, some failing there, leaving a hole), while Redis goes away for a while and comes
+// back: every client on every node gets every committed event exactly once, none of the
+// rolled-back ones, in strictly increasing offsets. Without the log's settling a late commit is
+// passed over (and with it removed, this test fails).
 func TestConcurrentCommitsOnManyNodesArriveInOrder(t *testing.T) {
 	if !storetest.Postgres() {
 		t.Skip("concurrent commits need PostgreSQL (LIVEDOC_TEST_STORE=postgres); SQLite commits one at a time")
@@ -66,28 +62,28 @@ func TestConcurrentCommitsOnManyNodesArriveInOrder(t *testing.T) {
 	site := "o" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	nodes := []*node{startClusterNode(t, dsn, redisURL, site), startClusterNode(t, dsn, redisURL, site),
 		startClusterNode(t, dsn, redisURL, site)}
-	for i, n := range nodes {
+	realtime.HoldAtCommit(t, nodes[0].app.Engine, "order_probe")
+	// What each probe's COMMIT does, drawn from the seed (per node, in the writers' order).
+	type probe struct {
+		HoldMs int  `json:"hold_ms"`
+		Fail   bool `json:"fail"`
+	}
+	draws := make([]func() probe, len(nodes))
+	for i := range nodes {
 		rng := rand.New(rand.NewPCG(seed, uint64(i)))
 		var mu sync.Mutex
-		// Registered after the hub's own: runs between the append and the COMMIT.
-		n.app.Engine.BeforeCommit(func(c *doc.Context) error {
-			if c.Local(probeKey{}) == nil {
-				return nil
-			}
+		draws[i] = func() probe {
 			mu.Lock()
+			defer mu.Unlock()
 			p := rng.IntN(100)
-			d := time.Duration(rng.IntN(5)) * time.Millisecond
 			switch {
 			case p < 10:
-				d = gapWaitForTest + time.Duration(rng.IntN(400))*time.Millisecond
+				return probe{HoldMs: int((gapWaitForTest + time.Duration(rng.IntN(400))*time.Millisecond).Milliseconds())}
 			case p < 15:
-				mu.Unlock()
-				return errProbeRollback
+				return probe{Fail: true}
 			}
-			mu.Unlock()
-			time.Sleep(d)
-			return nil
-		})
+			return probe{HoldMs: rng.IntN(5)}
+		}
 	}
 	tok := nodes[0].token(t, doc.Administrator)
 	var logs []*orderLog
@@ -107,20 +103,21 @@ func TestConcurrentCommitsOnManyNodesArriveInOrder(t *testing.T) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	done := make(chan struct{})
-	for _, n := range nodes {
+	for i, n := range nodes {
 		for range writersPerNode {
 			wg.Go(func() {
 				for range perWriter {
 					id := int(next.Add(1))
+					p := draws[i]()
 					err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
-						c.SetLocal(probeKey{}, true)
-						return n.app.PublishRealtime(c, "order_probe", map[string]any{"id": id}, realtime.Target{}, true)
+						return n.app.PublishRealtime(c, "order_probe", map[string]any{"id": id, "hold_ms": p.HoldMs, "fail": p.Fail},
+							realtime.Target{}, true)
 					})
 					switch {
 					case err == nil:
 						committed.Store(id, true)
 						nCommitted.Add(1)
-					case !errors.Is(err, errProbeRollback):
+					case !p.Fail || !strings.Contains(err.Error(), "on purpose"):
 						t.Errorf("publish %d: %v", id, err)
 						return
 					}

@@ -8,17 +8,23 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // registers "pgx"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // openPostgres opens a PostgreSQL database. PostgreSQL runs concurrent writers itself, so there is
 // no Go-side writer queue; rows a save reads are locked with SELECT ... FOR UPDATE instead.
 func openPostgres(ctx context.Context, dsn string) (*DB, error) {
-	db, err := sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, err
 	}
+	return openPostgresConfig(ctx, cfg)
+}
+
+func openPostgresConfig(ctx context.Context, cfg *pgx.ConnConfig) (*DB, error) {
+	db := sql.OpenDB(pgConnector{stdlib.GetConnector(*cfg)})
 	db.SetMaxOpenConns(20)
 	db.SetMaxIdleConns(20)
 	if err := db.PingContext(ctx); err != nil {

@@ -286,6 +286,14 @@ type Tx struct {
 	stmts *stmtCache
 	done  bool
 	group *group // SQLite: the group commit this transaction is a savepoint of
+	last  *lastStatement
+}
+
+// lastStatement is a statement queued by AtCommit.
+type lastStatement struct {
+	query string
+	args  []any
+	scan  func(*sql.Rows) error
 }
 
 // stmt returns the transaction's handle on the cached statement for query, or nil when it is not
@@ -385,9 +393,37 @@ func (t *Tx) LockSchema(ctx context.Context) error {
 	return nil
 }
 
+// AtCommit queues a query to run as the transaction's last statement, when it commits; scan reads
+// its rows. On PostgreSQL it goes to the server in one round trip with the COMMIT. Its results are
+// only known once Commit returns, and only if that succeeds; a second call replaces the first.
+// Should scan fail on PostgreSQL the COMMIT has been sent all the same: Commit reports the error,
+// though the transaction may have committed.
+func (t *Tx) AtCommit(query string, args []any, scan func(*sql.Rows) error) {
+	t.last = &lastStatement{query: query, args: args, scan: scan}
+}
+
 // Commit makes the transaction's writes durable. In a group commit it returns once the group
 // has committed, with its error.
 func (t *Tx) Commit() error {
+	if l := t.last; l != nil && !t.done {
+		t.last = nil
+		ctx := context.Background()
+		if t.d.Name() == "postgres" {
+			// Marked for the driver: the COMMIT goes out after it, its result comes with the rows.
+			ctx = context.WithValue(ctx, commitAfter{}, true)
+		}
+		rows, err := t.Query(ctx, l.query, l.args...)
+		if err == nil {
+			err = l.scan(rows)
+			if cerr := rows.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			t.Rollback()
+			return err
+		}
+	}
 	if t.group == nil {
 		t.done = true
 		err := t.db.noteWrite(t.tx.Commit())

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"sync"
 	"testing"
@@ -53,5 +54,49 @@ func TestConcurrentCacheMissesDoNotDeadlock(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// A statement queued with AtCommit runs as the transaction's last and commits with it; its rows
+// are read by then (on every store; PostgreSQL sends it with the COMMIT).
+func TestAtCommitRunsLastAndCommits(t *testing.T) {
+	db := storetest.Open(t)
+	ctx := context.Background()
+	tx, err := db.Begin(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.Exec(ctx, `CREATE TABLE log (seq `+db.Dialect().SerialPrimaryKey()+`, m TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	tx.AtCommit(`INSERT INTO log (m) VALUES (?), (?) RETURNING m`, []any{"a", "b"}, func(rows *sql.Rows) error {
+		for rows.Next() {
+			var m string
+			if err := rows.Scan(&m); err != nil {
+				return err
+			}
+			got = append(got, m)
+		}
+		return rows.Err()
+	})
+	if got != nil {
+		t.Fatal("AtCommit ran its statement before the commit")
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 {
+		t.Fatalf("AtCommit's rows: %v", got)
+	}
+	rtx, err := db.Begin(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rtx.Rollback()
+	var n int
+	if err := rtx.QueryRow(ctx, `SELECT count(*) FROM log`).Scan(&n); err != nil || n != 2 {
+		t.Fatalf("%d rows committed (%v), want 2", n, err)
 	}
 }

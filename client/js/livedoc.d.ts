@@ -174,9 +174,12 @@ export interface DB {
 export interface Live {
   /**
    * cb(doc) at once and after every change of the document (patched from doc_update's `changed`,
-   * read again only when a change cannot be applied). Returns stop().
+   * read again only when a change cannot be applied). onError hears a read that failed (missing
+   * or unreadable document). Returns stop(); stop.saved(answer) gives it the version the app
+   * writes itself (a save's answer, or its promise: updates wait for it), so the update that save
+   * causes is not read again.
    */
-  doc(doctype: string, name: string, cb: (doc: Doc) => void): () => void;
+  doc(doctype: string, name: string, cb: (doc: Doc) => void, onError?: (err: Error) => void): LiveDocStop;
   /**
    * cb(rows) at once and after every change of the query's answer for this user (rows entering,
    * changing, moving and leaving come as list_change events; nothing is read again). `name` is
@@ -184,6 +187,12 @@ export interface Live {
    * starts from a fresh snapshot. onError hears a refused query. Returns stop().
    */
   list(query: LiveListQuery, cb: (rows: Doc[]) => void, onError?: (err: Error) => void): () => void;
+}
+
+/** Stops a live document; saved(answer) hands it the answer of the app's own save. */
+export interface LiveDocStop {
+  (): void;
+  saved(answer: Doc | Promise<Doc>): void;
 }
 
 /** list_subscribe's query: frappe.client.get_list's shape and operators. */

@@ -1205,10 +1205,13 @@ const enc = encodeURIComponent;
  * {snapshot: true}) with the document and the log offset it is as of; each later doc_update says
  * what changed and from which version (prev_modified), and the copy is patched with no read. A
  * change that comes without `changed` (too big, or fields not every reader sees), or that does not
- * apply to this copy's version, or a session that could not be recovered, costs one GET.
- * Returns stop().
+ * apply to this copy's version, or a session that could not be recovered, costs one GET; an update
+ * to a version the copy has already is skipped. onError(err) hears a read that failed (the
+ * document is missing, or not readable). Returns stop(); stop.saved(answer) hands the copy the
+ * version the app writes itself (its save's answer, or a promise of it: updates wait for it), so
+ * the update that save causes costs nothing.
  */
-function liveDoc(ld, doctype, name, cb) {
+function liveDoc(ld, doctype, name, cb, onError) {
   const rt = ld.realtime;
   const args = [doctype, name, { snapshot: true }];
   let doc = null;
@@ -1225,21 +1228,31 @@ function liveDoc(ld, doctype, name, cb) {
         doc = d;
         emit();
       },
-      () => {
+      (err) => {
         reading = null;
+        if (stopped) return;
+        if (onError) onError(err);
+        else report(err);
       },
     );
   };
-  const onUpdate = (m) => {
-    if (stopped || !m || m.doctype !== doctype || m.name !== name) return;
-    const offset = Number(rt.lastOffset);
+  let saving = null; // the app's own save in flight: updates wait for its answer
+  let held = [];
+  const apply = (m, offset) => {
     if (since >= 0 && offset <= since) return;
+    if (doc && m.modified && m.modified <= doc.modified) return; // a version the copy has
     if (doc && m.changed && m.prev_modified === doc.modified) {
       doc = { ...doc, ...m.changed };
       emit();
     } else {
       read();
     }
+  };
+  const onUpdate = (m) => {
+    if (stopped || !m || m.doctype !== doctype || m.name !== name) return;
+    const offset = Number(rt.lastOffset);
+    if (saving) held.push([m, offset]);
+    else apply(m, offset);
   };
   const onResync = () => {
     since = -1;
@@ -1250,19 +1263,37 @@ function liveDoc(ld, doctype, name, cb) {
   rt._subscribe('doc_subscribe', args).then(
     (ack) => {
       if (stopped || !ack || !ack.doc) return;
+      if (doc && doc.modified > ack.doc.modified) return; // saved() gave a newer one meanwhile
       doc = ack.doc;
       since = Number(ack.offset);
       emit();
     },
     () => read(),
   );
-  return () => {
+  const stop = () => {
     if (stopped) return;
     stopped = true;
     rt.off('doc_update', onUpdate);
     rt.off('resync', onResync);
     rt._unsubscribe('doc_subscribe', args).catch(() => {});
   };
+  stop.saved = (answer) => {
+    const mine = Promise.resolve(answer).then(
+      (d) => {
+        if (!stopped && d && (!doc || !(doc.modified > d.modified))) doc = d;
+      },
+      () => {},
+    );
+    saving = mine;
+    mine.then(() => {
+      if (saving !== mine) return;
+      saving = null;
+      const waiting = held;
+      held = [];
+      for (const [m, offset] of waiting) if (!stopped) apply(m, offset);
+    });
+  };
+  return stop;
 }
 
 /**
@@ -1404,7 +1435,7 @@ export class Livedoc {
     };
     /** Live values that follow the server without re-reading it: see liveDoc. */
     this.live = {
-      doc: (doctype, name, cb) => liveDoc(this, doctype, name, cb),
+      doc: (doctype, name, cb, onError) => liveDoc(this, doctype, name, cb, onError),
       list: (query, cb, onError) => liveList(this, query, cb, onError),
     };
     if (options.connect !== false) this.realtime.connect();

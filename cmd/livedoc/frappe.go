@@ -48,7 +48,9 @@ func frappeRealtime(args []string) error {
 	permTTL := fs.Duration("permission-ttl", envDuration("LIVEDOC_PERMISSION_TTL", 10*time.Second), "how long a site's permission answer is reused for the same session (negative: never)")
 	recovery := fs.Duration("recovery-window", envDuration("LIVEDOC_RECOVERY_WINDOW", 2*time.Minute), "how long a disconnected client can recover its session and missed events")
 	logSize := fs.Int("log-size", envInt("LIVEDOC_LOG_SIZE", 100_000), "events kept in memory for recovery")
+	redisStream := fs.String("redis-stream", env("LIVEDOC_REDIS_STREAM", ""), "a Redis Stream key (on --redis) keeping a copy of the events and sessions, so that a restarted process recovers its clients; one process per key")
 	metricsAddr := fs.String("metrics-addr", env("LIVEDOC_METRICS_ADDR", ""), "serve the Prometheus metrics openly on this address too (on --addr: to this machine only)")
+	pprofAddr := fs.String("pprof-addr", env("LIVEDOC_PPROF_ADDR", ""), "serve Go's pprof profiles on this address (e.g. 127.0.0.1:6060); off by default")
 	logLevel := fs.String("log-level", env("LIVEDOC_LOG_LEVEL", "info"), "debug, info, warn or error")
 	maxConnsPerAddr := fs.Int("max-connections-per-addr", envInt("LIVEDOC_MAX_CONNECTIONS_PER_ADDR", 0),
 		"open connections per client address (0: no limit: behind Frappe's nginx every socket comes from the proxy)")
@@ -76,7 +78,7 @@ func frappeRealtime(args []string) error {
 	}
 	srv, err := frappert.New(frappert.Config{Redis: *redisURL, SiteURL: *siteURL, Sites: sites, SitesDir: *sitesDir,
 		DefaultSite: *defaultSite, AllowedOrigins: allowed, SiteTimeout: *siteTimeout, PermissionTTL: *permTTL,
-		RecoveryWindow: *recovery, LogSize: *logSize, Logger: log,
+		RecoveryWindow: *recovery, LogSize: *logSize, RedisStream: *redisStream, Logger: log,
 		MaxConnectionsPerAddr: *maxConnsPerAddr, HandshakeRate: *handshakeRate, HandshakeBurst: *handshakeBurst})
 	if err != nil {
 		return err
@@ -93,6 +95,9 @@ func frappeRealtime(args []string) error {
 			}
 		}()
 		defer m.Close()
+	}
+	if *pprofAddr != "" {
+		go servePprof(*pprofAddr, log)
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

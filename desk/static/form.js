@@ -2,8 +2,9 @@
 // a control per field (controls.js) with depends_on, mandatory_depends_on, read_only_depends_on
 // and permlevels applied as values change, fetch_from, the actions its state and the user's
 // permissions allow, the sidebar and timeline (docinfo, live from docinfo_update), and its live
-// behaviour (reload on others' saves, the "Changed by" bar, viewers, renames). The FormView is
-// also the `frm` that client scripts get (window.cur_frm).
+// behaviour (the document through ld.live.doc: others' saves patched in with no read, the
+// "Changed by" bar, viewers, renames). The FormView is also the `frm` that client scripts get
+// (window.cur_frm).
 
 import { h, debounce, toast, confirmDialog, errorText, avatar, timeAgo, localTime, whenInWords, docURL, routeOf, docstatusLabel } from './ui.js';
 import { makeControl, LAYOUT, NO_VALUE } from './controls.js';
@@ -28,16 +29,10 @@ export class FormView {
     this.controls = new Map();
     this.saving = null;
     this.subscribedAs = null;
+    this.live = null; // ld.live.doc's stop() for the open document
+    this.liveAs = null; // the name the server confirmed live (subscribed and open)
     this.loadedOnce = false;
 
-    this.reloadSoon = debounce(() => this.remoteChanged(), RELOAD_DEBOUNCE_MS);
-    this.onDocUpdate = async (msg) => {
-      if (!this.mounted || !msg || msg.doctype !== this.doctype || msg.name !== this.docname) return;
-      if (this.saving) await this.saving.catch(() => {});
-      // The echo of our own save, or something we already have.
-      if (msg.modified && this.doc?.modified && msg.modified <= this.doc.modified) return;
-      this.reloadSoon();
-    };
     this.onViewers = (msg) => {
       if (!this.mounted || !msg || msg.doctype !== this.doctype || msg.docname !== this.docname) return;
       this.renderViewers(msg.users || []);
@@ -156,9 +151,9 @@ export class FormView {
     this.children = info.children;
     if (this.meta.issingle) this.docname = this.doctype;
     this.desk.setCrumbs(this.meta.issingle ? [{ label: this.doctype }] : [{ label: this.doctype, href: `/app/${routeOf(this.doctype)}` }, { label: this.docname || `New ${this.doctype}` }]);
-    // The document loads while the client script does (handlers are registered before it is shown).
-    this.prefetch = this.docname ? this.desk.ld.db.get(this.doctype, this.docname) : null;
-    this.prefetch?.catch(() => {});
+    // The document's snapshot comes while the client script loads (handlers are registered before
+    // it is shown).
+    if (this.docname) this.watch(this.docname);
     await this.desk.loadClientScript(this.doctype);
     if (!this.mounted) return;
     this.renderSkeleton();
@@ -178,7 +173,7 @@ export class FormView {
   }
 
   listeners() {
-    return [['doc_update', this.onDocUpdate], ['doc_viewers', this.onViewers], ['doc_rename', this.onRename], ['docinfo_update', this.onDocinfo]];
+    return [['doc_viewers', this.onViewers], ['doc_rename', this.onRename], ['docinfo_update', this.onDocinfo]];
   }
 
   /** Focus on the first field the user can type in (of the first tab). */
@@ -193,7 +188,6 @@ export class FormView {
 
   unmount() {
     this.mounted = false;
-    this.reloadSoon.cancel();
     this.docinfoSoon.cancel();
     for (const [ev, fn] of this.listeners()) this.desk.ld.realtime.off(ev, fn);
     this.unsubscribe();
@@ -201,35 +195,78 @@ export class FormView {
     // cur_frm stays (as in Frappe), but reload_doc() on a closed form does nothing.
   }
 
-  /** After a resync (events may have been missed): show the latest version. */
+  /**
+   * After a resync (events may have been missed): the live document reads itself again (one GET),
+   * so only the docinfo is reloaded here.
+   */
   reload() {
     if (!this.docname || !this.doc) return;
-    this.remoteChanged();
+    this.loadDocinfo();
   }
 
-  /** Joins the document's rooms; the page gets data-live="1" once the server confirmed both. */
-  subscribe(name) {
-    const rt = this.desk.ld.realtime;
+  /**
+   * Watches the document through ld.live.doc: the first value is what the form opens with
+   * (this.firstDoc), later ones are changes (remoteDoc).
+   */
+  watch(name) {
     this.subscribedAs = name;
-    const page = this.el.querySelector('.form-page');
-    Promise.all([rt.doc_subscribe(this.doctype, name), rt.doc_open(this.doctype, name)]).then(
-      () => {
-        if (this.subscribedAs === name && page) page.dataset.live = '1';
+    let first;
+    this.firstDoc = new Promise((resolve, reject) => {
+      first = { resolve, reject };
+    });
+    this.firstDoc.catch(() => {}); // load() reports it
+    this.live = this.desk.ld.live.doc(this.doctype, name,
+      (doc) => {
+        if (first) first.resolve(doc);
+        else this.remoteDoc(doc);
+        first = null;
       },
       (err) => {
-        if (this.subscribedAs === name) this.showMessage(`Live updates are off for this document: ${errorText(err)}`, 'orange');
+        if (first) first.reject(err);
+        else if (this.subscribedAs !== name) return;
+        else if (err?.excType === 'DoesNotExistError' || err?.status === 404) this.showChangedBar(null, 'This document was deleted by someone else.');
+        else this.showMessage(`Could not reload: ${errorText(err)}`, 'red');
+        first = null;
       });
+  }
+
+  /**
+   * Watches the document (unless it is already) and opens it: viewers, whose doc_viewers answer
+   * needs the form's listeners in place. The page gets data-live="1" once the server confirmed
+   * both.
+   */
+  subscribe(name) {
+    const rt = this.desk.ld.realtime;
+    if (!this.live || this.subscribedAs !== name) this.watch(name);
+    Promise.all([this.firstDoc, rt.doc_open(this.doctype, name)]).then(
+      () => {
+        if (this.subscribedAs !== name) return;
+        this.liveAs = name;
+        this.markLive();
+      },
+      (err) => {
+        // Once the document is shown (a missing one is a page of its own).
+        this.firstDoc.then(() => {
+          if (this.subscribedAs === name) this.showMessage(`Live updates are off for this document: ${errorText(err)}`, 'orange');
+        }, () => {});
+      });
+  }
+
+  /** data-live="1" on the page while the open document is live (subscribed and open). */
+  markLive() {
+    const page = this.el?.querySelector('.form-page');
+    if (page) page.dataset.live = this.liveAs && this.liveAs === this.subscribedAs ? '1' : '0';
   }
 
   unsubscribe() {
     const name = this.subscribedAs;
     if (!name) return;
     this.subscribedAs = null;
-    const page = this.el?.querySelector('.form-page');
-    if (page) page.dataset.live = '0';
-    const rt = this.desk.ld.realtime;
-    rt.doc_close(this.doctype, name).catch(() => {});
-    rt.doc_unsubscribe(this.doctype, name).catch(() => {});
+    this.liveAs = null;
+    this.markLive();
+    this.live?.();
+    this.live = null;
+    this.desk.ld.realtime.doc_close(this.doctype, name).catch(() => {});
   }
 
   newDoc() {
@@ -254,14 +291,15 @@ export class FormView {
     return d;
   }
 
-  /** Loads the stored document. Unless forced, edits the user started meanwhile are kept. */
+  /**
+   * Shows the stored document: the live document's first value when the form opens, else a GET
+   * (reload_doc, Reload). Unless forced, edits the user started meanwhile are kept.
+   */
   async load({ first = false, force = false } = {}) {
     const name = this.docname;
     let doc;
     try {
-      const pre = first ? this.prefetch : null;
-      this.prefetch = null;
-      doc = await (pre ?? this.desk.ld.db.get(this.doctype, name));
+      doc = first ? structuredClone(await this.firstDoc) : await this.desk.ld.db.get(this.doctype, name);
     } catch (err) {
       if (!this.mounted || name !== this.docname) return;
       if (first) {
@@ -546,8 +584,23 @@ export class FormView {
   // ---- live behaviour ---------------------------------------------------------------------------
 
   /**
-   * Someone else changed the document (or we may have missed it): a form without unsaved edits
-   * shows the new version; one with edits keeps them and shows who changed it, with a Reload.
+   * A newer version through the live document (someone saved; patched from doc_update with no
+   * read): a form without unsaved edits shows it, one with edits keeps them and shows who changed
+   * it, with a Reload.
+   */
+  async remoteDoc(doc) {
+    if (!this.mounted || !this.doc || this.is_new() || doc.name !== this.docname) return;
+    if (this.saving) await this.saving.catch(() => {});
+    if (!this.mounted || !(doc.modified > this.doc.modified)) return; // our own save, or what we show
+    if (this.dirty) return this.showChangedBar(doc);
+    this.setDoc(structuredClone(doc));
+    this.docinfoSoon();
+    await this.trigger('refresh');
+  }
+
+  /**
+   * A script or a rename asks for the latest version (one GET): a form without unsaved edits
+   * shows it; one with edits keeps them and shows who changed it, with a Reload.
    */
   async remoteChanged() {
     if (!this.mounted || !this.docname) return;
@@ -658,7 +711,9 @@ export class FormView {
       this.setBusy(true);
       let saved;
       try {
-        saved = wasNew ? await this.desk.ld.db.insert(this.payload()) : await this.desk.ld.db.save(this.payload());
+        const saving = wasNew ? this.desk.ld.db.insert(this.payload()) : this.desk.ld.db.save(this.payload());
+        this.live?.saved(saving.then((d) => structuredClone(d))); // its doc_update costs no GET
+        saved = await saving;
       } catch (err) {
         this.showSaveError(err);
         return false;
@@ -769,6 +824,7 @@ export class FormView {
     this.setBusy(true);
     try {
       const saving = this.desk.ld.db.submit(this.payload());
+      this.live?.saved(saving.then((d) => structuredClone(d)));
       this.saving = saving.catch(() => {});
       this.setDoc(await saving);
       this.docinfoSoon();

@@ -1,6 +1,7 @@
 // The home page (DocTypes the user may read) and the list view of one DocType: standard filters
 // (in_standard_filter), a filter builder for any field (filters.js), sorting on any field, the
-// title_field shown with the ID (once), live updates.
+// title_field shown with the ID (once). A page of the list is a live query (ld.live.list): rows
+// appear, change, move and leave in place as others save, with no list query re-run.
 
 import { h, debounce, errorText, formatValue, docURL, docstatusLabel, timeAgo, localTime, routeOf } from './ui.js';
 import { selectOptions } from './controls.js';
@@ -72,24 +73,11 @@ export class ListView {
     this.route = route;
     this.mounted = false;
     this.rows = [];
-    this.flash = new Set();
+    this.trs = new Map(); // name → {tr, key}: the row shown for each document, reused by name
     this.seq = 0;
+    this.stopList = null;
     this.refreshSoon = debounce(() => this.refresh(), 300);
-    this.onListUpdate = (msg) => {
-      if (!this.mounted || !msg || msg.doctype !== this.doctype) return;
-      if (msg.name) this.flash.add(msg.name);
-      if (document.hidden) {
-        this.stale = true; // refreshed when the tab is visible again
-        return;
-      }
-      this.refreshSoon();
-    };
-    this.onVisible = () => {
-      if (!document.hidden && this.stale) {
-        this.stale = false;
-        this.refreshSoon();
-      }
-    };
+    this.countSoon = debounce(() => this.loadCount(), 300);
   }
 
   async mount(el) {
@@ -122,26 +110,18 @@ export class ListView {
     }
     this.readState();
     this.render();
-    this.desk.ld.realtime.on('list_update', this.onListUpdate);
-    document.addEventListener('visibilitychange', this.onVisible);
-    this.desk.ld.realtime.doctype_subscribe(this.doctype).then(
-      () => {
-        const page = this.el.querySelector('.list-page');
-        if (this.mounted && page) page.dataset.live = '1';
-      },
-      (err) => this.setNote(`Live updates are off: ${errorText(err)}`));
-    this.subscribed = true;
-    await this.refresh();
+    this.refresh();
   }
 
   unmount() {
     this.mounted = false;
     this.refreshSoon.cancel();
-    this.desk.ld.realtime.off('list_update', this.onListUpdate);
-    document.removeEventListener('visibilitychange', this.onVisible);
-    if (this.subscribed) this.desk.ld.realtime.doctype_unsubscribe(this.doctype).catch(() => {});
+    this.countSoon.cancel();
+    this.stopList?.();
+    this.stopList = null;
   }
 
+  /** After a resync or lost rights: a fresh snapshot. */
   reload() {
     return this.refresh();
   }
@@ -325,45 +305,127 @@ export class ListView {
     this.noteEl.hidden = !text;
   }
 
-  async refresh() {
+  /**
+   * (Re)subscribes the page as a live query: the filters, the sort, and the page as a window,
+   * start = its first row and limit = page size + 1 (the extra row, not shown, says whether there
+   * is a next page). Every answer after that is shown in place (show).
+   */
+  refresh() {
     if (!this.mounted || !this.tbody) return;
     const s = this.state;
     const seq = ++this.seq;
     const fields = ['name', 'modified', ...this.columns.map((f) => f.fieldname)];
     if (this.meta.is_submittable) fields.push('docstatus');
     if (this.titleField && !fields.includes(this.titleField)) fields.push(this.titleField);
-    const filters = this.filters();
-    let rows;
-    let count;
-    try {
-      [rows, count] = await Promise.all([
-        this.desk.ld.db.list(this.doctype, { fields, filters, order_by: `${s.sort} ${s.order}`, limit_start: s.start, limit_page_length: s.len }),
-        this.desk.ld.db.count(this.doctype, filters),
-      ]);
-    } catch (err) {
-      if (seq === this.seq && this.mounted) {
-        if (err?.excType === 'PermissionError') return problem(this.el, err);
-        this.setNote(`Could not load the list: ${errorText(err)}`);
-      }
-      return;
+    this.filtered = this.filters();
+    this.stopList?.();
+    this.shown = false;
+    this.total = null;
+    this.countSoon.cancel();
+    this.stopList = this.desk.ld.live.list(
+      { doctype: this.doctype, fields, filters: this.filtered, order_by: `${s.sort} ${s.order}`, start: s.start, limit: s.len + 1 },
+      (rows) => {
+        if (seq === this.seq && this.mounted) this.show(rows);
+      },
+      (err) => {
+        if (seq === this.seq && this.mounted) this.setNote(`Could not load the list: ${errorText(err)}`);
+      });
+  }
+
+  /**
+   * Shows the page's rows: a row keeps its element (by name) and is redrawn only when its values
+   * changed; rows are moved, added and removed in place, so nothing flashes but what changed.
+   */
+  show(all) {
+    const s = this.state;
+    const more = all.length > s.len;
+    const rows = all.slice(0, s.len);
+    const first = !this.shown;
+    if (first) {
+      this.trs = new Map();
+      this.tbody.replaceChildren();
+      this.el.querySelector('.list-page')?.setAttribute('data-live', '1');
     }
-    if (seq !== this.seq || !this.mounted) return;
+    this.shown = true;
     this.setNote('');
+    const next = new Map();
+    let entered = first;
+    for (const r of rows) {
+      const key = JSON.stringify(r);
+      const had = this.trs.get(r.name);
+      if (had && had.key === key) {
+        next.set(r.name, had);
+        continue;
+      }
+      const tr = this.renderRow(r, !first);
+      if (had) {
+        // The same element, new cells: whoever holds the row (focus, a test) still has it.
+        had.tr.replaceChildren(...tr.childNodes);
+        had.tr.classList.remove('flash');
+        void had.tr.offsetWidth; // restarts the animation
+        had.tr.classList.add('flash');
+        next.set(r.name, { tr: had.tr, key });
+      } else {
+        entered = true;
+        next.set(r.name, { tr, key });
+      }
+    }
+    for (const [name, { tr }] of this.trs) {
+      if (next.has(name)) continue;
+      entered = true;
+      tr.remove();
+    }
+    let at = this.tbody.firstChild;
+    for (const r of rows) {
+      const { tr } = next.get(r.name);
+      if (tr === at) at = at.nextSibling;
+      else this.tbody.insertBefore(tr, at);
+    }
+    this.trs = next;
     this.rows = rows;
-    const flash = this.flash;
-    this.flash = new Set();
-    this.tbody.replaceChildren(...rows.map((r) => this.renderRow(r, flash.has(r.name))));
+    this.more = more;
     this.emptyEl.hidden = rows.length > 0;
     if (!rows.length) {
-      const filtered = filters.length > 0;
+      const filtered = this.filtered.length > 0;
       this.emptyEl.replaceChildren(
         h('p', {}, filtered ? `No ${this.doctype} matches the filters.` : `No ${this.doctype} yet.`),
         !filtered && this.info.perms.create ? h('a', { class: 'btn btn-primary', href: `/app/${routeOf(this.doctype)}/new`, 'data-link': true }, `Create the first ${this.doctype}`) : null);
     }
-    const from = rows.length ? s.start + 1 : 0;
-    this.countEl.textContent = `${from}–${s.start + rows.length} of ${count}`;
+    // The total is known from the rows unless the page is full (or past the end): then it is
+    // counted, once per rows entering or leaving, never for a change that only updates or moves.
+    if (!more && (rows.length || !s.start)) {
+      this.countSoon.cancel();
+      this.total = s.start + rows.length;
+    } else if (first) {
+      this.loadCount();
+    } else if (entered) {
+      this.countSoon();
+    }
+    this.renderCount();
+  }
+
+  /** frappe.client.get_count for a list longer than its page. */
+  async loadCount() {
+    const seq = this.seq;
+    let count;
+    try {
+      count = await this.desk.ld.db.count(this.doctype, this.filtered);
+    } catch (err) {
+      if (seq === this.seq && this.mounted) this.setNote(`Could not count: ${errorText(err)}`);
+      return;
+    }
+    if (seq !== this.seq || !this.mounted) return;
+    this.total = count;
+    this.renderCount();
+  }
+
+  renderCount() {
+    const s = this.state;
+    const n = this.rows.length;
+    const from = n ? s.start + 1 : 0;
+    this.countEl.textContent = `${from}–${s.start + n} of ${this.total ?? '…'}`;
     this.prevBtn.disabled = s.start === 0;
-    this.nextBtn.disabled = s.start + rows.length >= count;
+    this.nextBtn.disabled = !this.more;
   }
 
   renderRow(r, flash) {

@@ -137,6 +137,9 @@ type Client struct {
 	done     chan struct{}
 	doneOnce sync.Once
 	err      error // why the client stopped; set before done is closed
+
+	liveOnce sync.Once
+	lives    *liveHub // live documents and lists (live.go)
 }
 
 // conn is one WebSocket connection and its Engine.IO / Socket.IO session.

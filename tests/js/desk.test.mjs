@@ -447,3 +447,117 @@ test('7: every field type round-trips through the form; mandatory errors at the 
   await page.waitForURL(/\/app\/field-probe$/, { timeout: 5000 });
   await page.waitForSelector('.list-empty:not([hidden])', { timeout: 5000 });
 });
+
+/** Records the page's REST requests (method and path): what a live view must not make. */
+function restRequests(page) {
+  const seen = [];
+  const on = (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/api/')) seen.push(`${r.method()} ${decodeURIComponent(u.pathname)}`);
+  };
+  page.on('request', on);
+  return { seen, stop: () => page.off('request', on) };
+}
+
+test('8: live views: a list\'s rows appear, move and leave in place and a form takes others\' saves, with no GET', async () => {
+  const tag = `live8-${Date.now().toString(36)}`;
+  const names = [];
+  for (const r of ['b', 'c', 'd']) names.push(await newInvoice(`${tag} ${r}`));
+  const [b, c, d] = names;
+  const filters = encodeURIComponent(JSON.stringify([['remarks', 'like', `%${tag}%`]]));
+  await pageB.goto(`/app/invoice?_filters=${filters}`); // newest first (modified desc)
+  await pageB.waitForSelector('.list-page[data-live="1"]', { timeout: 10_000 });
+  const waitOrder = (want) => pageB.waitForFunction((w) => [...document.querySelectorAll('.list-table tbody tr')].map((tr) => tr.dataset.name).join() === w, want.join(), { timeout: LIVE_MS, polling: 50 });
+  await waitOrder([d, c, b]);
+  // Each row element is marked: a row that moves or changes must be the same element.
+  await pageB.evaluate(() => document.querySelectorAll('.list-table tbody tr').forEach((tr) => { tr.__mark = tr.dataset.name; }));
+  const listRequests = restRequests(pageB);
+
+  await saveAsAdmin(b, { remarks: `${tag} b2` }); // saved last: moves to the top
+  await waitOrder([b, d, c]);
+  await pageB.locator(`.list-table tr.flash[data-name="${b}"]`).waitFor({ timeout: LIVE_MS }); // the changed row flashes
+  const added = await newInvoice(`${tag} e`); // appears at the top
+  await waitOrder([added, b, d, c]);
+  await pageB.locator('.list-count', { hasText: '1–4 of 4' }).waitFor({ timeout: LIVE_MS });
+  await saveAsAdmin(d, { remarks: `gone ${Date.now()}` }); // leaves the filter
+  await waitOrder([added, b, c]);
+  await pageB.locator('.list-count', { hasText: '1–3 of 3' }).waitFor({ timeout: LIVE_MS });
+  const kept = await pageB.evaluate(() => [...document.querySelectorAll('.list-table tbody tr')].map((tr) => tr.__mark ?? 'new'));
+  assert.deepEqual(kept, ['new', b, c], 'moved and changed rows are the same elements; only the new one is new');
+  assert.match(await pageB.locator(`.list-table tr[data-name="${b}"]`).innerText(), /Acme/);
+  listRequests.stop();
+  assert.deepEqual(listRequests.seen, [], 'no list query, no count: the rows came with the changes');
+
+  // The form: another user's save is patched in with no GET of the document.
+  const name = c;
+  await openForm(pageA, name);
+  const formRequests = restRequests(pageA);
+  const doc = `/api/resource/Invoice/${name}`;
+  await saveAsAdmin(name, { remarks: `${tag} theirs` });
+  await waitValue(pageA, 'remarks', `${tag} theirs`);
+  // A dirty form keeps its edits and shows who changed the document, still with no GET.
+  await field(pageA, 'remarks').fill('A is typing');
+  await pageA.waitForFunction(() => window.cur_frm.is_dirty());
+  await saveAsAdmin(name, { remarks: `${tag} theirs again` });
+  const bar = pageA.locator('.changed-bar:not([hidden])');
+  await bar.waitFor({ timeout: LIVE_MS });
+  assert.match(await bar.innerText(), /Changed by Administrator/);
+  assert.equal(await field(pageA, 'remarks').inputValue(), 'A is typing');
+  assert.deepEqual(formRequests.seen.filter((r) => r.startsWith('GET') && r.endsWith(doc)), [], 'no GET of the document');
+  // The bar's Reload is the user's choice (one GET); then A's own save: its echo costs nothing.
+  // The sample's client script asks for a reload_doc() after each save (refresh_invoice): that
+  // GET is the script's, counted apart.
+  await pageA.click('.changed-bar [data-action="reload"]');
+  await waitValue(pageA, 'remarks', `${tag} theirs again`, 5000);
+  await pageA.evaluate(() => {
+    window.__echoes = [];
+    window.__reloads = 0;
+    window.livedoc.realtime.on('doc_update', (m) => window.__echoes.push(m.modified));
+    const reload = window.cur_frm.reload_doc.bind(window.cur_frm);
+    window.cur_frm.reload_doc = () => (window.__reloads++, reload());
+  });
+  formRequests.seen.length = 0;
+  await field(pageA, 'remarks').fill(`${tag} mine`);
+  await pageA.click('.form-page [data-action="save"]');
+  await pageA.waitForFunction(() => !window.cur_frm.is_dirty() && window.__echoes.includes(window.cur_frm.doc.modified) && window.__reloads === 1, null, { timeout: 5000 });
+  const deadline = Date.now() + 5000;
+  while (!formRequests.seen.includes(`GET ${doc}`) && Date.now() < deadline) await delay(20);
+  assert.deepEqual(formRequests.seen.filter((r) => r.endsWith(doc)), [`PUT ${doc}`, `GET ${doc}`], 'the save, and only the script\'s reload after it');
+  formRequests.stop();
+  assert.equal(await field(pageA, 'remarks').inputValue(), `${tag} mine`);
+  await shot(pageB, '8-live-list-B.png');
+});
+
+test('9: a list longer than its page: the page is a live window, the total is counted only when rows enter or leave', async () => {
+  const tag = `page9-${Date.now().toString(36)}`;
+  const names = [];
+  for (let i = 0; i < 21; i++) names.push(await newInvoice(`${tag} ${i}`));
+  const filters = encodeURIComponent(JSON.stringify([['remarks', 'like', `%${tag}%`]]));
+  await pageB.goto(`/app/invoice?_filters=${filters}`); // 20 a page, newest first
+  await pageB.waitForSelector('.list-page[data-live="1"]', { timeout: 10_000 });
+  const count = pageB.locator('.list-count');
+  await pageB.locator('.list-count', { hasText: '1–20 of 21' }).waitFor({ timeout: LIVE_MS });
+  assert.equal(await pageB.locator('.list-table tbody tr').count(), 20);
+  assert.equal(await pageB.locator('.pager button', { hasText: 'Next' }).isEnabled(), true);
+  const requests = restRequests(pageB);
+  // A change that keeps the rows on the page: redrawn in place, nothing counted.
+  await saveAsAdmin(names[5], { remarks: `${tag} 5 changed` });
+  await pageB.waitForFunction((n) => document.querySelector('.list-table tbody tr')?.dataset.name === n, names[5], { timeout: LIVE_MS });
+  assert.deepEqual(requests.seen, []);
+  // A row that enters the page pushes the last one out: counted once (get_count), 22.
+  const added = await newInvoice(`${tag} new`);
+  await pageB.waitForFunction((n) => document.querySelector('.list-table tbody tr')?.dataset.name === n, added, { timeout: LIVE_MS });
+  await pageB.locator('.list-count', { hasText: '1–20 of 22' }).waitFor({ timeout: LIVE_MS });
+  assert.deepEqual(requests.seen, ['GET /api/method/frappe.client.get_count']);
+  requests.stop();
+  // The next page: the last two rows, and the total from the rows themselves.
+  await pageB.click('.pager button:has-text("Next")');
+  await pageB.locator('.list-count', { hasText: '21–22 of 22' }).waitFor({ timeout: LIVE_MS });
+  assert.deepEqual(await pageB.evaluate(() => [...document.querySelectorAll('.list-table tbody tr')].map((tr) => tr.dataset.name)), [names[1], names[0]]);
+  assert.equal(await pageB.locator('.pager button', { hasText: 'Next' }).isDisabled(), true);
+  assert.match(new URL(pageB.url()).search, /_start=20/);
+  // It is live too: a row that leaves the filter leaves this page.
+  await saveAsAdmin(names[1], { remarks: `gone ${Date.now()}` });
+  await count.filter({ hasText: '21–21 of 21' }).waitFor({ timeout: LIVE_MS });
+  await shot(pageB, '9-list-pages-B.png');
+});

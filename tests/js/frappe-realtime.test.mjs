@@ -9,7 +9,7 @@
 // and events go out in the order Redis delivered them. Waits are conditions with deadlines.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import { io } from 'socket.io-client';
 
 import { createStandInSite } from './lib/frappe-site.mjs';
-import { freePort, livedocBinary } from './lib/server.mjs';
+import { startFrappeRealtime, startRedis } from './lib/frappe-realtime.mjs';
 
 const WAIT_MS = 10_000; // a deadline, not a delay: the browser tests run beside this file and load the machine
 const SITE_A = 'site-a.test';
@@ -41,72 +41,19 @@ const { readable, calls, siteState, addSession } = standIn;
 const startSite = () => standIn.listen();
 
 // ---------------------------------------------------------------------------------------------
-// redis-server, and PUBLISH as redis-py sends it
+// redis-server, PUBLISH as Python sends it, and livedoc frappe-realtime
 
-let redisProc;
-let redisPort;
-
-async function startRedis() {
-  redisPort = await freePort();
-  redisProc = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  await waitFor(
-    () =>
-      new Promise((resolve) => {
-        const c = net.connect(redisPort, '127.0.0.1', () => (c.end(), resolve(true)));
-        c.on('error', () => resolve(false));
-      }),
-    5000,
-    'redis-server listening',
-  );
-}
-
-/** PUBLISH events <json>: Frappe's publish_realtime. Resolves with the number of subscribers. */
-function publish(event, message, room, namespace) {
-  const payload = JSON.stringify({ event, message, room: room ?? null, namespace: namespace ?? null });
-  const arg = (s) => `$${Buffer.byteLength(s)}\r\n${s}\r\n`;
-  return new Promise((resolve, reject) => {
-    const c = net.connect(redisPort, '127.0.0.1', () => c.write(`*3\r\n${arg('PUBLISH')}${arg('events')}${arg(payload)}`));
-    c.once('data', (d) => {
-      c.end();
-      const m = /^:(\d+)/.exec(d.toString());
-      m ? resolve(Number(m[1])) : reject(new Error(`PUBLISH: ${d}`));
-    });
-    c.on('error', reject);
-  });
-}
-
-// ---------------------------------------------------------------------------------------------
-// livedoc frappe-realtime
-
+let redis;
+const publish = (...args) => redis.publish(...args);
 let site;
 let rt; // {proc, url, port, stderr}
 
-async function startRealtime() {
-  const port = await freePort();
-  let stderr = '';
-  const proc = spawn(livedocBinary(), [
-    'frappe-realtime',
-    '--redis', `redis://127.0.0.1:${redisPort}`,
-    '--site-url', `http://127.0.0.1:${site.address().port}`,
-    '--site', `${SITE_A},${SITE_B}`,
-    '--default-site', SITE_A,
-    '--addr', `127.0.0.1:${port}`,
-    '--site-timeout', '1s',
-    '--permission-ttl', '30s',
-  ]);
-  proc.stderr.on('data', (d) => (stderr += d));
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(async () => {
-    try {
-      return (await fetch(url + '/api/health')).status === 200;
-    } catch {
-      return false;
-    }
-  }, 10_000, 'frappe-realtime answering /api/health');
-  return { proc, url, port, stderr: () => stderr };
-}
+const startRealtime = () =>
+  startFrappeRealtime({
+    redisPort: redis.port,
+    siteURL: `http://127.0.0.1:${site.address().port}`,
+    args: ['--site', `${SITE_A},${SITE_B}`, '--default-site', SITE_A, '--site-timeout', '1s', '--permission-ttl', '30s'],
+  });
 
 const sockets = new Set();
 
@@ -116,10 +63,10 @@ const sockets = new Set();
  * withCredentials would swap our Cookie header for engine.io-client's own (empty) cookie jar, so
  * the browser's cookie is sent as a header instead.
  */
-function open(siteName, sid, { origin, headers = {}, ...opts } = {}) {
-  const extraHeaders = { Origin: origin ?? rt.url, 'X-Frappe-Site-Name': siteName, ...headers };
+function open(siteName, sid, { origin, headers = {}, url = rt.url, ...opts } = {}) {
+  const extraHeaders = { Origin: origin ?? url, 'X-Frappe-Site-Name': siteName, ...headers };
   if (sid) extraHeaders.Cookie = `sid=${sid}`;
-  const socket = io(`${rt.url}/${siteName}`, {
+  const socket = io(`${url}/${siteName}`, {
     reconnectionAttempts: 3,
     forceNew: true,
     timeout: WAIT_MS,
@@ -168,17 +115,19 @@ function waitEvent(log, event, pred = () => true, from = 0) {
   return waitFor(() => log.slice(from).find((e) => e.event === event && pred(e.msg)), WAIT_MS, `${event} matching ${pred}`);
 }
 
-/** A metric's value from /metrics (served to loopback peers). */
+/** A metric's value from /metrics (served to loopback peers); name may carry labels. 0 when absent. */
 async function gauge(name) {
   const text = await (await fetch(rt.url + '/metrics')).text();
-  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+  const escaped = name.replace(/[{}"().+*?[\]\\]/g, '\\$&');
+  return Number(new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
 }
 
 const ask = (socket, event, ...args) => socket.timeout(WAIT_MS).emitWithAck(event, ...args);
+const shared = (method) => gauge(`frappe_realtime_site_calls_shared_total{method="frappe.realtime.${method}"}`);
 
 before(async () => {
   site = await startSite();
-  await startRedis();
+  redis = await startRedis();
   rt = await startRealtime();
   addSession('sid-admin-a', SITE_A, 'admin@a.test');
   addSession('sid-ann-a', SITE_A, 'ann@a.test');
@@ -191,7 +140,7 @@ before(async () => {
 after(async () => {
   for (const s of sockets) s.close();
   rt?.proc.kill('SIGTERM');
-  redisProc?.kill('SIGKILL');
+  redis?.stop();
   site?.close();
   site?.closeAllConnections();
 });
@@ -255,6 +204,18 @@ describe('frappe-realtime', () => {
     assert.match(await refused(noCookie), /No authentication method/);
   });
 
+  test('without a sid cookie, the Authorization header authenticates (and is what the site is asked with)', async () => {
+    addSession('key-1:secret-1', SITE_A, 'api@a.test'); // the stand-in reads "token <key:secret>"
+    const api = open(SITE_A, null, { transports: ['websocket'], headers: { Authorization: 'token key-1:secret-1' } });
+    const log = record(api);
+    await connected(api);
+    await publish('msgprint', { message: 'to api' }, 'user:api@a.test', SITE_A);
+    assert.equal((await waitEvent(log, 'msgprint')).msg.message, 'to api');
+    const wrong = open(SITE_A, null, { transports: ['websocket'], reconnection: false, headers: { Authorization: 'token key-1:wrong' } });
+    assert.match(await refused(wrong), /Unauthorized/);
+    api.close();
+  });
+
   test('doc_subscribe / doctype_subscribe / doc_open ask the site; denials get nothing; answers are cached per session', async () => {
     const ann = open(SITE_A, 'sid-ann-a', { transports: ['websocket'] });
     const annLog = record(ann);
@@ -287,6 +248,47 @@ describe('frappe-realtime', () => {
     await connected(again);
     assert.deepEqual(await ask(again, 'doc_subscribe', 'ToDo', 'T-1'), { ok: true });
     assert.equal(calls.has_permission, before + 4, 'asked again once the session had no socket');
+  });
+
+  test('simultaneous identical asks share one call to the site; a failed or timed-out call is not remembered', async () => {
+    // The stand-in holds its answers: every ask is in flight together, however slow the machine.
+    // An ask that joins a call in flight shows in frappe_realtime_site_calls_shared_total.
+    const N = 8;
+    addSession('sid-cara-a', SITE_A, 'cara@a.test');
+    readable.set('cara@a.test', new Set(['ToDo/T-1']));
+    const calls0 = { ...calls };
+    const infoShared0 = await shared('get_user_info');
+    let release = standIn.hold('get_user_info');
+    const tabs = Array.from({ length: N }, () => open(SITE_A, 'sid-cara-a', { transports: ['websocket'] }));
+    await waitFor(async () => (await shared('get_user_info')) === infoShared0 + N - 1, WAIT_MS, `${N - 1} connects waiting for the first`);
+    release('up');
+    await Promise.all(tabs.map(connected));
+    assert.equal(calls.get_user_info, calls0.get_user_info + 1, `${N} tabs of one session connecting at once: one get_user_info`);
+
+    const logs = tabs.map(record);
+    const permShared0 = await shared('has_permission');
+    const subscribeAll = async (how, round) => {
+      const releasePerm = standIn.hold('has_permission');
+      const answers = Promise.all(tabs.map((t) => ask(t, 'doc_subscribe', 'ToDo', 'T-1')));
+      await waitFor(async () => (await shared('has_permission')) === permShared0 + round * (N - 1), WAIT_MS, `round ${round}: ${N - 1} asks sharing`);
+      releasePerm(how);
+      return answers;
+    };
+    // The site never answers: the deadline (--site-timeout 1s) refuses every ask, once.
+    for (const a of await subscribeAll('hang', 1)) assert.match(a.error ?? '', /site unavailable/);
+    assert.equal(calls.has_permission, calls0.has_permission + 1);
+    // The site fails: refused again, and it was asked again (the timeout was not remembered).
+    for (const a of await subscribeAll('down', 2)) assert.match(a.error ?? '', /site unavailable/);
+    assert.equal(calls.has_permission, calls0.has_permission + 2);
+    // The site answers: one call grants all N, and only now is the answer remembered.
+    for (const a of await subscribeAll('up', 3)) assert.deepEqual(a, { ok: true });
+    assert.equal(calls.has_permission, calls0.has_permission + 3);
+    assert.deepEqual(await ask(tabs[0], 'doc_subscribe', 'ToDo', 'T-1'), { ok: true });
+    assert.equal(calls.has_permission, calls0.has_permission + 3, 'the grant is cached');
+
+    await publish('doc_update', { name: 'T-1', to: 'cara' }, 'doc:ToDo/T-1', SITE_A);
+    await Promise.all(logs.map((log) => waitEvent(log, 'doc_update', (m) => m.to === 'cara')));
+    for (const t of tabs) t.close();
   });
 
   test('task_subscribe joins task_progress:<id>; doc_open sends doc_viewers', async () => {
@@ -331,6 +333,52 @@ describe('frappe-realtime', () => {
     );
   });
 
+  test('--redis-stream: a restarted process recovers a client that reconnects with its pid and offset', async () => {
+    const stream = `frappe_realtime_test_${process.pid}`;
+    const opts = {
+      redisPort: redis.port,
+      siteURL: `http://127.0.0.1:${site.address().port}`,
+      args: ['--site', SITE_A, '--redis-stream', stream, '--site-timeout', '1s'],
+    };
+    let proc = await startFrappeRealtime(opts);
+    const url = proc.url;
+    try {
+      const socket = open(SITE_A, 'sid-admin-a', { url, transports: ['websocket'], reconnection: false });
+      const log = record(socket);
+      await connected(socket);
+      assert.deepEqual(await ask(socket, 'doc_subscribe', 'ToDo', 'T-2'), { ok: true });
+      await publish('doc_update', { name: 'T-2', n: 0 }, 'doc:ToDo/T-2', SITE_A);
+      await waitEvent(log, 'doc_update', (m) => m.n === 0);
+
+      // The client loses its connection; events come meanwhile; then the process restarts.
+      socket.io.engine.close();
+      await waitFor(() => !socket.connected);
+      for (let n = 1; n <= 3; n++) await publish('doc_update', { name: 'T-2', n }, 'doc:ToDo/T-2', SITE_A);
+      await waitFor(async () => (await redis.command('XLEN', stream)) === 4, WAIT_MS, 'the 4 events in the stream');
+      proc.proc.kill('SIGTERM');
+      await new Promise((resolve) => (proc.proc.exitCode !== null ? resolve() : proc.proc.once('exit', resolve)));
+      proc = await startFrappeRealtime({ ...opts, port: proc.port });
+
+      // Another session presenting the client's pid and offset gets a fresh session, nothing else.
+      const thief = open(SITE_A, 'sid-ann-a', { url, transports: ['websocket'], reconnection: false, auth: { pid: socket._pid, offset: log[0].offset } });
+      const thiefLog = record(thief);
+      await connected(thief);
+      assert.equal(thief.recovered, false, 'another credential took the session over');
+
+      socket.connect(); // socket.io-client sends its pid and last offset
+      await connected(socket);
+      assert.equal(socket.recovered, true, 'the session was recovered from the stream');
+      await waitEvent(log, 'doc_update', (m) => m.n === 3);
+      await publish('doc_update', { name: 'T-2', n: 4 }, 'doc:ToDo/T-2', SITE_A); // its room is joined in the new process
+      await waitEvent(log, 'doc_update', (m) => m.n === 4);
+      assert.deepEqual(log.filter((e) => e.event === 'doc_update').map((e) => e.msg.n), [0, 1, 2, 3, 4]);
+      assert.deepEqual(thiefLog.filter((e) => e.event === 'doc_update'), []);
+    } finally {
+      proc.proc.kill('SIGTERM');
+      await redis.command('DEL', stream);
+    }
+  });
+
   test('Origin: the same hostname on any port is accepted, another hostname refused (polling and websocket)', async () => {
     for (const transports of [['polling'], ['websocket']]) {
       const evil = open(SITE_A, 'sid-admin-a', { origin: 'http://evil.test', transports });
@@ -373,6 +421,38 @@ describe('frappe-realtime', () => {
       siteState.set(SITE_B, 'up');
     }
     await connected(open(SITE_B, 'sid-bob-b', { transports: ['websocket'] }));
+  });
+
+  test('a socket that stops reading is dropped at its queue bound; the others get every event', async () => {
+    // A WebSocket client of our own: Engine.IO handshake and the namespace CONNECT, then it never
+    // reads again (socket.io-client always reads).
+    const raw = net.connect(rt.port, '127.0.0.1');
+    await new Promise((resolve, reject) => (raw.once('connect', resolve), raw.once('error', reject)));
+    raw.write(
+      `GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:${rt.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\nOrigin: ${rt.url}\r\n` +
+        `X-Frappe-Site-Name: ${SITE_A}\r\nCookie: sid=sid-admin-a\r\n\r\n`,
+    );
+    let seen = '';
+    raw.on('data', (d) => (seen += d.toString('latin1')));
+    await waitFor(() => seen.includes('"sid"'), WAIT_MS, 'the Engine.IO open packet');
+    const text = Buffer.from(`40/${SITE_A},`);
+    const mask = randomBytes(4);
+    raw.write(Buffer.concat([Buffer.from([0x81, 0x80 | text.length]), mask, Buffer.from(text.map((b, i) => b ^ mask[i % 4]))]));
+    await waitFor(() => seen.includes(`40/${SITE_A},{`), WAIT_MS, 'the CONNECT answer');
+    raw.pause(); // from now on, nothing is read: the kernel's buffers fill, then the server's queue
+
+    const reader = open(SITE_A, 'sid-admin-a', { transports: ['websocket'] });
+    const log = record(reader);
+    await connected(reader);
+    const drops0 = await gauge('frappe_realtime_queue_drops_total');
+    const big = 'x'.repeat(100_000);
+    for (let n = 0; n < 80; n++) await publish('bulk', { n, big }, 'all', SITE_A); // 8 MB to each socket of the room
+    await waitEvent(log, 'bulk', (m) => m.n === 79);
+    assert.deepEqual(log.filter((e) => e.event === 'bulk').map((e) => e.msg.n), [...Array(80).keys()], 'the reading socket got every event, in order');
+    await waitFor(async () => (await gauge('frappe_realtime_queue_drops_total')) > drops0, WAIT_MS, 'the stalled socket dropped');
+    raw.destroy();
+    reader.close();
   });
 
   test('/api/health and /metrics', async () => {

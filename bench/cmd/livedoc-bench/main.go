@@ -5,7 +5,7 @@
 //	livedoc-bench <scenario> --target livedoc --url URL [--admin-password PW | --token KEY:SECRET]
 //	    --clients N --messages M --rate R --duration D [--json] ...
 //
-// Scenarios: idle, fanout, churn, recovery, save-to-screen.
+// Scenarios: idle, fanout, churn, recovery, save-to-screen, doc-view, live-list.
 package main
 
 import (
@@ -44,6 +44,16 @@ scenarios:
            --writers save --docs documents through the REST API (--rate saves/s in all, 0: as
            fast as they go, for --duration or --messages saves) while --clients subscribers
            follow those documents and their list; reports commit-to-receive latency, saves/s, lost
+  doc-view --clients viewers of one document that --writers save at --rate: --mode delta
+           (doc_subscribe with {snapshot: true}, patched from each doc_update's changed) or
+           --mode frappe (a GET per doc_update, as Frappe's form); reports saves/s, the viewers'
+           GETs, server CPU per save, save-to-screen latency; lost: copies unequal to a GET
+  live-list
+           --clients live list queries with distinct filters over --rows documents while
+           --writers insert, update (rows move in and out of results) and delete at --rate:
+           --mode live (list_subscribe, list_change applied) or --mode frappe (list_update, then
+           get_list again, one in flight per client); reports change-to-screen latency, server
+           CPU per change, the clients' reads; lost: lists unequal to a fresh get_list
 
 targets (--target):
   livedoc     livedoc (run-livedoc.sh); every scenario
@@ -87,8 +97,12 @@ func run(args []string) error {
 		run = scenario.Recovery
 	case "save-to-screen":
 		run = scenario.SaveToScreen
+	case "doc-view":
+		run = scenario.DocView
+	case "live-list":
+		run = scenario.LiveList
 	default:
-		return fmt.Errorf("unknown scenario %q (idle, fanout, churn, recovery, save-to-screen)", name)
+		return fmt.Errorf("unknown scenario %q (idle, fanout, churn, recovery, save-to-screen, doc-view, live-list)", name)
 	}
 	cfg := &scenario.Config{}
 	o := new(options)
@@ -98,6 +112,20 @@ func run(args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if name == "doc-view" || name == "live-list" {
+		// The issue's sizes (1,000 viewers or queries, 100 saves or changes a second) unless given.
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["clients"] {
+			cfg.Clients = 1000
+		}
+		if !set["rate"] {
+			cfg.Rate = 100
+		}
+		if !set["writers"] {
+			cfg.Writers = 4
+		}
 	}
 	cfg.Defaults()
 	if err := checkLoopback(o.url); err != nil {
@@ -131,7 +159,7 @@ func run(args []string) error {
 		debug.SetGCPercent(400) // the generator trades memory for CPU
 	}
 	t, err := target.New(o.target, target.Options{URL: o.url, WriteURL: o.writeURL, AdminPassword: o.adminPassword, Token: o.token,
-		Namespace: o.namespace, Redis: o.redis})
+		Namespace: o.namespace, Redis: o.redis, SIDs: splitList(o.sids), Origin: o.origin})
 	if err != nil {
 		return err
 	}
@@ -176,7 +204,7 @@ func check(res *report.Result) error {
 	} else if lost != 0 {
 		bad = append(bad, fmt.Sprintf("lost = %d", lost))
 	}
-	for _, k := range []string{"connect_failed", "publish_errors", "save_errors", "churn_failed", "not_recovered", "still_disconnected"} {
+	for _, k := range []string{"connect_failed", "publish_errors", "save_errors", "churn_failed", "not_recovered", "still_disconnected", "read_errors", "apply_errors", "bad_documents", "change_errors"} {
 		if v, ok := res.Int(k); ok && v != 0 {
 			bad = append(bad, fmt.Sprintf("%s = %d", k, v))
 		}
@@ -193,20 +221,33 @@ func check(res *report.Result) error {
 	return nil
 }
 
+// splitList splits a comma-separated flag, dropping empty items.
+func splitList(v string) []string {
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
 type options struct {
-	target, url, writeURL, adminPassword, token, namespace, redis string
-	json, findPID, check                                          bool
+	target, url, writeURL, adminPassword, token, namespace, redis, sids, origin string
+	json, findPID, check                                                        bool
 }
 
 func newFlags(cfg *scenario.Config, o *options) *flag.FlagSet {
 	fs := flag.NewFlagSet("livedoc-bench", flag.ContinueOnError)
-	fs.StringVar(&o.target, "target", "livedoc", "server under test: livedoc, socketio (bench/peers/socketio), centrifugo, pocketbase, floor (bench/cmd/floor-server: --url is its HTTP address)")
+	fs.StringVar(&o.target, "target", "livedoc", "server under test: livedoc, socketio (bench/peers/socketio), centrifugo, pocketbase, floor (bench/cmd/floor-server: --url is its HTTP address), frappe (a Frappe bench's realtime server: Frappe's socketio.js or livedoc frappe-realtime)")
 	fs.StringVar(&o.url, "url", "http://127.0.0.1:8000", "server URL (loopback only)")
 	fs.StringVar(&o.writeURL, "write-url", "", "livedoc: another node of a cluster, where the setup, publishes and REST saves go while subscribers connect to --url (default: --url)")
 	fs.StringVar(&o.adminPassword, "admin-password", os.Getenv("LIVEDOC_ADMIN_PASSWORD"), "Administrator's password: the bench generates an API key itself")
 	fs.StringVar(&o.token, "token", os.Getenv("LIVEDOC_TOKEN"), "API key and secret as KEY:SECRET (a System Manager's)")
 	fs.StringVar(&o.namespace, "namespace", "/livedoc", "Socket.IO namespace")
-	fs.StringVar(&o.redis, "redis", "", "socketio: the Redis host:port whose `events` channel the server reads (publishes go there)")
+	fs.StringVar(&o.redis, "redis", "", "socketio, frappe: the Redis host:port whose `events` channel the server reads (publishes go there)")
+	fs.StringVar(&o.sids, "sid", "", "frappe: the sessions' sid cookies, comma-separated (subscriber i presents the i-th modulo their number)")
+	fs.StringVar(&o.origin, "origin", "", "frappe: the page Origin the subscribers send (the site's URL)")
 	fs.BoolVar(&o.json, "json", false, "print the result as JSON")
 	fs.BoolVar(&o.check, "check", false, "exit non-zero unless the run completed with lost = 0 (and no failed connect, publish or save); no timing is checked")
 	fs.BoolVar(&o.findPID, "find-server-pid", true, "without --server-pid, look for the process listening on the URL's port")
@@ -214,7 +255,7 @@ func newFlags(cfg *scenario.Config, o *options) *flag.FlagSet {
 	fs.IntVar(&cfg.WriteServerPID, "write-server-pid", 0, "with --write-url: the writer node's pid, for its CPU (write_server_cpu; default: found like --server-pid)")
 	fs.IntVar(&cfg.Clients, "clients", 100, "subscribers / connections")
 	fs.IntVar(&cfg.Messages, "messages", 0, "fanout: messages to publish (0: rate x duration)")
-	fs.Float64Var(&cfg.Rate, "rate", 10, "messages (save-to-screen: saves) per second; save-to-screen 0: as fast as possible")
+	fs.Float64Var(&cfg.Rate, "rate", 10, "messages (save-to-screen, doc-view: saves; live-list: changes) per second; save-to-screen 0: as fast as possible")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "fanout: publishing time when --messages is 0")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Minute, "hard bound on the whole run")
 	fs.DurationVar(&cfg.Drain, "drain", 10*time.Second, "fanout: longest wait for the last deliveries")
@@ -228,9 +269,11 @@ func newFlags(cfg *scenario.Config, o *options) *flag.FlagSet {
 	fs.Float64Var(&cfg.Churn, "churn", 20, "churn: connections opened (and closed --churn-hold later) per second")
 	fs.DurationVar(&cfg.ChurnHold, "churn-hold", time.Second, "churn: how long each churning connection stays")
 	fs.Float64Var(&cfg.Cuts, "cuts", 5, "recovery: subscriber transports cut per second")
-	fs.IntVar(&cfg.Writers, "writers", 1, "save-to-screen: concurrent writers")
+	fs.IntVar(&cfg.Writers, "writers", 1, "save-to-screen, doc-view, live-list: concurrent writers")
 	fs.IntVar(&cfg.Docs, "docs", 1, "save-to-screen: documents saved (writer w saves document w mod docs)")
 	fs.BoolVar(&cfg.NoList, "no-list", false, "save-to-screen: subscribers follow the documents only, not their list")
+	fs.StringVar(&cfg.Mode, "mode", "", "doc-view: delta (default) or frappe; live-list: live (default) or frappe")
+	fs.IntVar(&cfg.Rows, "rows", 1000, "live-list: documents inserted before the load")
 	return fs
 }
 

@@ -1,5 +1,6 @@
 // Package scenario holds livedoc-bench's scenarios: idle, fanout, churn (a fan-out while
-// connections come and go), recovery (a fan-out while transports are cut) and save-to-screen.
+// connections come and go), recovery (a fan-out while transports are cut), save-to-screen, and
+// issue 15's doc-view and live-list (livedoc's live documents and lists against Frappe's way).
 package scenario
 
 import (
@@ -39,6 +40,8 @@ type Config struct {
 	Writers    int           // save-to-screen: concurrent writers
 	Docs       int           // save-to-screen: documents saved (writer w saves document w % Docs)
 	NoList     bool          // save-to-screen: subscribers do not join the list (DocType) room
+	Mode       string        // doc-view: delta | frappe; live-list: live | frappe
+	Rows       int           // live-list: documents inserted before the load
 	Progress   io.Writer     // the one-line-per-second progress (stderr)
 
 	// WriteServerPID is the process that takes the publishes and saves when it is not ServerPID

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -140,10 +139,7 @@ func SaveToScreen(ctx context.Context, cfg *Config) (*report.Result, error) {
 		return
 	}
 
-	var saved, saveErrs atomic.Int64
-	var saveLat hist.Histogram
-	var errMu sync.Mutex
-	var firstErr string
+	var ws writes
 	runtime.GC()
 	server := newCPUMeter(cfg.ServerPID, false)
 	writer := writerMeter(cfg)
@@ -155,68 +151,21 @@ func SaveToScreen(ctx context.Context, cfg *Config) (*report.Result, error) {
 	stop := progress(cfg.Progress, "save-to-screen", func() string {
 		d, l := received()
 		return fmt.Sprintf("saved %s (%d errors), received %s doc + %s list updates, server cpu %s%s, generator cpu %s",
-			report.Thousands(saved.Load()), saveErrs.Load(), report.Thousands(d), report.Thousands(l),
+			report.Thousands(ws.done.Load()), ws.errs.Load(), report.Thousands(d), report.Thousands(l),
 			progServer.recent(), progWriter.recentWriter(), progGen.recent())
 	})
 	defer stop()
 
-	// Writers: with a rate, a pacer hands out save numbers on schedule; without, each writer saves
-	// in a loop until the count or the duration is reached.
 	start := time.Now()
-	wctx, wcancel := context.WithCancel(ctx)
-	if m <= 0 {
-		wctx, wcancel = context.WithDeadline(ctx, start.Add(cfg.Duration))
-	}
-	defer wcancel()
-	jobs := make(chan int64, cfg.Writers)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := range cfg.Writers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d := docs[w%len(docs)]
-			for {
-				var k int64
-				if cfg.Rate > 0 {
-					var ok bool
-					if k, ok = <-jobs; !ok {
-						return
-					}
-				} else {
-					k = next.Add(1) - 1
-					if (m > 0 && k >= int64(m)) || wctx.Err() != nil {
-						return
-					}
-				}
-				t0 := time.Now()
-				sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
-				_, err := sv.Save(sctx, d, k+1)
-				scancel()
-				saveLat.Record(int64(time.Since(t0)))
-				if err != nil {
-					saveErrs.Add(1)
-					errMu.Lock()
-					if firstErr == "" {
-						firstErr = err.Error()
-					}
-					errMu.Unlock()
-					continue
-				}
-				saved.Add(1)
-			}
-		}()
-	}
-	if cfg.Rate > 0 {
-		pace(ctx, start, m, cfg.Rate, jobs)
-		close(jobs)
-	}
-	wg.Wait()
-	saveEnd := time.Now()
+	ws.run(ctx, start, cfg.Writers, m, cfg.Rate, cfg.Duration, func(ctx context.Context, w int, k int64) error {
+		_, err := sv.Save(ctx, docs[w%len(docs)], k+1)
+		return err
+	})
+	saveEnd := ws.end
 
 	// Drain: every subscriber follows every document, so each should get one document update per
 	// save (and one list update per save).
-	want := n * saved.Load()
+	want := n * ws.done.Load()
 	drainDeadline := time.Now().Add(cfg.Drain)
 	tk := time.NewTicker(5 * time.Millisecond)
 	for time.Now().Before(drainDeadline) && ctx.Err() == nil {
@@ -243,11 +192,11 @@ func SaveToScreen(ctx context.Context, cfg *Config) (*report.Result, error) {
 		lastRecv = max(lastRecv, s.lastRecv.Load())
 	}
 	span := saveEnd.Sub(start)
-	r.Add("saves", saved.Load(), "")
-	r.Add("save_errors", saveErrs.Load(), "")
-	r.Add("saves_per_s", float64(saved.Load())/span.Seconds(), "/s")
-	r.Add("save_p50", report.Ms(saveLat.Quantile(0.5)), "ms")
-	r.Add("save_p99", report.Ms(saveLat.Quantile(0.99)), "ms")
+	r.Add("saves", ws.done.Load(), "")
+	r.Add("save_errors", ws.errs.Load(), "")
+	r.Add("saves_per_s", float64(ws.done.Load())/span.Seconds(), "/s")
+	r.Add("save_p50", report.Ms(ws.lat.Quantile(0.5)), "ms")
+	r.Add("save_p99", report.Ms(ws.lat.Quantile(0.99)), "ms")
 	r.AddNote("expected", want, "", "document updates: subscribers x saves")
 	r.Add("doc_updates", gotDocs, "")
 	lostDocs := want - gotDocs
@@ -278,8 +227,8 @@ func SaveToScreen(ctx context.Context, cfg *Config) (*report.Result, error) {
 	r.Add("generator_cpu", genCPU.Seconds(), "s")
 	r.Add("generator_cpu_pct", 100*float64(genCPU)/float64(wall), "%")
 	machine.addOther(r, srvCPU+wCPU, genCPU)
-	if firstErr != "" {
-		r.Notes = append(r.Notes, "first save error: "+firstErr)
+	if ws.firstErr != "" {
+		r.Notes = append(r.Notes, "first save error: "+ws.firstErr)
 	}
 	if ctx.Err() != nil {
 		r.Notes = append(r.Notes, fmt.Sprintf("stopped by --timeout %s", cfg.Timeout))

@@ -96,7 +96,7 @@ func leanDial(ctx context.Context, base, namespace string, auth map[string]any, 
 	if err != nil {
 		return nil, err
 	}
-	ws, err := wsclient.Dial(ctx, u, wsclient.Options{Dialer: leanDialer(o), BufSize: leanBufSize})
+	ws, err := wsclient.Dial(ctx, u, wsclient.Options{Dialer: leanDialer(o), BufSize: leanBufSize, Header: o.Header})
 	if err != nil {
 		return nil, err
 	}
@@ -168,25 +168,46 @@ func (c *sioConn) setup(auth map[string]any) error {
 		if event == "" {
 			continue
 		}
-		id := c.nextAck
-		c.nextAck++
-		b := c.header(sioEvent, id)
-		all, err := json.Marshal(append([]any{event}, args...))
+		ack, err := c.call(event, args)
 		if err != nil {
 			return err
 		}
-		if err := c.ws.WriteText(append(b, all...)); err != nil {
-			return fmt.Errorf("%s: %w", event, err)
+		if !bytes.Contains(ack, []byte(`"ok":true`)) {
+			return fmt.Errorf("%s %v refused: %s", event, args, truncate(ack))
 		}
-		p, err := c.await(func(p sioPacket) bool { return p.typ == sioAck && p.id == id })
+	}
+	for i, call := range c.o.Calls {
+		ack, err := c.call(call.Event, call.Args)
 		if err != nil {
-			return fmt.Errorf("%s: %w", event, err)
+			return err
 		}
-		if !bytes.Contains(p.data, []byte(`"ok":true`)) {
-			return fmt.Errorf("%s %v refused: %s", event, args, truncate(p.data))
+		if c.o.OnAck != nil {
+			if err := c.o.OnAck(i, ack); err != nil {
+				return fmt.Errorf("%s: %w", call.Event, err)
+			}
 		}
 	}
 	return nil
+}
+
+// call emits event with args and an ack id during the setup and returns the ack's arguments (a
+// JSON array, aliasing the read buffer until the next read).
+func (c *sioConn) call(event string, args []any) ([]byte, error) {
+	id := c.nextAck
+	c.nextAck++
+	b := c.header(sioEvent, id)
+	all, err := json.Marshal(append([]any{event}, args...))
+	if err != nil {
+		return nil, err
+	}
+	if err := c.ws.WriteText(append(b, all...)); err != nil {
+		return nil, fmt.Errorf("%s: %w", event, err)
+	}
+	p, err := c.await(func(p sioPacket) bool { return p.typ == sioAck && p.id == id })
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", event, err)
+	}
+	return p.data, nil
 }
 
 // subscribeEvent is the event (and its arguments) that joins room, "" for the rooms every

@@ -173,7 +173,7 @@ func (p *pocketbase) Save(ctx context.Context, d SavedDoc, counter int64) (time.
 		map[string]any{"counter": counter}, &rec); err != nil {
 		return time.Time{}, err
 	}
-	return parseStamp(rec.Updated), nil
+	return ParseStamp(rec.Updated), nil
 }
 
 // UpdateEvents: the SSE event names are the subscription topics; Dial renames them "doc"

@@ -20,16 +20,16 @@ func nameAndStamp(obj []byte, nameKey, stampKey string) (string, time.Time, bool
 	}
 	var stamp time.Time
 	if raw, ok := jscan.Field(obj, stampKey); ok && len(raw) >= 2 && raw[0] == '"' {
-		stamp = parseStamp(raw[1 : len(raw)-1])
+		stamp = ParseStamp(raw[1 : len(raw)-1])
 	}
 	return name, stamp, true
 }
 
-// parseStamp reads the UTC modification stamps livedoc ("2006-01-02 15:04:05.000000") and
+// ParseStamp reads the UTC modification stamps livedoc ("2006-01-02 15:04:05.000000") and
 // PocketBase ("2006-01-02 15:04:05.000Z") put in their payloads: a date, a time, an optional
 // fraction of up to 9 digits and an optional Z. Anything else is the zero time. Written out
 // rather than time.Parse because save-to-screen reads one per delivery on the generator's core.
-func parseStamp[T string | []byte](s T) time.Time {
+func ParseStamp[T string | []byte](s T) time.Time {
 	if len(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != ' ' || s[13] != ':' || s[16] != ':' {
 		return time.Time{}
 	}

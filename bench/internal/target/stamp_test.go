@@ -24,11 +24,11 @@ func TestParseStamp(t *testing.T) {
 		{"2026-0a-02 03:04:05", time.Time{}},
 		{"", time.Time{}},
 	} {
-		if got := parseStamp(tc.in); !got.Equal(tc.want) {
-			t.Errorf("parseStamp(%q) = %v, want %v", tc.in, got, tc.want)
+		if got := ParseStamp(tc.in); !got.Equal(tc.want) {
+			t.Errorf("ParseStamp(%q) = %v, want %v", tc.in, got, tc.want)
 		}
-		if got := parseStamp([]byte(tc.in)); !got.Equal(tc.want) {
-			t.Errorf("parseStamp([]byte(%q)) = %v, want %v", tc.in, got, tc.want)
+		if got := ParseStamp([]byte(tc.in)); !got.Equal(tc.want) {
+			t.Errorf("ParseStamp([]byte(%q)) = %v, want %v", tc.in, got, tc.want)
 		}
 	}
 }

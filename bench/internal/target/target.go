@@ -32,6 +32,9 @@ type DialOptions struct {
 	Rooms     []string
 	Event     string // the event name the bench publishes and listens for
 	Transport *Sources
+	// Header is sent with the subscriber's WebSocket handshake (lean subscribers): e.g. Frappe's
+	// sid cookie, site name and page Origin.
+	Header http.Header
 	// OnMessage gets each Event's payload, and the server's ordering offset for it when the target
 	// sends one (nil otherwise), on the goroutine reading the connection (Dial's own until it
 	// returns, for what arrives while it subscribes); it must not block. The
@@ -50,6 +53,18 @@ type DialOptions struct {
 	// whether the server restored the session (no event missed).
 	Reconnect   bool
 	OnReconnect func(recovered bool)
+	// Calls are emitted once the rooms are joined, each acknowledged before the next (live
+	// documents and lists: doc_subscribe with {snapshot: true}, list_subscribe); OnAck gets the
+	// i-th's answer, the ack's arguments as a JSON array valid only during the call, on the
+	// dialling goroutine, and may refuse it (the dial fails). Not with Reconnect.
+	Calls []Call
+	OnAck func(i int, ack []byte) error
+}
+
+// Call is one acknowledged event a subscriber emits after joining its rooms.
+type Call struct {
+	Event string
+	Args  []any
 }
 
 // Cutter is implemented by connections that can be cut as a network failure would (no close
@@ -102,7 +117,11 @@ type Options struct {
 	AdminPassword string
 	Token         string // KEY:SECRET
 	Namespace     string // Socket.IO namespace (livedoc: /livedoc)
-	Redis         string // socketio: the Redis address (host:port) whose `events` channel it reads
+	Redis         string // socketio, frappe: the Redis address (host:port) whose `events` channel it reads
+	// frappe: the sid cookies the subscribers present (subscriber i the i-th modulo their
+	// number), and the page Origin they send (the site's URL: Frappe's server calls it).
+	SIDs   []string
+	Origin string
 }
 
 // New returns the target called name.
@@ -121,8 +140,10 @@ func New(name string, o Options) (Target, error) {
 		return newPocketBase(o)
 	case "floor":
 		return newFloor(o)
+	case "frappe":
+		return newFrappe(o)
 	}
-	return nil, fmt.Errorf("unknown target %q (livedoc, socketio, centrifugo, pocketbase, floor)", name)
+	return nil, fmt.Errorf("unknown target %q (livedoc, socketio, centrifugo, pocketbase, floor, frappe)", name)
 }
 
 // Sources spreads connections over loopback source addresses 127.0.0.2, 127.0.0.3, ... with at

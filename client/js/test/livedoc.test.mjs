@@ -256,6 +256,36 @@ describe('live documents', () => {
     assert.equal(seen.length, 2);
     stop2();
   });
+  test('ld.live.doc: the app\'s own save costs no read, even one too big to say what changed', async () => {
+    const ld = await connected(client());
+    const inv = await newInvoice(ld, 'mine');
+    const reads = [];
+    const orig = ld.db.get;
+    ld.db.get = (...a) => (reads.push(a), orig(...a));
+    const seen = [];
+    const stop = ld.live.doc('Invoice', inv.name, (d) => seen.push(d));
+    await waitFor(() => seen.length === 1, WAIT_MS, 'the snapshot');
+    const echo = nextEvent(ld.realtime, 'doc_update', (m) => m?.name === inv.name);
+    const saving = ld.db.save({ doctype: 'Invoice', name: inv.name, remarks: 'x'.repeat(40_000) });
+    stop.saved(saving); // its doc_update may come before the answer: it waits for it
+    const saved = await saving;
+    const [m] = await echo;
+    assert.equal(m.changed, undefined, 'a 40 KB change comes without `changed`');
+    assert.equal(m.modified, saved.modified);
+    // Someone else's change applies to the saved version: patched, and still nothing read.
+    const writer = client({ connect: false });
+    await writer.db.save({ doctype: 'Invoice', name: inv.name, remarks: 'theirs' });
+    await waitFor(() => seen.length === 2, WAIT_MS, 'their change');
+    assert.equal(seen[1].remarks, 'theirs');
+    assert.deepEqual(reads, [], 'no GET: the save answered with the new version');
+    stop();
+  });
+
+  test('ld.live.doc: a document that cannot be read reaches onError', async () => {
+    const ld = await connected(client());
+    const err = await within(new Promise((resolve) => ld.live.doc('Invoice', 'INV-NOPE-1', () => {}, resolve)), WAIT_MS, 'onError');
+    assert.equal(err.status, 404);
+  });
 });
 
 describe('live lists', () => {

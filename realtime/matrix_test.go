@@ -46,6 +46,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	m.a = startClusterNode(t, dsn, "redis://"+rs.addr(), "livedoc")
 	m.b = startClusterNode(t, dsn, "redis://"+rs.addr(), "livedoc")
 	m.setup()
+	m.addScripts()
 	ways := map[string]func(p *principal) string{
 		"rest.get":                 m.restGet,
 		"rest.list":                m.restList,
@@ -69,6 +70,16 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"sse.custom":               m.sseCustom,
 		"recovery.replay":          m.recoveryReplay,
 		"cluster.same_node":        func(p *principal) string { return m.doctypeSubscribe(p, m.a) },
+		"rest.getdoc":              m.getdoc,
+		"rest.add_comment":         m.addComment,
+		"files.upload":             m.filesUpload,
+		"files.private":            m.filesPrivate,
+		"socket.doc_snapshot":      m.docSnapshot,
+		"socket.list_subscribe":    m.listSubscribe,
+		"script.api":               m.method("GET", "/api/method/matrix.hello"),
+		"script.api_guest":         m.method("GET", "/api/method/matrix.open"),
+		"script.write":             m.scriptWrite,
+		"jobs.list":                m.method("GET", "/api/resource/RQ%20Job"),
 	}
 	var rows []string
 	for row := range want {
@@ -299,13 +310,7 @@ func (m *matrix) call(p *principal, method, path string, body any) (int, map[str
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	switch {
-	case p.token != "":
-		req.Header.Set("Authorization", "token "+p.token)
-	case p.sid != "":
-		req.Header.Set("Cookie", "sid="+p.sid)
-		req.Header.Set("X-Frappe-CSRF-Token", p.csrf)
-	}
+	authorize(req, p)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		m.t.Fatal(err)

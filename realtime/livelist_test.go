@@ -93,6 +93,7 @@ func (l *liveList) subscribe(t *testing.T, c *client.Client, query map[string]an
 	}
 	off, _ := ack["offset"].(float64)
 	l.offset = int64(off)
+	l.after = 0
 	for _, ch := range l.pending {
 		if ch.ID == l.id {
 			l.apply(ch)

@@ -163,8 +163,9 @@ func TestGoClientLiveDocAndList(t *testing.T) {
 	if r := next(t, recRows, "the second list's snapshot"); len(r) != 2 {
 		t.Fatalf("list snapshot %v", names(r))
 	}
-	for len(recDocs) > 0 {
-		<-recDocs
+	next(t, recDocs, "the second client's first change")
+	if d := next(t, recDocs, "the second client's read"); d["secret_note"] != "s" {
+		t.Fatalf("second client %v", d)
 	}
 
 	// Both clients lose their connection; changes are committed while they are away (and the

@@ -179,7 +179,7 @@ type listSub struct {
 	// parked: its socket is gone and its session kept for recovery; changes wait in held.
 	parked     bool
 	held       []listChange
-	overflowed bool // dropped for holding too many
+	overflowed bool // held too many: its resume is a fresh snapshot
 	// sent counts the changes handed to its sockets (not held): a resume must have received
 	// them all, else a change may have been lost with the old socket.
 	sent int

@@ -26,7 +26,7 @@ import (
 // A count rather than a log offset says what the client has: several changes carry one offset
 // (a row leaving a page and the next taking its place), and a socket can go between them.
 
-// maxHeldChanges bounds the changes a parked list holds; beyond it the list is dropped and its
+// maxHeldChanges bounds the changes a parked list holds; beyond it it holds none and its
 // client starts from a fresh snapshot.
 const maxHeldChanges = 1000
 
@@ -69,7 +69,7 @@ func (h *Hub) resumableLocked(c *conn, key string, r *listResume) *listSub {
 	if sub == nil {
 		return nil
 	}
-	if sub.lq.key != key || sub.sent != r.received {
+	if sub.lq.key != key || sub.sent != r.received || sub.overflowed {
 		h.dropListSubLocked(sub)
 		return nil
 	}
@@ -77,8 +77,8 @@ func (h *Hub) resumableLocked(c *conn, key string, r *listResume) *listSub {
 }
 
 // resumeList answers a resume on lq's goroutine, which alone sends lq's changes: {ok, id,
-// resumed}, then what was held, so nothing new comes before them. When the list was dropped
-// meanwhile (too many changes held), the client gets a fresh subscription with rows.
+// resumed}, then what was held, so nothing new comes before them. A list that held too many
+// changes while the resume waited starts again from the rows as they are now, under a new id.
 func (h *Hub) resumeList(j *listJoin, rows []doc.Doc, offset int64) {
 	sub := j.sub
 	h.mu.Lock()
@@ -87,21 +87,18 @@ func (h *Hub) resumeList(j *listJoin, rows []doc.Doc, offset int64) {
 		h.mu.Unlock()
 		return // parked again, for the client's next resume
 	}
-	if c.lists[sub.id] != sub && !sub.overflowed {
+	if c.lists[sub.id] != sub {
 		h.mu.Unlock()
 		_ = j.ack(map[string]any{"error": "list_subscribe: the list was unsubscribed"})
 		return
 	}
-	if c.lists[sub.id] != sub {
-		// Too many changes were held while the resume waited: a new subscription, from the rows
-		// as they are now.
-		fresh := &listSub{id: newListID(), c: c, lq: sub.lq}
-		c.lists[fresh.id] = fresh
-		sub.lq.mu.Lock()
-		sub.lq.subs[fresh] = struct{}{}
-		sub.lq.mu.Unlock()
+	if sub.overflowed {
+		delete(c.lists, sub.id)
+		sub.id = newListID()
+		c.lists[sub.id] = sub
+		sub.parked, sub.overflowed, sub.sent = false, false, 0
 		h.mu.Unlock()
-		_ = j.ack(map[string]any{"ok": true, "id": fresh.id, "rows": rows, "offset": offset})
+		_ = j.ack(map[string]any{"ok": true, "id": sub.id, "rows": rows, "offset": offset})
 		return
 	}
 	held := sub.held
@@ -115,23 +112,28 @@ func (h *Hub) resumeList(j *listJoin, rows []doc.Doc, offset int64) {
 	}
 }
 
-// holdLocked keeps a change for a parked list's resume; past maxHeldChanges the list is dropped.
+// holdLocked keeps a change for a parked list's resume. Past maxHeldChanges it holds none: its
+// resume will be a fresh snapshot. (It stays subscribed meanwhile: dropping it here, on its
+// query's goroutine, could forget a query a resume is about to take up.)
 func (h *Hub) holdLocked(sub *listSub, ch listChange) {
-	if len(sub.held) >= maxHeldChanges {
-		sub.overflowed = true
-		h.dropListSubLocked(sub)
-		return
+	switch {
+	case sub.overflowed:
+	case len(sub.held) >= maxHeldChanges:
+		sub.held, sub.overflowed = nil, true
+	default:
+		sub.held = append(sub.held, ch)
 	}
-	sub.held = append(sub.held, ch)
 }
 
 // parkListsLocked keeps the live lists of a socket that is gone with its session, for a
-// recovery; a socket whose credential was revoked ends them.
+// recovery; a socket whose credential was revoked ends them. Lists parked before and not resumed
+// since are let go (a client resumes as it reconnects): a session holds one socket's worth.
 func (h *Hub) parkListsLocked(c *conn) {
 	if c.ended {
 		h.dropListsLocked(c)
 		return
 	}
+	h.dropParkedLocked(c.sess)
 	for id, sub := range c.lists {
 		sub.parked = true
 		if c.sess.lists == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -38,6 +39,24 @@ func resumeArg(l *liveList, query map[string]any) map[string]any {
 		arg[k] = v
 	}
 	return arg
+}
+
+// resumeOn carries l over to c, a client not yet connected, with the pid of l's: it connects,
+// takes the rows l has, and resumes l's list there; the answer is a resume or a fresh snapshot.
+func (l *liveList) resumeOn(t *testing.T, c *client.Client, query map[string]any) (*liveList, map[string]any) {
+	t.Helper()
+	nl := watchList(c)
+	connect(t, c)
+	arg := resumeArg(l, query)
+	l.mu.Lock()
+	nl.rows, nl.after, nl.offset, nl.allowed, nl.bad = slices.Clone(l.rows), l.after, l.offset, l.allowed, slices.Clone(l.bad)
+	l.mu.Unlock()
+	ack := subscribe(t, c, "list_subscribe", arg)
+	if ack["ok"] != true {
+		t.Fatalf("list_subscribe resuming: %v", ack)
+	}
+	nl.take(ack)
+	return nl, ack
 }
 
 // Issue 15, "Recovery replays list changes in order": changes made while a client is away reach it
@@ -192,13 +211,10 @@ func TestLiveListResumeOnAnotherNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { moved.Close() })
-	ml := watchList(moved)
-	connect(t, moved)
+	ml, got := l.resumeOn(t, moved, query)
 	if moved.PID() != pid {
 		t.Fatalf("B answered pid %s, want the restored %s", moved.PID(), pid)
 	}
-	ml.id, ml.after = l.id, l.after
-	got := ml.subscribe(t, moved, resumeArg(ml, query))
 	if got["resumed"] != nil || got["id"] == first["id"] {
 		t.Fatalf("a resume on another node answered %v, want a fresh snapshot", got)
 	}

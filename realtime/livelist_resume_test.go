@@ -222,3 +222,34 @@ func TestLiveListResumeOnAnotherNode(t *testing.T) {
 		t.Fatalf("rows on B %v, want both invoices", rows)
 	}
 }
+
+// A user disabled while away resumes nothing: the revocation ends the lists parked for its
+// sessions, and the query nobody holds any more is forgotten.
+func TestLiveListResumeRevoked(t *testing.T) {
+	n := startNode(t, storetest.DSN(t), "")
+	defer n.app.Close()
+	defer n.kill()
+	liveItems(t, n)
+	n.addUser(t, "x@example.com", doc.SystemUser, "Item Taker")
+	x := dial(t, n.url, n.token(t, "x@example.com"), false)
+	l := watchList(x)
+	connect(t, x)
+	l.subscribe(t, x, map[string]any{"doctype": "Live Item", "fields": []string{"title"}})
+	x.CloseTransport()
+	waitParked(t, n, 1, 0)
+	err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+		_, err := c.Update("User", "x@example.com", map[string]any{"enabled": 0})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitParked(t, n, 0, 0)
+	deadline := time.Now().Add(5 * time.Second)
+	for realtime.LiveQueries(n.app.Realtime) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d live queries left after the user was disabled", realtime.LiveQueries(n.app.Realtime))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -79,6 +79,8 @@ type liveQuery struct {
 	// Owned by the goroutine running the query.
 	live *doc.LiveQuery // as prepared by the last read; nil before the first
 	rows []doc.Doc      // the page and up to listExtra rows after it, wide, as a client gets them (JSON-decoded)
+	// names are the rows' names: most changes are of rows a query does not hold, told at once.
+	names map[string]struct{}
 	// complete: rows holds every row the query selects from its start (none after them).
 	complete bool
 	offset   int64 // the log offset the rows are as of
@@ -513,7 +515,10 @@ func (h *Hub) runList(lq *liveQuery) {
 				h.mu.Unlock()
 			})
 		}
-		rows := lq.shown()
+		var rows []doc.Doc
+		if len(joins) > 0 {
+			rows = lq.shown()
+		}
 		lq.mu.Lock()
 		for _, j := range joins {
 			if !j.sub.cancelled {
@@ -568,7 +573,8 @@ func (h *Hub) rereadList(lq *liveQuery) error {
 		for _, r := range lq.shown() {
 			changes = append(changes, listChange{Op: "remove", Name: rowName(r)})
 		}
-		lq.rows, lq.denied = nil, err
+		lq.hold(nil)
+		lq.denied = err
 		lq.send(changes)
 		return nil
 	}
@@ -580,7 +586,8 @@ func (h *Hub) rereadList(lq *liveQuery) error {
 	if lq.live != nil {
 		old = lq.shown()
 	}
-	lq.live, lq.rows, lq.complete = live, rows, len(rows) < lq.q.Limit+listExtra(lq.q)
+	lq.live, lq.complete = live, len(rows) < lq.q.Limit+listExtra(lq.q)
+	lq.hold(rows)
 	var changes []listChange
 	if old != nil {
 		changes = diffRows(old, lq.shown())
@@ -617,7 +624,10 @@ func (lq *liveQuery) apply(ch *rowChange) ([]listChange, bool) {
 		return nil, false
 	}
 	name, _ := ch.Row["name"].(string)
-	idx := slices.IndexFunc(lq.rows, func(r doc.Doc) bool { return rowName(r) == name })
+	idx := -1
+	if _, held := lq.names[name]; held {
+		idx = slices.IndexFunc(lq.rows, func(r doc.Doc) bool { return rowName(r) == name })
+	}
 	matches := false
 	if ch.Op != "delete" {
 		m, known := l.Match(ch.Row)
@@ -705,8 +715,20 @@ func (lq *liveQuery) apply(ch *rowChange) ([]listChange, bool) {
 		}
 		out = append(out, listChange{Op: "insert", Name: name, Row: l.Project(wide), Index: &at})
 	}
-	lq.rows, lq.complete = next, complete
+	if idx >= 0 || at >= 0 {
+		lq.hold(next)
+	}
+	lq.complete = complete
 	return out, true
+}
+
+// hold makes rows the rows held.
+func (lq *liveQuery) hold(rows []doc.Doc) {
+	lq.rows = rows
+	lq.names = make(map[string]struct{}, len(rows))
+	for _, r := range rows {
+		lq.names[rowName(r)] = struct{}{}
+	}
 }
 
 // listExtra is how many rows past its page a live query holds: rows that leave the page are

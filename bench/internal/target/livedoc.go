@@ -379,7 +379,8 @@ func frappeDial(ctx context.Context, base, namespace string, auth map[string]any
 	return c, nil
 }
 
-// Metrics scrapes /metrics: the unlabelled samples (go_memstats_*, livedoc_realtime_* counters).
+// Metrics scrapes /metrics: every sample, a labelled one named with its label values appended
+// (livedoc_realtime_live_list_updates_total{how="read"} is ..._total_read).
 // On the public port livedoc serves them to System Managers only, so the request carries the
 // setup's token (the Administrator's unless --token named someone else).
 func (l *livedoc) Metrics(ctx context.Context) (map[string]float64, error) {
@@ -406,10 +407,20 @@ func (l *livedoc) Metrics(ctx context.Context) (map[string]float64, error) {
 	}
 	m := map[string]float64{}
 	for line := range strings.Lines(string(b)) {
-		if strings.HasPrefix(line, "#") || strings.Contains(line, "{") {
+		if strings.HasPrefix(line, "#") {
 			continue
 		}
 		k, v, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if name, labels, found := strings.Cut(k, "{"); found {
+			k, v, ok = name, "", false
+			for _, l := range strings.Split(strings.TrimSuffix(labels, "}"), ",") {
+				_, val, _ := strings.Cut(l, "=")
+				k += "_" + strings.Trim(val, `"`)
+			}
+			if i := strings.LastIndex(line, "} "); i >= 0 {
+				v, ok = strings.TrimSpace(line[i+2:]), true
+			}
+		}
 		if !ok {
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -139,6 +140,20 @@ func TestLiveListResume(t *testing.T) {
 	update("i2", map[string]any{"qty": 0}) // and it goes on live
 	l.waitEqual(t, fresh)
 	l.check(t)
+
+	// A malformed resume is refused, and changes nothing.
+	for _, bad := range []map[string]any{{"resume": 5}, {"resume": ""}, {"resume": "x", "received": -1}, {"resume": "x", "received": 1.5}} {
+		arg := map[string]any{}
+		for k, v := range query {
+			arg[k] = v
+		}
+		for k, v := range bad {
+			arg[k] = v
+		}
+		if ack := subscribe(t, c, "list_subscribe", arg); ack["error"] == nil || !strings.Contains(ack["error"].(string), "resume") {
+			t.Fatalf("list_subscribe with %v answered %v, want an error about resume", bad, ack)
+		}
+	}
 
 	// A resume the session does not hold, or that missed a change, gets a fresh snapshot.
 	n.addUser(t, "x@example.com", doc.SystemUser, "Item Taker")

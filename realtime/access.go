@@ -115,6 +115,7 @@ func (h *Hub) revokeLocked(ev Event) {
 		delete(h.sessions, pid)
 		delete(h.dirty, pid)
 		h.unkeepLocked(s)
+		h.dropParkedLocked(s)
 		if c := s.conn; c != nil && !c.ended {
 			c.ended = true
 			h.dropListsLocked(c)

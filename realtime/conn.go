@@ -41,6 +41,9 @@ type session struct {
 	// changed. Not stored: a session restored elsewhere gets Frappe's doc_update, and its client
 	// reads the document, as without deltas.
 	deltas map[string]bool
+	// lists are the live lists of its last socket, parked until a recovery resumes them
+	// (livelist_resume.go); on this node only. Guarded by h.mu.
+	lists map[string]*listSub
 
 	key  string        // whose sessions it counts among (userKey)
 	kept *list.Element // in users[key].kept while disconnected
@@ -113,6 +116,7 @@ func (h *Hub) keepLocked(s *session) {
 	for limit := h.opts.MaxSocketsPerUser; limit > 0 && u.kept.Len() > limit; {
 		old := u.kept.Remove(u.kept.Front()).(*session)
 		old.kept = nil
+		h.dropParkedLocked(old)
 		if h.sessions[old.pid] == old {
 			delete(h.sessions, old.pid)
 			if old.user.Name != doc.Guest {
@@ -469,6 +473,9 @@ func (h *Hub) onDisconnect(s *socketio.Socket, reason string) {
 		return
 	}
 	c.gone = true
+	if reason == "client namespace disconnect" {
+		h.dropListsLocked(c) // a client that says goodbye resumes no live list
+	}
 	h.leaveAllLocked(c)
 	sess := c.sess
 	if sess.conn == c {
@@ -511,7 +518,7 @@ func (h *Hub) leaveAllLocked(c *conn) {
 	for room := range c.sess.rooms {
 		h.leaveIndexLocked(c, room)
 	}
-	h.dropListsLocked(c)
+	h.parkListsLocked(c)
 }
 
 // onEvent handles Frappe's client events. Each subscription is checked against read permission
@@ -787,6 +794,7 @@ func (h *Hub) failReplay(c *conn, err error) {
 	h.metrics.recoveries.WithLabelValues("failed").Inc()
 	h.mu.Lock()
 	sess := c.sess
+	h.dropParkedLocked(sess)
 	if h.sessions[sess.pid] == sess {
 		delete(h.sessions, sess.pid)
 		if sess.user.Name != doc.Guest {

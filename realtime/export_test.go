@@ -29,3 +29,20 @@ func (h *Hub) liveListCounts() (memory, read float64) {
 	}
 	return get("memory"), get("read")
 }
+
+// ParkedLists is how many live lists h keeps with sessions that can still be resumed (not past
+// the changes they may hold), and the changes they hold.
+func ParkedLists(h *Hub) (lists, held int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.sessions {
+		for _, sub := range s.lists {
+			if sub.overflowed {
+				continue
+			}
+			lists++
+			held += len(sub.held)
+		}
+	}
+	return lists, held
+}

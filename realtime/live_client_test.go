@@ -55,8 +55,8 @@ func next[T any](t *testing.T, ch <-chan T, what string) T {
 
 // The Go client's live API (issue 15) against a real server: the snapshot, a change patched in
 // with no read, a change without `changed` read once, a list's rows entering and changing, and
-// reconnections: a recovered session replays what was missed (patched, no read); a fresh one
-// subscribes again for new snapshots.
+// reconnections: a recovered session replays what was missed (patched, no read) and resumes its
+// list with the changes held; a fresh one subscribes again for new snapshots.
 func TestGoClientLiveDocAndList(t *testing.T) {
 	n := startNode(t, storetest.DSN(t), "")
 	defer n.app.Close()
@@ -154,18 +154,31 @@ func TestGoClientLiveDocAndList(t *testing.T) {
 	if r := next(t, rows, "a row that enters"); len(r) != 2 || r[1]["name"] != "n2" {
 		t.Fatalf("rows %v", names(r))
 	}
-	for len(recDocs) > 0 {
-		<-recDocs
+	recRows := make(chan []map[string]any, 100)
+	recList, err := client.LiveList(ctx, rec, recOpts, client.ListQuery{Doctype: "Level Note", Fields: []string{"name", "body"}, OrderBy: "title asc"},
+		func(r []map[string]any) { recRows <- r })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := next(t, recRows, "the second list's snapshot"); len(r) != 2 {
+		t.Fatalf("list snapshot %v", names(r))
+	}
+	next(t, recDocs, "the second client's first change")
+	if d := next(t, recDocs, "the second client's read"); d["secret_note"] != "s" {
+		t.Fatalf("second client %v", d)
 	}
 
-	// Both clients lose their connection; changes are committed while they are away.
+	// Both clients lose their connection; changes are committed while they are away (and the
+	// server holds them for the lists it parked).
 	g.shut.Store(true)
 	fresh.CloseTransport()
 	rec.CloseTransport()
 	next(t, drops, "a disconnect")
 	next(t, drops, "a disconnect")
+	waitParked(t, n, 2, 0)
 	update("n1", map[string]any{"body": "offline"})
 	n.insert(t, doc.Doc{"doctype": "Level Note", "title": "n3"})
+	waitParked(t, n, 2, 4)
 	g.shut.Store(false)
 	got := map[bool]int{}
 	for range 2 {
@@ -189,6 +202,14 @@ func TestGoClientLiveDocAndList(t *testing.T) {
 			break
 		}
 	}
+	// The recovered client's list resumes: the two changes held, one call each, no snapshot.
+	if r := next(t, recRows, "the change missed"); len(r) != 2 || r[0]["body"] != "offline" {
+		t.Fatalf("resumed rows %v, want the change to n1 alone", r)
+	}
+	if r := next(t, recRows, "the row missed"); len(r) != 3 || r[2]["name"] != "n3" {
+		t.Fatalf("resumed rows %v", names(r))
+	}
+	recList.Close()
 	if got, recGot := reads.n.Load(), recReads.n.Load(); got != 1 || recGot != 1 {
 		t.Fatalf("reads after the reconnections: %d and %d, want still 1 each: a snapshot and a replay", got, recGot)
 	}

@@ -48,8 +48,9 @@ import (
 // read answers every change queued while it ran, so a query reads at most once per change. A new
 // socket asking a query that is already followed gets its rows from memory.
 //
-// Subscriptions live with the socket: they are not kept for recovery, and a client subscribes
-// again (a fresh snapshot) on every connection.
+// Subscriptions live with the socket, and with its session for recovery (livelist_resume.go): a
+// client whose session is recovered on this node resumes them and gets the changes it missed;
+// otherwise it subscribes again and starts from a fresh snapshot.
 
 const (
 	maxListsPerSocket = 50
@@ -63,6 +64,7 @@ const (
 // liveQuery is one distinct live query: one user, one query text. Its goroutine (run) is the only
 // one that reads it, applies its changes and sends them, so they go out in order.
 type liveQuery struct {
+	h       *Hub
 	key     string
 	user    string
 	doctype string
@@ -171,14 +173,24 @@ const maxRowChange = 16 << 10
 
 type listSub struct {
 	id        string
-	c         *conn
 	lq        *liveQuery
 	cancelled bool // guarded by lq.mu
+
+	// Guarded by h.mu.
+	c *conn
+	// parked: its socket is gone and its session kept for recovery; changes wait in held.
+	parked     bool
+	held       []listChange
+	overflowed bool // held too many: its resume is a fresh snapshot
+	// sent counts the changes handed to its sockets (not held): a resume must have received
+	// them all, else a change may have been lost with the old socket.
+	sent int
 }
 
 type listJoin struct {
-	sub *listSub
-	ack socketio.Ack
+	sub    *listSub
+	ack    socketio.Ack
+	resume bool // sub is a parked subscription its session's client takes up again
 }
 
 // listChange is a list_change event's message.
@@ -276,6 +288,10 @@ func (h *Hub) listSubscribe(c *conn, args []json.RawMessage, ack socketio.Ack) e
 	if err != nil {
 		return err
 	}
+	resume, err := parseResume(args[0])
+	if err != nil {
+		return err
+	}
 	h.mu.Lock()
 	name, cred := c.sess.user.Name, c.sess.cred
 	h.mu.Unlock()
@@ -292,7 +308,6 @@ func (h *Hub) listSubscribe(c *conn, args []json.RawMessage, ack socketio.Ack) e
 	if err != nil {
 		return err
 	}
-	sub := &listSub{id: newListID(), c: c}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c.gone || c.ended {
@@ -301,17 +316,26 @@ func (h *Hub) listSubscribe(c *conn, args []json.RawMessage, ack socketio.Ack) e
 	if len(c.lists) >= maxListsPerSocket {
 		return fmt.Errorf("list_subscribe: at most %d live lists per connection", maxListsPerSocket)
 	}
+	// Before the query is looked up: a parked list dropped here may be its last holder.
+	resumed := h.resumableLocked(c, listKey(name, doctype, string(text)), resume)
 	lq := h.liveQueryLocked(name, doctype, q, string(text))
-	sub.lq = lq
+	join := &listJoin{sub: resumed, ack: ack}
+	if join.sub != nil {
+		join.resume = true
+		delete(c.sess.lists, join.sub.id)
+		join.sub.c = c
+	} else {
+		join.sub = &listSub{id: newListID(), c: c, lq: lq}
+	}
 	if c.lists == nil {
 		c.lists = map[string]*listSub{}
 	}
-	c.lists[sub.id] = sub
-	if ack == nil {
-		ack = func(...any) error { return nil }
+	c.lists[join.sub.id] = join.sub
+	if join.ack == nil {
+		join.ack = func(...any) error { return nil }
 	}
 	lq.mu.Lock()
-	lq.joins = append(lq.joins, &listJoin{sub: sub, ack: ack})
+	lq.joins = append(lq.joins, join)
 	h.kickLocked(lq)
 	lq.mu.Unlock()
 	return nil
@@ -320,11 +344,11 @@ func (h *Hub) listSubscribe(c *conn, args []json.RawMessage, ack socketio.Ack) e
 // liveQueryLocked is the live query of user asking q (whose JSON is text) on doctype: the one
 // followed already, or a new one.
 func (h *Hub) liveQueryLocked(user, doctype string, q doc.Query, text string) *liveQuery {
-	key := user + "\x00" + doctype + "\x00" + text
+	key := listKey(user, doctype, text)
 	if lq := h.lists[key]; lq != nil {
 		return lq
 	}
-	lq := &liveQuery{key: key, user: user, doctype: doctype, q: q, subs: map[*listSub]struct{}{}}
+	lq := &liveQuery{h: h, key: key, user: user, doctype: doctype, q: q, subs: map[*listSub]struct{}{}}
 	if h.lists == nil {
 		h.lists = map[string]*liveQuery{}
 		h.listsByType = map[string]map[*liveQuery]struct{}{}
@@ -336,6 +360,8 @@ func (h *Hub) liveQueryLocked(user, doctype string, q doc.Query, text string) *l
 	h.listsByType[doctype][lq] = struct{}{}
 	return lq
 }
+
+func listKey(user, doctype, text string) string { return user + "\x00" + doctype + "\x00" + text }
 
 // listUnsubscribe ends one of the socket's live lists.
 func (h *Hub) listUnsubscribe(c *conn, args []json.RawMessage) error {
@@ -359,7 +385,11 @@ func (h *Hub) dropListsLocked(c *conn) {
 }
 
 func (h *Hub) dropListSubLocked(sub *listSub) {
-	delete(sub.c.lists, sub.id)
+	if sub.parked && sub.c.sess.lists[sub.id] == sub {
+		delete(sub.c.sess.lists, sub.id)
+	} else if sub.c.lists[sub.id] == sub {
+		delete(sub.c.lists, sub.id)
+	}
 	lq := sub.lq
 	lq.mu.Lock()
 	sub.cancelled = true
@@ -497,7 +527,10 @@ func (h *Hub) runList(lq *liveQuery) {
 		}
 		lq.mu.Unlock()
 		for _, j := range joins {
-			if !j.sub.cancelled {
+			switch {
+			case j.resume:
+				h.resumeList(j, rows, lq.offset)
+			case !j.sub.cancelled:
 				_ = j.ack(map[string]any{"ok": true, "id": j.sub.id, "rows": rows, "offset": lq.offset})
 			}
 		}
@@ -578,7 +611,7 @@ func (lq *liveQuery) send(changes []listChange) {
 	for _, ch := range changes {
 		for _, s := range subs {
 			ch.ID, ch.Offset = s.id, lq.offset
-			s.c.emitLive("list_change", ch)
+			s.deliver(ch)
 		}
 	}
 }
@@ -762,14 +795,23 @@ func (h *Hub) readList(lq *liveQuery) (*doc.LiveQuery, []doc.Doc, int64, error) 
 	return live, rows, offset, nil
 }
 
-// emitLive sends an unlogged event unless the socket is gone or its credential revoked.
-func (c *conn) emitLive(event string, msg any) {
-	c.h.mu.Lock()
+// deliver sends one list_change to the subscription's socket, unless the socket is gone or its
+// credential revoked; a parked subscription holds it for its resume.
+func (s *listSub) deliver(ch listChange) {
+	h := s.lq.h
+	h.mu.Lock()
+	if s.parked {
+		h.holdLocked(s, ch)
+		h.mu.Unlock()
+		return
+	}
+	c := s.c
+	s.sent++
 	stop := c.gone || c.ended
-	off := c.h.delivered
-	c.h.mu.Unlock()
+	off := h.delivered
+	h.mu.Unlock()
 	if !stop {
-		_ = c.sock.Emit(event, msg, fmt.Sprint(off))
+		_ = c.sock.Emit("list_change", ch, fmt.Sprint(off))
 	}
 }
 

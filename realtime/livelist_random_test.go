@@ -17,7 +17,9 @@ import (
 
 // The randomized correctness test of live lists: random saves, deletes and renames while clients
 // of three users (one reading only their own documents, one without the permlevel-1 field)
-// subscribe random queries, unsubscribe and reconnect at random. Every change a client gets must
+// subscribe random queries, unsubscribe and reconnect at random: afresh, or after a cut with
+// their pid, to any node, resuming their list (a fresh snapshot where the resume cannot be
+// honoured: another node, a change sent to the cut socket). Every change a client gets must
 // apply to its copy (no change to a row it does not have, no row twice, offsets never going
 // back), carry nothing its user may not read, and in the end every copy must equal a fresh List
 // as its user. LIVEDOC_TEST_SEED replays a run; the seed is logged.
@@ -210,12 +212,32 @@ func runRandomLists(t *testing.T, writer *node, nodes []*node) {
 			rc.l.id = ""
 			rc.l.mu.Unlock()
 			counts["unsubscribe"]++
-		case k < 6:
+		case k < 4:
 			rc.l.check(t)
 			rc.c.Close()
 			dialClient(rc)
 			subscribeRandom(rc)
 			counts["reconnect"]++
+		case k < 6:
+			// The connection drops; the client comes back with its pid, to any node, and resumes
+			// its list (or, where that cannot be, gets a fresh snapshot).
+			rc.l.check(t)
+			pid, offset := rc.c.PID(), rc.c.LastOffset()
+			rc.c.CloseTransport()
+			rc.on = nodes[rnd.IntN(len(nodes))]
+			c, err := client.New(client.Options{URL: rc.on.url, Namespace: "/", Auth: map[string]any{"token": tokens[rc.user], "pid": pid, "offset": offset}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			rc.c = c
+			var ack map[string]any
+			rc.l, ack = rc.l.resumeOn(t, c, rc.query)
+			if ack["resumed"] == true {
+				counts["cut, resumed"]++
+			} else {
+				counts["cut, fresh snapshot"]++
+			}
 		default:
 			subscribeRandom(rc) // another query on the same socket
 			counts["resubscribe"]++

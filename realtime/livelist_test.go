@@ -83,23 +83,31 @@ func (l *liveList) subscribe(t *testing.T, c *client.Client, query map[string]an
 	if ack["ok"] != true {
 		t.Fatalf("list_subscribe: %v", ack)
 	}
+	l.take(ack)
+	return ack
+}
+
+// take applies list_subscribe's answer: a snapshot, or a resume (the rows go on as they were).
+func (l *liveList) take(ack map[string]any) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.id = ack["id"].(string)
-	l.rows = nil
-	for _, r := range ack["rows"].([]any) {
-		l.rows = append(l.rows, r.(map[string]any))
-		l.admit(r.(map[string]any))
+	if ack["resumed"] != true {
+		l.rows = nil
+		for _, r := range ack["rows"].([]any) {
+			l.rows = append(l.rows, r.(map[string]any))
+			l.admit(r.(map[string]any))
+		}
+		off, _ := ack["offset"].(float64)
+		l.offset = int64(off)
+		l.after = 0
 	}
-	off, _ := ack["offset"].(float64)
-	l.offset = int64(off)
 	for _, ch := range l.pending {
 		if ch.ID == l.id {
 			l.apply(ch)
 		}
 	}
 	l.pending = nil
-	return ack
 }
 
 func (l *liveList) apply(ch change) {

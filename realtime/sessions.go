@@ -206,10 +206,15 @@ func (h *Hub) flushSessions(ctx context.Context) error {
 	return err
 }
 
-// expireSessions forgets sessions disconnected for longer than the recovery window.
+// expireSessions forgets sessions disconnected for longer than the recovery window, and the live
+// lists parked longer than it.
 func (h *Hub) expireSessions(ctx context.Context) {
 	h.mu.Lock()
 	for pid, s := range h.sessions {
+		if time.Since(s.leftAt) > h.opts.RecoveryWindow {
+			// Not resumed within the window (gone, or reconnected without wanting them).
+			h.dropParkedLocked(s)
+		}
 		if s.conn == nil && time.Since(s.leftAt) > h.opts.RecoveryWindow {
 			delete(h.sessions, pid)
 			delete(h.dirty, pid)

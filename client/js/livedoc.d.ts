@@ -183,8 +183,9 @@ export interface Live {
   /**
    * cb(rows) at once and after every change of the query's answer for this user (rows entering,
    * changing, moving and leaving come as list_change events; nothing is read again). `name` is
-   * always among the fields; limit defaults to 20 (at most 1000). After a reconnection the list
-   * starts from a fresh snapshot. onError hears a refused query. Returns stop().
+   * always among the fields; limit defaults to 20 (at most 1000). After a reconnection that
+   * recovered the session the list resumes with the changes missed, in order; otherwise it starts
+   * from a fresh snapshot. onError hears a refused query. Returns stop().
    */
   list(query: LiveListQuery, cb: (rows: Doc[]) => void, onError?: (err: Error) => void): () => void;
 }

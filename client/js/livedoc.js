@@ -1301,14 +1301,16 @@ function liveDoc(ld, doctype, name, cb, onError) {
  * at once and after every change, for as long as it is watched. The server answers
  * list_subscribe(query) with the rows and the log offset they are as of, then sends list_change
  * events (insert, update, remove, move, with the index) that keep the copy equal to the query's
- * answer; nothing is read again. Subscriptions live with the socket: after any reconnection the
- * list is subscribed again and starts from a fresh snapshot. onError(err) hears a refused query.
- * Returns stop().
+ * answer; nothing is read again. After a reconnection that recovered the session the list
+ * resumes: the server sends the changes it held meanwhile, in order. When it cannot (another node,
+ * too long away, a fresh session) the list starts from a fresh snapshot. onError(err) hears a
+ * refused query. Returns stop().
  */
 function liveList(ld, query, cb, onError) {
   const rt = ld.realtime;
   let rows = null;
-  let id = null; // the subscription's id on the current connection
+  let id = null; // the subscription's id
+  let received = 0; // list_change received for id: a resume must have had them all
   let gen = 0; // bumped by every subscribe and by stop: stale answers are dropped
   let stopped = false;
   const emit = () => {
@@ -1317,6 +1319,7 @@ function liveList(ld, query, cb, onError) {
   const at = (name) => rows.findIndex((r) => r.name === name);
   const onChange = (m) => {
     if (stopped || !m || m.id !== id || !rows) return;
+    received++;
     const i = at(m.name);
     switch (m.op) {
       case 'remove':
@@ -1339,13 +1342,18 @@ function liveList(ld, query, cb, onError) {
     }
     emit();
   };
-  const subscribe = () => {
+  const subscribe = (resume) => {
     const mine = ++gen;
+    const args = resume && id ? { ...query, resume: id, received } : query;
     id = null;
     // The ack is handled as it arrives, before any list_change that follows it on the wire.
-    rt._send('list_subscribe', [query], (err, ackArgs) => {
+    rt._send('list_subscribe', [args], (err, ackArgs) => {
       if (err || stopped || mine !== gen) return;
       const ack = ackArgs[0];
+      if (ack && ack.resumed === true && args.resume === ack.id && rows) {
+        id = ack.id; // the changes held meanwhile follow
+        return;
+      }
       if (!ack || ack.error !== undefined || !Array.isArray(ack.rows)) {
         const error = new Error(String(ack?.error ?? 'list_subscribe failed'));
         error.ack = ack;
@@ -1354,14 +1362,16 @@ function liveList(ld, query, cb, onError) {
         return;
       }
       id = ack.id;
+      received = 0;
       rows = ack.rows.slice();
       emit();
     });
   };
-  const onConnect = () => subscribe(); // the server forgot the list with the old connection
+  // A recovered session may still hold the list; else the server forgot it with the old session.
+  const onConnect = (e) => subscribe(!!e?.recovered);
   rt.on('list_change', onChange);
   rt.on('connect', onConnect);
-  if (rt.connected) subscribe();
+  if (rt.connected) subscribe(false);
   return () => {
     if (stopped) return;
     stopped = true;

@@ -376,9 +376,10 @@ func (d *liveDoc) get() (map[string]any, error) {
 
 // LiveList calls fn with the rows q returns for the client's user (what frappe.client.get_list
 // would): the snapshot before it returns, then after every change, from list_change events
-// (insert, update, remove, move) with nothing read again. Live lists are not part of connection
-// state recovery: after every reconnection the list subscribes again for a fresh snapshot. c must
-// be connected; a refused query (an unknown field, no permission) is the error.
+// (insert, update, remove, move) with nothing read again. After a reconnection whose session was
+// recovered the list resumes (the server sends the changes it held meanwhile); when it cannot
+// (another node, too long away), or after a fresh session, it subscribes again for a fresh
+// snapshot. c must be connected; a refused query (an unknown field, no permission) is the error.
 // Of o, only OnError is used.
 func LiveList(ctx context.Context, c *Client, o LiveOptions, q ListQuery, fn func(rows []map[string]any)) (*Live, error) {
 	l := newLive(c)
@@ -387,31 +388,52 @@ func LiveList(ctx context.Context, c *Client, o LiveOptions, q ListQuery, fn fun
 }
 
 type liveList struct {
-	l       *Live
-	q       ListQuery
-	fn      func([]map[string]any)
-	onError func(error)
-	id      string // the subscription on the current connection
-	rows    []map[string]any
+	l        *Live
+	q        ListQuery
+	fn       func([]map[string]any)
+	onError  func(error)
+	id       string // the subscription
+	received int    // list_change received for id: a resume must have them all
+	rows     []map[string]any
 }
 
-func (ll *liveList) subscribe(ctx context.Context) error {
+// resumeQuery is list_subscribe's argument resuming a list after a recovered reconnection.
+type resumeQuery struct {
+	ListQuery
+	Resume   string `json:"resume"`
+	Received int    `json:"received"`
+}
+
+// subscribe asks for a fresh snapshot, or with resume for the list to go on where it was.
+func (ll *liveList) subscribe(ctx context.Context) error { return ll.ask(ctx, false) }
+
+func (ll *liveList) ask(ctx context.Context, resume bool) error {
+	var arg any = ll.q
+	if resume && ll.id != "" {
+		arg = resumeQuery{ListQuery: ll.q, Resume: ll.id, Received: ll.received}
+	}
 	ll.id = ""
-	res, err := ll.l.c.EmitWithAck(ctx, "list_subscribe", ll.q)
+	res, err := ll.l.c.EmitWithAck(ctx, "list_subscribe", arg)
 	if err != nil {
 		return err
 	}
 	var ack struct {
-		ID   string           `json:"id"`
-		Rows []map[string]any `json:"rows"`
+		ID      string           `json:"id"`
+		Rows    []map[string]any `json:"rows"`
+		Resumed bool             `json:"resumed"`
 	}
 	if err := ackObject(res, "list_subscribe", &ack); err != nil {
 		return err
 	}
+	if ack.Resumed && resume {
+		// The changes held meanwhile follow the answer, in order.
+		ll.id = ack.ID
+		return nil
+	}
 	if ack.ID == "" || ack.Rows == nil {
 		return errors.New("list_subscribe: no id or rows in the acknowledgement")
 	}
-	ll.id, ll.rows = ack.ID, ack.Rows
+	ll.id, ll.rows, ll.received = ack.ID, ack.Rows, 0
 	ll.fn(slices.Clone(ll.rows))
 	return nil
 }
@@ -430,6 +452,7 @@ func (ll *liveList) apply(ev liveEvent) {
 	if json.Unmarshal(ev.msg, &m) != nil || m.ID != ll.id {
 		return
 	}
+	ll.received++
 	i := slices.IndexFunc(ll.rows, func(r map[string]any) bool { return r["name"] == m.Name })
 	rows := slices.Clone(ll.rows) // the slices handed out stay as they were
 	at := func(j int) int { return max(0, min(j, len(rows))) }
@@ -463,10 +486,10 @@ func (ll *liveList) apply(ev liveEvent) {
 	ll.fn(slices.Clone(rows))
 }
 
-// reconnected subscribes again after any reconnection: the server forgot the list with the old
-// connection, recovered or not.
-func (ll *liveList) reconnected(bool) {
-	if err := ll.subscribe(ll.l.ctx); err != nil && ll.l.ctx.Err() == nil &&
+// reconnected resumes the list after a recovered reconnection, else subscribes again: the
+// server forgot the list with the old session.
+func (ll *liveList) reconnected(recovered bool) {
+	if err := ll.ask(ll.l.ctx, recovered); err != nil && ll.l.ctx.Err() == nil &&
 		!errors.Is(err, ErrDisconnected) && !errors.Is(err, ErrNotConnected) && ll.onError != nil {
 		ll.onError(err)
 	}

@@ -327,6 +327,62 @@ describe('live lists', () => {
     assert.equal(seen.length, count, 'nothing after stop()');
   });
 
+  test('ld.live.list: a recovered reconnection resumes the list with the changes missed, in order', async () => {
+    // a fixed reconnection delay leaves time to change rows while disconnected
+    const ld = await connected(client({ transports: ['websocket'], backoff: { min: 1500, max: 1500, jitter: 0 } }));
+    const rt = ld.realtime;
+    const tag = uniq('resume').replace(/\s/g, '-');
+    const writer = client({ connect: false });
+    const a = await newInvoice(writer, `${tag} b`);
+    const query = { doctype: 'Invoice', fields: ['name', 'remarks'], filters: [['remarks', 'like', `${tag}%`]], order_by: 'remarks asc' };
+    const subscribes = []; // [args, ack] of each list_subscribe
+    const send = rt._send.bind(rt);
+    rt._send = (event, args, cb) =>
+      send(event, args, (err, ackArgs) => {
+        if (event === 'list_subscribe') subscribes.push([args[0], ackArgs?.[0]]);
+        cb(err, ackArgs);
+      });
+    const reads = [];
+    const orig = ld.request.bind(ld);
+    ld.request = (...args) => (reads.push(args), orig(...args));
+    const seen = [];
+    ld.live.list(query, (rows) => seen.push(rows));
+    await waitFor(() => seen.length === 1, WAIT_MS, 'the snapshot');
+    const remarks = () => seen[seen.length - 1].map((r) => r.remarks);
+    await newInvoice(writer, `${tag} a`);
+    await waitFor(() => remarks().length === 2, WAIT_MS, 'an insert');
+
+    const connections = async () => {
+      const res = await fetch(`${srv.url}/metrics`, { headers: { Authorization: `token ${token}` } });
+      return Number(/^livedoc_realtime_connections (\S+)$/m.exec(await res.text())[1]);
+    };
+    const open = await connections();
+    const disconnected = nextEvent(rt, 'disconnect');
+    rt._dropTransport();
+    await disconnected;
+    await waitFor(async () => (await connections()) < open, WAIT_MS, 'the server sees the socket go');
+    const shown = seen.length;
+    const c = await newInvoice(writer, `${tag} c`); // enters at the end
+    await writer.db.save({ doctype: 'Invoice', name: a.name, remarks: `${tag} d` }); // moves after c
+    assert.equal(rt.connected, false, 'reconnected before the rows changed');
+    assert.equal(seen.length, shown, 'changes arrived while disconnected');
+
+    const [{ recovered }] = await nextEvent(rt, 'connect', () => true, WAIT_MS);
+    assert.equal(recovered, true);
+    await waitFor(() => remarks().length === 3 && remarks()[2] === `${tag} d`, WAIT_MS, 'the changes missed');
+    assert.deepEqual(remarks(), [`${tag} a`, `${tag} c`, `${tag} d`]);
+    assert.equal(seen.length, shown + 2, 'one call per change missed, no snapshot');
+    assert.equal(subscribes.length, 2);
+    const [[, first], [resume, ack]] = subscribes;
+    assert.equal(resume.resume, first.id);
+    assert.equal(resume.received, 1);
+    assert.deepEqual(ack, { ok: true, id: first.id, resumed: true });
+    assert.deepEqual(seen[seen.length - 1], await writer.db.list('Invoice', { ...query, limit: 20 }));
+    await writer.db.save({ doctype: 'Invoice', name: c.name, remarks: `${tag} e` }); // and it goes on live
+    await waitFor(() => remarks()[2] === `${tag} e`, WAIT_MS, 'a live change after the resume');
+    assert.deepEqual(reads, [], 'no read');
+  });
+
   test('ld.live.list: a refused query reaches onError', async () => {
     const ld = await connected(client());
     const err = await new Promise((resolve) => ld.live.list({ doctype: 'Invoice', fields: ['nope'] }, () => {}, resolve));

@@ -35,7 +35,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, existsSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -43,7 +42,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 
 import { createStandInSite } from '../tests/js/lib/frappe-site.mjs';
-import { startFrappeRealtime, startRedis } from '../tests/js/lib/frappe-realtime.mjs';
+import { canConnect, startFrappeRealtime, startRedis, waitFor } from '../tests/js/lib/frappe-realtime.mjs';
 import { freePort, repoRoot } from '../tests/js/lib/server.mjs';
 
 const { io } = createRequire(path.join(repoRoot(), 'tests/js/package.json'))('socket.io-client');
@@ -78,20 +77,6 @@ const pinned = (cpu, argv) => (opt.pin ? ['taskset', '-c', String(cpu), ...argv]
 const SITE = 'bench-site.test';
 const log = (...a) => console.error('[compare]', ...a);
 
-async function waitFor(fn, ms, what) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
-    await delay(20);
-  }
-}
-const canConnect = (port) =>
-  new Promise((resolve) => {
-    const c = net.connect(port, '127.0.0.1', () => (c.end(), resolve(true)));
-    c.on('error', () => resolve(false));
-  });
 
 function rssKiB(pid) {
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))[1]);

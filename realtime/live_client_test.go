@@ -11,7 +11,6 @@ import (
 
 	"github.com/livedoc/livedoc/doc"
 	"github.com/livedoc/livedoc/realtime/client"
-	"github.com/livedoc/livedoc/store/storetest"
 )
 
 // gate is an HTTP client whose new connections can be refused, to hold a client offline.
@@ -58,11 +57,7 @@ func next[T any](t *testing.T, ch <-chan T, what string) T {
 // reconnections: a recovered session replays what was missed (patched, no read) and resumes its
 // list with the changes held; a fresh one subscribes again for new snapshots.
 func TestGoClientLiveDocAndList(t *testing.T) {
-	n := startNode(t, storetest.DSN(t), "")
-	defer n.app.Close()
-	defer n.kill()
-	n.define(t, levelNote)
-	n.insert(t, doc.Doc{"doctype": "Level Note", "title": "n1"})
+	n := levelNoteNode(t)
 	tok := n.token(t, doc.Administrator)
 	update := func(name string, change map[string]any) {
 		t.Helper()

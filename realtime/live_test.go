@@ -86,14 +86,20 @@ const levelNote = `{"name": "Level Note", "autoname": "field:title", "fields": [
 	"permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1},
 	{"role": "System Manager", "permlevel": 1, "read": 1, "write": 1}]}`
 
+// levelNoteNode is a node with Level Note defined and one of them, n1; it stops with the test.
+func levelNoteNode(t *testing.T) *node {
+	n := startNode(t, storetest.DSN(t), "")
+	t.Cleanup(func() { n.app.Close() })
+	t.Cleanup(n.kill)
+	n.define(t, levelNote)
+	n.insert(t, doc.Doc{"doctype": "Level Note", "title": "n1"})
+	return n
+}
+
 // A change that touches a field of a higher permlevel comes without `changed` (not every reader may
 // see it): the client reads the document instead.
 func TestLiveDocumentHidesHigherPermlevels(t *testing.T) {
-	n := startNode(t, storetest.DSN(t), "")
-	defer n.app.Close()
-	defer n.kill()
-	n.define(t, levelNote)
-	n.insert(t, doc.Doc{"doctype": "Level Note", "title": "n1"})
+	n := levelNoteNode(t)
 	c := dial(t, n.url, n.token(t, doc.Administrator), false)
 	updates := collectRaw(c, "doc_update")
 	connect(t, c)

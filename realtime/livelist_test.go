@@ -160,16 +160,11 @@ func (l *liveList) snapshot() []map[string]any {
 // list runs q as user, as list_subscribe does, and returns the rows as a client decodes them.
 func (n *node) list(t *testing.T, user, doctype string, q doc.Query) []map[string]any {
 	t.Helper()
-	var rows []doc.Doc
-	n.as(t, user, func(c *doc.Context) error {
-		var err error
-		rows, err = c.List(doctype, q)
-		return err
-	})
-	b, _ := json.Marshal(rows)
-	var out []map[string]any
-	_ = json.Unmarshal(b, &out)
-	return out
+	rows, err := n.listRows(t, user, doctype, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rows
 }
 
 // waitEqual waits until the client's rows are what the query returns now.

@@ -149,20 +149,8 @@ func (m *matrix) listSubscribe(p *principal) string {
 
 // listAs is what q returns for p now (nothing when p may not list at all).
 func (m *matrix) listAs(p *principal, q doc.Query) []map[string]any {
-	u, err := m.a.app.Auth.User(context.Background(), p.user)
-	if err != nil {
-		m.t.Fatal(err)
-	}
-	var rows []doc.Doc
-	_ = m.a.app.Engine.Run(context.Background(), u, false, func(c *doc.Context) error {
-		var err error
-		rows, err = c.List(noteDT, q)
-		return err
-	})
-	raw, _ := json.Marshal(rows)
-	var out []map[string]any
-	_ = json.Unmarshal(raw, &out)
-	return out
+	rows, _ := m.a.listRows(m.t, p.user, noteDT, q)
+	return rows
 }
 
 // authorize sets p's credentials on a request: API key, or cookie session with its CSRF token.

@@ -49,6 +49,29 @@ func (n *node) as(t *testing.T, user string, fn func(c *doc.Context) error) {
 	}
 }
 
+// listRows runs q as user and returns the rows as a client decodes them, or the error of a
+// user who may not list.
+func (n *node) listRows(t *testing.T, user, doctype string, q doc.Query) ([]map[string]any, error) {
+	t.Helper()
+	u, err := n.app.Auth.User(context.Background(), user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rows []doc.Doc
+	err = n.app.Engine.Run(context.Background(), u, false, func(c *doc.Context) error {
+		var err error
+		rows, err = c.List(doctype, q)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	b, _ := json.Marshal(rows)
+	var out []map[string]any
+	_ = json.Unmarshal(b, &out)
+	return out, nil
+}
+
 // mark publishes an event to a user's room after everything committed before it: once it
 // arrives, every event committed earlier would have arrived too.
 func (n *node) mark(t *testing.T, user string) {

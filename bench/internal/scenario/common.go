@@ -7,11 +7,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/livedoc/livedoc/bench/internal/hist"
 	"github.com/livedoc/livedoc/bench/internal/proc"
 	"github.com/livedoc/livedoc/bench/internal/report"
 	"github.com/livedoc/livedoc/bench/internal/target"
@@ -90,6 +93,56 @@ func (c *Config) Defaults() {
 	if c.Progress == nil {
 		c.Progress = os.Stderr
 	}
+}
+
+// loadMode is cfg.Mode, checked against the scenario's modes; the first is the default.
+func loadMode(name string, cfg *Config, modes ...string) (string, error) {
+	if cfg.Mode == "" {
+		return modes[0], nil
+	}
+	if !slices.Contains(modes, cfg.Mode) {
+		return "", fmt.Errorf("%s: --mode must be %s or %s, not %q", name, modes[0], modes[1], cfg.Mode)
+	}
+	return cfg.Mode, nil
+}
+
+// paced is how many writes a paced load makes: cfg.Messages, or cfg.Rate × cfg.Duration.
+func paced(name string, cfg *Config) (int, error) {
+	if cfg.Rate <= 0 {
+		return 0, fmt.Errorf("%s: --rate must be positive", name)
+	}
+	m := cfg.Messages
+	if m <= 0 {
+		m = int(math.Round(cfg.Rate * cfg.Duration.Seconds()))
+	}
+	if m <= 0 {
+		return 0, fmt.Errorf("%s: give --messages or --duration", name)
+	}
+	return m, nil
+}
+
+// waitUntil polls done every tick until it holds, deadline passes or ctx ends.
+func waitUntil(ctx context.Context, deadline time.Time, tick time.Duration, done func() bool) {
+	tk := time.NewTicker(tick)
+	defer tk.Stop()
+	for time.Now().Before(deadline) && ctx.Err() == nil && !done() {
+		<-tk.C
+	}
+}
+
+// eachParallel runs fn for every x, 64 at a time, and waits for them.
+func eachParallel[T any](xs []T, fn func(x T)) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for _, x := range xs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			fn(x)
+		}()
+	}
+	wg.Wait()
 }
 
 // progress prints line() once a second until stop is called, and a final line then.
@@ -232,6 +285,39 @@ feed:
 	close(next)
 	wg.Wait()
 	p.took = time.Since(start)
+}
+
+// ready reports how the connections went and fails (with noneMsg when none connected) unless
+// some did and ctx is still on; it returns how many connected.
+func (p *pool) ready(ctx context.Context, cfg *Config, r *report.Result, noneMsg string) (int64, error) {
+	p.addConnectRows(r)
+	n := p.connected.Load()
+	if n == 0 {
+		return 0, fmt.Errorf("%s: %v", noneMsg, p.firstErrs)
+	}
+	if ctx.Err() != nil {
+		return 0, fmt.Errorf("timed out while connecting (--timeout %s)", cfg.Timeout)
+	}
+	return n, nil
+}
+
+// connectedOnly is the xs (one per dial, in dial order) whose connection succeeded.
+func connectedOnly[T any](p *pool, xs []T) []T {
+	var live []T
+	for i, x := range xs {
+		if p.conns[i] != nil {
+			live = append(live, x)
+		}
+	}
+	return live
+}
+
+// addLatencyRows reports a latency histogram's p50 (with what it measures), p90, p99 and max.
+func addLatencyRows(r *report.Result, lat *hist.Histogram, note string) {
+	r.AddNote("latency_p50", report.Ms(lat.Quantile(0.50)), "ms", note)
+	r.Add("latency_p90", report.Ms(lat.Quantile(0.90)), "ms")
+	r.Add("latency_p99", report.Ms(lat.Quantile(0.99)), "ms")
+	r.Add("latency_max", report.Ms(lat.Max()), "ms")
 }
 
 // closeAll closes every connection, 256 at a time, and waits (bounded) for their readers.

@@ -5,9 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"reflect"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -137,22 +135,13 @@ func DocView(ctx context.Context, cfg *Config) (*report.Result, error) {
 	if !ok {
 		return nil, fmt.Errorf("doc-view: target %s has no live documents", cfg.Target.Name())
 	}
-	mode := cfg.Mode
-	if mode == "" {
-		mode = "delta"
+	mode, err := loadMode("doc-view", cfg, "delta", "frappe")
+	if err != nil {
+		return nil, err
 	}
-	if mode != "delta" && mode != "frappe" {
-		return nil, fmt.Errorf("doc-view: --mode must be delta or frappe, not %q", mode)
-	}
-	if cfg.Rate <= 0 {
-		return nil, fmt.Errorf("doc-view: --rate must be positive")
-	}
-	m := cfg.Messages
-	if m <= 0 {
-		m = int(math.Round(cfg.Rate * cfg.Duration.Seconds()))
-	}
-	if m <= 0 {
-		return nil, fmt.Errorf("doc-view: give --messages or --duration")
+	m, err := paced("doc-view", cfg)
+	if err != nil {
+		return nil, err
 	}
 	r := &report.Result{Scenario: "doc-view", Target: cfg.Target.Name(), Started: time.Now()}
 	r.Param("mode", mode)
@@ -266,45 +255,27 @@ func DocView(ctx context.Context, cfg *Config) (*report.Result, error) {
 		return o
 	})
 	defer p.closeAll(10 * time.Second)
-	p.addConnectRows(r)
-	n := p.connected.Load()
-	if n == 0 {
-		return r, fmt.Errorf("no viewer connected: %v", p.firstErrs)
+	if _, err := p.ready(ctx, cfg, r, "no viewer connected"); err != nil {
+		return r, err
 	}
-	if ctx.Err() != nil {
-		return r, fmt.Errorf("timed out while connecting (--timeout %s)", cfg.Timeout)
-	}
-	var live []*viewer
-	for i, v := range viewers {
-		if p.conns[i] != nil {
-			live = append(live, v)
-		}
-	}
+	live := connectedOnly(p, viewers)
 	if mode == "frappe" {
 		// Frappe's form loads the document once it is open; these GETs are not the load's.
-		var wg sync.WaitGroup
 		var loadErrs atomic.Int64
-		sem := make(chan struct{}, 64)
-		for _, v := range live {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				gctx, gcancel := context.WithTimeout(ctx, 30*time.Second)
-				raw, err := dt.Get(gctx, d.Name)
-				gcancel()
-				v.mu.Lock()
-				if err == nil {
-					err = v.showDocLocked(raw, time.Now())
-				}
-				v.shown = v.shown[:0] // the first load is no save's
-				v.mu.Unlock()
-				if err != nil {
-					loadErrs.Add(1)
-				}
-			}()
-		}
-		wg.Wait()
+		eachParallel(live, func(v *viewer) {
+			gctx, gcancel := context.WithTimeout(ctx, 30*time.Second)
+			raw, err := dt.Get(gctx, d.Name)
+			gcancel()
+			v.mu.Lock()
+			if err == nil {
+				err = v.showDocLocked(raw, time.Now())
+			}
+			v.shown = v.shown[:0] // the first load is no save's
+			v.mu.Unlock()
+			if err != nil {
+				loadErrs.Add(1)
+			}
+		})
 		if e := loadErrs.Load(); e > 0 {
 			return r, fmt.Errorf("doc-view: %d viewers could not load the document", e)
 		}
@@ -313,21 +284,16 @@ func DocView(ctx context.Context, cfg *Config) (*report.Result, error) {
 	var ws writes
 	var stampMu sync.Mutex
 	var stamps []int64 // every committed save's modified
-	runtime.GC()
-	server := newCPUMeter(cfg.ServerPID, false)
-	gen := newCPUMeter(0, true)
-	machine := newMachineMeter()
-	progServer := newCPUMeter(cfg.ServerPID, false)
-	progGen := newCPUMeter(0, true)
+	meters := startLoad(cfg)
 	var lastReads int64
 	lastT := time.Now()
 	stop := progress(cfg.Progress, "doc-view", func() string {
 		rd, now := reads.Load(), time.Now()
 		rate := float64(rd-lastReads) / now.Sub(lastT).Seconds()
 		lastReads, lastT = rd, now
-		return fmt.Sprintf("saved %s (%d errors), viewer GETs %s (%s/s), server cpu %s, generator cpu %s",
+		return fmt.Sprintf("saved %s (%d errors), viewer GETs %s (%s/s), %s",
 			report.Thousands(ws.done.Load()), ws.errs.Load(), report.Thousands(rd), report.Thousands(int64(rate)),
-			progServer.recent(), progGen.recent())
+			meters.recent())
 	})
 	defer stop()
 
@@ -348,23 +314,15 @@ func DocView(ctx context.Context, cfg *Config) (*report.Result, error) {
 	if len(stamps) > 0 {
 		newest = stamps[len(stamps)-1]
 	}
-	drainDeadline := time.Now().Add(cfg.Drain)
-	tk := time.NewTicker(5 * time.Millisecond)
-	for time.Now().Before(drainDeadline) && ctx.Err() == nil {
-		behind := 0
+	waitUntil(ctx, time.Now().Add(cfg.Drain), 5*time.Millisecond, func() bool {
 		for _, v := range live {
 			if v.last.Load() < newest {
-				behind++
+				return false
 			}
 		}
-		if behind == 0 {
-			break
-		}
-		<-tk.C
-	}
-	tk.Stop()
-	srvCPU, wall, srvOK := server.total()
-	genCPU, _, _ := gen.total()
+		return true
+	})
+	wall := meters.stop()
 	stop()
 
 	// The check: every viewer's copy equals a fresh GET.
@@ -405,10 +363,7 @@ func DocView(ctx context.Context, cfg *Config) (*report.Result, error) {
 	r.Add("read_errors", readErrs.Load(), "")
 	r.Add("read_p50", report.Ms(readLat.Quantile(0.5)), "ms")
 	r.Add("read_p99", report.Ms(readLat.Quantile(0.99)), "ms")
-	r.AddNote("latency_p50", report.Ms(lat.Quantile(0.50)), "ms", "save commit to that version (or a newer one) on a viewer's screen, every viewer x save")
-	r.Add("latency_p90", report.Ms(lat.Quantile(0.90)), "ms")
-	r.Add("latency_p99", report.Ms(lat.Quantile(0.99)), "ms")
-	r.Add("latency_max", report.Ms(lat.Max()), "ms")
+	addLatencyRows(r, &lat, "save commit to that version (or a newer one) on a viewer's screen, every viewer x save")
 	r.AddNote("not_shown", notShown, "", "viewer x save never on screen after the drain")
 	r.AddNote("lost", stale, "", fmt.Sprintf("viewers whose copy differs from a fresh GET after a %s drain", cfg.Drain))
 	if e := applyErrs.Load(); e > 0 {
@@ -416,16 +371,7 @@ func DocView(ctx context.Context, cfg *Config) (*report.Result, error) {
 	}
 	r.Add("disconnects", p.disconnects.Load(), "")
 	r.Add("run_time", wall.Seconds(), "s")
-	if srvOK {
-		r.Add("server_cpu", srvCPU.Seconds(), "s")
-		r.Add("server_cpu_pct", 100*float64(srvCPU)/float64(wall), "%")
-		if ws.done.Load() > 0 {
-			r.AddNote("server_cpu_per_save", report.Ms(srvCPU/time.Duration(ws.done.Load())), "ms", "server CPU over saving + drain / saves")
-		}
-	}
-	r.Add("generator_cpu", genCPU.Seconds(), "s")
-	r.Add("generator_cpu_pct", 100*float64(genCPU)/float64(wall), "%")
-	machine.addOther(r, srvCPU, genCPU)
+	meters.addRows(r, ws.done.Load(), "server_cpu_per_save", "server CPU over saving + drain / saves")
 	if ws.firstErr != "" {
 		r.Notes = append(r.Notes, "first save error: "+ws.firstErr)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -194,13 +193,9 @@ func fanout(ctx context.Context, cfg *Config, name string) (*report.Result, erro
 		return o
 	})
 	defer p.closeAll(10 * time.Second)
-	p.addConnectRows(r)
-	n := p.connected.Load()
-	if n == 0 {
-		return r, fmt.Errorf("no subscriber connected: %v", p.firstErrs)
-	}
-	if ctx.Err() != nil {
-		return r, fmt.Errorf("timed out while connecting (--timeout %s)", cfg.Timeout)
+	n, err := p.ready(ctx, cfg, r, "no subscriber connected")
+	if err != nil {
+		return r, err
 	}
 	delivered := func() (uniq int64) {
 		for _, s := range subs {
@@ -219,14 +214,7 @@ func fanout(ctx context.Context, cfg *Config, name string) (*report.Result, erro
 	var errMu sync.Mutex
 	var firstPubErr string
 	jobs := make(chan int64, cfg.Publishers)
-	runtime.GC()
-	server := newCPUMeter(cfg.ServerPID, false)
-	writer := writerMeter(cfg)
-	gen := newCPUMeter(0, true)
-	machine := newMachineMeter()
-	progServer := newCPUMeter(cfg.ServerPID, false)
-	progGen := newCPUMeter(0, true)
-	progWriter := writerMeter(cfg)
+	meters := startLoad(cfg)
 	var lastDel int64
 	lastT := time.Now()
 	stop := progress(cfg.Progress, name, func() string {
@@ -234,10 +222,10 @@ func fanout(ctx context.Context, cfg *Config, name string) (*report.Result, erro
 		now := time.Now()
 		rate := float64(d-lastDel) / now.Sub(lastT).Seconds()
 		lastDel, lastT = d, now
-		return fmt.Sprintf("published %s/%s (%d errors), delivered %s/%s (%s/s), disconnects %d, server cpu %s%s, generator cpu %s",
+		return fmt.Sprintf("published %s/%s (%d errors), delivered %s/%s (%s/s), disconnects %d, %s",
 			report.Thousands(published.Load()), report.Thousands(int64(m)), pubErrs.Load(),
 			report.Thousands(d), report.Thousands(expected), report.Thousands(int64(rate)),
-			p.disconnects.Load(), progServer.recent(), progWriter.recentWriter(), progGen.recent())
+			p.disconnects.Load(), meters.recent())
 	})
 	defer stop()
 
@@ -288,15 +276,9 @@ func fanout(ctx context.Context, cfg *Config, name string) (*report.Result, erro
 	}
 
 	// Drain: wait until everything published arrived, at most cfg.Drain.
-	drainDeadline := time.Now().Add(cfg.Drain)
-	tick := time.NewTicker(5 * time.Millisecond)
 	want := n * published.Load()
-	for delivered() < want && time.Now().Before(drainDeadline) && ctx.Err() == nil {
-		<-tick.C
-	}
-	tick.Stop()
-	srvCPU, wall, srvOK := server.total()
-	genCPU, _, _ := gen.total()
+	waitUntil(ctx, time.Now().Add(cfg.Drain), 5*time.Millisecond, func() bool { return delivered() >= want })
+	wall := meters.stop()
 	stop()
 
 	var got, dup, seqInv, offInv, bad, lastRecv int64
@@ -333,20 +315,10 @@ func fanout(ctx context.Context, cfg *Config, name string) (*report.Result, erro
 		r.AddNote("deliveries_per_s", float64(got)/span.Seconds(), "/s", "delivered / (last receive - first publish)")
 	}
 	r.AddNote("offered_per_s", float64(n)*cfg.Rate, "/s", "subscribers x rate")
-	r.Add("latency_p50", report.Ms(lat.Quantile(0.50)), "ms")
-	r.Add("latency_p90", report.Ms(lat.Quantile(0.90)), "ms")
-	r.Add("latency_p99", report.Ms(lat.Quantile(0.99)), "ms")
-	r.Add("latency_max", report.Ms(lat.Max()), "ms")
+	addLatencyRows(r, &lat, "")
 	r.Add("latency_mean", report.Ms(lat.Mean()), "ms")
 	r.Add("run_time", wall.Seconds(), "s")
-	if srvOK {
-		r.Add("server_cpu", srvCPU.Seconds(), "s")
-		r.Add("server_cpu_pct", 100*float64(srvCPU)/float64(wall), "%")
-	}
-	wCPU := writer.addWriter(r, wall)
-	r.Add("generator_cpu", genCPU.Seconds(), "s")
-	r.Add("generator_cpu_pct", 100*float64(genCPU)/float64(wall), "%")
-	machine.addOther(r, srvCPU+wCPU, genCPU)
+	meters.addRows(r, 0, "", "")
 	if disturb != nil {
 		disturb.report(r)
 	}

@@ -53,13 +53,9 @@ func Idle(ctx context.Context, cfg *Config) (*report.Result, error) {
 			OnDisconnect: func(string) { p.disconnects.Add(1) }}
 	})
 	defer p.closeAll(10 * time.Second)
-	p.addConnectRows(r)
-	n := p.connected.Load()
-	if n == 0 {
-		return r, fmt.Errorf("no connection succeeded: %v", p.firstErrs)
-	}
-	if ctx.Err() != nil {
-		return r, fmt.Errorf("timed out while connecting (--timeout %s)", cfg.Timeout)
+	n, err := p.ready(ctx, cfg, r, "no connection succeeded")
+	if err != nil {
+		return r, err
 	}
 
 	// The idle window: CPU over it, memory at its end.

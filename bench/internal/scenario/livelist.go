@@ -4,10 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"reflect"
-	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -198,12 +196,9 @@ func LiveList(ctx context.Context, cfg *Config) (*report.Result, error) {
 	if !ok {
 		return nil, fmt.Errorf("live-list: target %s has no live lists", cfg.Target.Name())
 	}
-	mode := cfg.Mode
-	if mode == "" {
-		mode = "live"
-	}
-	if mode != "live" && mode != "frappe" {
-		return nil, fmt.Errorf("live-list: --mode must be live or frappe, not %q", mode)
+	mode, err := loadMode("live-list", cfg, "live", "frappe")
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Rate <= 0 {
 		return nil, fmt.Errorf("live-list: --rate must be positive")
@@ -211,12 +206,9 @@ func LiveList(ctx context.Context, cfg *Config) (*report.Result, error) {
 	if cfg.Rows <= 0 {
 		return nil, fmt.Errorf("live-list: --rows must be positive")
 	}
-	m := cfg.Messages
-	if m <= 0 {
-		m = int(math.Round(cfg.Rate * cfg.Duration.Seconds()))
-	}
-	if m <= 0 {
-		return nil, fmt.Errorf("live-list: give --messages or --duration")
+	m, err := paced("live-list", cfg)
+	if err != nil {
+		return nil, err
 	}
 	r := &report.Result{Scenario: "live-list", Target: cfg.Target.Name(), Started: time.Now()}
 	r.Param("mode", mode)
@@ -400,38 +392,14 @@ func LiveList(ctx context.Context, cfg *Config) (*report.Result, error) {
 		return o
 	})
 	defer p.closeAll(10 * time.Second)
-	p.addConnectRows(r)
-	n := p.connected.Load()
-	if n == 0 {
-		return r, fmt.Errorf("no client connected: %v", p.firstErrs)
+	if _, err := p.ready(ctx, cfg, r, "no client connected"); err != nil {
+		return r, err
 	}
-	if ctx.Err() != nil {
-		return r, fmt.Errorf("timed out while connecting (--timeout %s)", cfg.Timeout)
-	}
-	var live []*listClient
-	for i, c := range clients {
-		if p.conns[i] != nil {
-			live = append(live, c)
-		}
-	}
-	// parallel runs fn for every client, 64 at a time.
-	parallel := func(cs []*listClient, fn func(c *listClient)) {
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 64)
-		for _, c := range cs {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
-				fn(c)
-			}()
-		}
-		wg.Wait()
-	}
+	live := connectedOnly(p, clients)
 	if mode == "frappe" {
 		// Frappe's list view reads its rows when it opens; these reads are not the load's.
 		var loadErrs atomic.Int64
-		parallel(live, func(c *listClient) {
+		eachParallel(live, func(c *listClient) {
 			rows, err := list(c)
 			if err != nil {
 				loadErrs.Add(1)
@@ -448,16 +416,11 @@ func LiveList(ctx context.Context, cfg *Config) (*report.Result, error) {
 
 	var ws writes
 	m0 := serverMetrics(ctx, cfg.Target)
-	runtime.GC()
-	server := newCPUMeter(cfg.ServerPID, false)
-	gen := newCPUMeter(0, true)
-	machine := newMachineMeter()
-	progServer := newCPUMeter(cfg.ServerPID, false)
-	progGen := newCPUMeter(0, true)
+	meters := startLoad(cfg)
 	stop := progress(cfg.Progress, "live-list", func() string {
-		return fmt.Sprintf("changed %s (%d errors), rows changed on screens %s, client reads %s, server cpu %s, generator cpu %s",
+		return fmt.Sprintf("changed %s (%d errors), rows changed on screens %s, client reads %s, %s",
 			report.Thousands(ws.done.Load()), ws.errs.Load(), report.Thousands(changes.Load()),
-			report.Thousands(reads.Load()), progServer.recent(), progGen.recent())
+			report.Thousands(reads.Load()), meters.recent())
 	})
 	defer stop()
 
@@ -471,19 +434,13 @@ func LiveList(ctx context.Context, cfg *Config) (*report.Result, error) {
 	// differ again after the next quiet moment, until the drain's end.
 	deadline := time.Now().Add(cfg.Drain)
 	quiet := func() {
-		tk := time.NewTicker(10 * time.Millisecond)
-		defer tk.Stop()
-		for time.Now().Before(deadline) && ctx.Err() == nil {
-			if inflight.Load() == 0 && time.Since(time.Unix(0, activity.Load())) > 500*time.Millisecond &&
-				time.Since(ws.end) > 500*time.Millisecond {
-				return
-			}
-			<-tk.C
-		}
+		waitUntil(ctx, deadline, 10*time.Millisecond, func() bool {
+			return inflight.Load() == 0 && time.Since(time.Unix(0, activity.Load())) > 500*time.Millisecond &&
+				time.Since(ws.end) > 500*time.Millisecond
+		})
 	}
 	quiet()
-	srvCPU, wall, srvOK := server.total()
-	genCPU, _, _ := gen.total()
+	wall := meters.stop()
 	stop()
 	m1 := serverMetrics(ctx, cfg.Target)
 	readsRun := reads.Load()
@@ -495,7 +452,7 @@ func LiveList(ctx context.Context, cfg *Config) (*report.Result, error) {
 		rounds++
 		var mu sync.Mutex
 		var next []*listClient
-		parallel(pending, func(c *listClient) {
+		eachParallel(pending, func(c *listClient) {
 			fresh, err := list(c)
 			if err != nil {
 				checkErrs.Add(1)
@@ -531,10 +488,7 @@ func LiveList(ctx context.Context, cfg *Config) (*report.Result, error) {
 	r.Add("change_p50", report.Ms(ws.lat.Quantile(0.5)), "ms")
 	r.Add("change_p99", report.Ms(ws.lat.Quantile(0.99)), "ms")
 	r.AddNote("screen_changes", changes.Load(), "", "rows inserted, changed or removed on the clients' screens")
-	r.AddNote("latency_p50", report.Ms(lat.Quantile(0.50)), "ms", "change commit to the row changed on a client's screen")
-	r.Add("latency_p90", report.Ms(lat.Quantile(0.90)), "ms")
-	r.Add("latency_p99", report.Ms(lat.Quantile(0.99)), "ms")
-	r.Add("latency_max", report.Ms(lat.Max()), "ms")
+	addLatencyRows(r, &lat, "change commit to the row changed on a client's screen")
 	r.AddNote("reads", readsRun, "", "get_list calls by the clients during the load and drain (live: none)")
 	r.Add("reads_per_s", float64(readsRun)/wall.Seconds(), "/s")
 	if done > 0 {
@@ -568,16 +522,7 @@ func LiveList(ctx context.Context, cfg *Config) (*report.Result, error) {
 	}
 	r.Add("disconnects", p.disconnects.Load(), "")
 	r.AddNote("run_time", wall.Seconds(), "s", "load + drain until quiet")
-	if srvOK {
-		r.Add("server_cpu", srvCPU.Seconds(), "s")
-		r.Add("server_cpu_pct", 100*float64(srvCPU)/float64(wall), "%")
-		if done > 0 {
-			r.AddNote("server_cpu_per_change", report.Ms(srvCPU/time.Duration(done)), "ms", "server CPU over the load + drain / changes")
-		}
-	}
-	r.Add("generator_cpu", genCPU.Seconds(), "s")
-	r.Add("generator_cpu_pct", 100*float64(genCPU)/float64(wall), "%")
-	machine.addOther(r, srvCPU, genCPU)
+	meters.addRows(r, done, "server_cpu_per_change", "server CPU over the load + drain / changes")
 	if ws.firstErr != "" {
 		r.Notes = append(r.Notes, "first change error: "+ws.firstErr)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -121,13 +120,9 @@ func SaveToScreen(ctx context.Context, cfg *Config) (*report.Result, error) {
 			}}
 	})
 	defer p.closeAll(10 * time.Second)
-	p.addConnectRows(r)
-	n := p.connected.Load()
-	if n == 0 {
-		return r, fmt.Errorf("no subscriber connected: %v", p.firstErrs)
-	}
-	if ctx.Err() != nil {
-		return r, fmt.Errorf("timed out while connecting (--timeout %s)", cfg.Timeout)
+	n, err := p.ready(ctx, cfg, r, "no subscriber connected")
+	if err != nil {
+		return r, err
 	}
 	received := func() (docsN, lists int64) {
 		for _, s := range screens {
@@ -140,19 +135,12 @@ func SaveToScreen(ctx context.Context, cfg *Config) (*report.Result, error) {
 	}
 
 	var ws writes
-	runtime.GC()
-	server := newCPUMeter(cfg.ServerPID, false)
-	writer := writerMeter(cfg)
-	gen := newCPUMeter(0, true)
-	machine := newMachineMeter()
-	progServer := newCPUMeter(cfg.ServerPID, false)
-	progGen := newCPUMeter(0, true)
-	progWriter := writerMeter(cfg)
+	meters := startLoad(cfg)
 	stop := progress(cfg.Progress, "save-to-screen", func() string {
 		d, l := received()
-		return fmt.Sprintf("saved %s (%d errors), received %s doc + %s list updates, server cpu %s%s, generator cpu %s",
+		return fmt.Sprintf("saved %s (%d errors), received %s doc + %s list updates, %s",
 			report.Thousands(ws.done.Load()), ws.errs.Load(), report.Thousands(d), report.Thousands(l),
-			progServer.recent(), progWriter.recentWriter(), progGen.recent())
+			meters.recent())
 	})
 	defer stop()
 
@@ -166,18 +154,11 @@ func SaveToScreen(ctx context.Context, cfg *Config) (*report.Result, error) {
 	// Drain: every subscriber follows every document, so each should get one document update per
 	// save (and one list update per save).
 	want := n * ws.done.Load()
-	drainDeadline := time.Now().Add(cfg.Drain)
-	tk := time.NewTicker(5 * time.Millisecond)
-	for time.Now().Before(drainDeadline) && ctx.Err() == nil {
+	waitUntil(ctx, time.Now().Add(cfg.Drain), 5*time.Millisecond, func() bool {
 		d, l := received()
-		if d >= want && (cfg.NoList || l >= want) {
-			break
-		}
-		<-tk.C
-	}
-	tk.Stop()
-	srvCPU, wall, srvOK := server.total()
-	genCPU, _, _ := gen.total()
+		return d >= want && (cfg.NoList || l >= want)
+	})
+	wall := meters.stop()
 	stop()
 
 	var gotDocs, gotLists, dup, bad, lastRecv int64
@@ -214,19 +195,9 @@ func SaveToScreen(ctx context.Context, cfg *Config) (*report.Result, error) {
 	if lastRecv > start.UnixNano() {
 		r.AddNote("updates_per_s", float64(gotDocs+gotLists)/time.Duration(lastRecv-start.UnixNano()).Seconds(), "/s", "received / (last receive - first save)")
 	}
-	r.AddNote("latency_p50", report.Ms(lat.Quantile(0.50)), "ms", "commit to receive (document updates)")
-	r.Add("latency_p90", report.Ms(lat.Quantile(0.90)), "ms")
-	r.Add("latency_p99", report.Ms(lat.Quantile(0.99)), "ms")
-	r.Add("latency_max", report.Ms(lat.Max()), "ms")
+	addLatencyRows(r, &lat, "commit to receive (document updates)")
 	r.Add("run_time", wall.Seconds(), "s")
-	if srvOK {
-		r.Add("server_cpu", srvCPU.Seconds(), "s")
-		r.Add("server_cpu_pct", 100*float64(srvCPU)/float64(wall), "%")
-	}
-	wCPU := writer.addWriter(r, wall)
-	r.Add("generator_cpu", genCPU.Seconds(), "s")
-	r.Add("generator_cpu_pct", 100*float64(genCPU)/float64(wall), "%")
-	machine.addOther(r, srvCPU+wCPU, genCPU)
+	meters.addRows(r, 0, "", "")
 	if ws.firstErr != "" {
 		r.Notes = append(r.Notes, "first save error: "+ws.firstErr)
 	}

@@ -228,15 +228,24 @@ describe('installFrappe', () => {
 });
 
 describe('live documents', () => {
-  test('ld.live.doc: the snapshot, then each change patched in with no read', async () => {
+  /**
+   * A new invoice followed with ld.live.doc once its snapshot is in: seen holds each version,
+   * reads each ld.db.get call (orig is the unwrapped get).
+   */
+  async function watchNewInvoice(remarks) {
     const ld = await connected(client());
-    const inv = await newInvoice(ld, 'first');
+    const inv = await newInvoice(ld, remarks);
     const reads = [];
     const orig = ld.db.get;
     ld.db.get = (...a) => (reads.push(a), orig(...a));
     const seen = [];
     const stop = ld.live.doc('Invoice', inv.name, (d) => seen.push(d));
     await waitFor(() => seen.length === 1, WAIT_MS, 'the snapshot');
+    return { ld, inv, reads, orig, seen, stop };
+  }
+
+  test('ld.live.doc: the snapshot, then each change patched in with no read', async () => {
+    const { ld, inv, reads, orig, seen, stop } = await watchNewInvoice('first');
     assert.equal(seen[0].remarks, 'first');
     const writer = client({ connect: false });
     await writer.db.save({ doctype: 'Invoice', name: inv.name, remarks: 'second' });
@@ -257,14 +266,7 @@ describe('live documents', () => {
     stop2();
   });
   test('ld.live.doc: the app\'s own save costs no read, even one too big to say what changed', async () => {
-    const ld = await connected(client());
-    const inv = await newInvoice(ld, 'mine');
-    const reads = [];
-    const orig = ld.db.get;
-    ld.db.get = (...a) => (reads.push(a), orig(...a));
-    const seen = [];
-    const stop = ld.live.doc('Invoice', inv.name, (d) => seen.push(d));
-    await waitFor(() => seen.length === 1, WAIT_MS, 'the snapshot');
+    const { ld, inv, reads, seen, stop } = await watchNewInvoice('mine');
     const echo = nextEvent(ld.realtime, 'doc_update', (m) => m?.name === inv.name);
     const saving = ld.db.save({ doctype: 'Invoice', name: inv.name, remarks: 'x'.repeat(40_000) });
     stop.saved(saving); // its doc_update may come before the answer: it waits for it

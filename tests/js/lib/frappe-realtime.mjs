@@ -14,16 +14,19 @@ import { setTimeout as delay } from 'node:timers/promises';
 
 import { freePort, livedocBinary } from './server.mjs';
 
-async function waitFor(fn, ms, what) {
+/** Polls fn every 20 ms until it returns a truthy value, which it resolves with; throws after ms. */
+export async function waitFor(fn, ms, what) {
   const deadline = Date.now() + ms;
   for (;;) {
-    if (await fn()) return;
+    const v = await fn();
+    if (v) return v;
     if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`);
     await delay(20);
   }
 }
 
-const canConnect = (port) =>
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+export const canConnect = (port) =>
   new Promise((resolve) => {
     const c = net.connect(port, '127.0.0.1', () => (c.end(), resolve(true)));
     c.on('error', () => resolve(false));

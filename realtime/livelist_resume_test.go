@@ -12,7 +12,6 @@ import (
 	"github.com/livedoc/livedoc/doc"
 	"github.com/livedoc/livedoc/realtime"
 	"github.com/livedoc/livedoc/realtime/client"
-	"github.com/livedoc/livedoc/store/storetest"
 )
 
 // waitParked waits until h keeps lists live lists for a resume, holding held changes.
@@ -66,10 +65,7 @@ func (l *liveList) resumeOn(t *testing.T, c *client.Client, query map[string]any
 // session's id, a client that missed a change sent to its old socket, too many changes held) gets
 // a fresh snapshot instead.
 func TestLiveListResume(t *testing.T) {
-	n := startNode(t, storetest.DSN(t), "")
-	defer n.app.Close()
-	defer n.kill()
-	liveItems(t, n)
+	n := liveItemsNode(t)
 	for i := range 5 {
 		n.insert(t, doc.Doc{"doctype": "Live Item", "title": fmt.Sprintf("i%d", i), "qty": 10 + i, "status": "open"})
 	}
@@ -241,10 +237,7 @@ func TestLiveListResumeOnAnotherNode(t *testing.T) {
 // A user disabled while away resumes nothing: the revocation ends the lists parked for its
 // sessions, and the query nobody holds any more is forgotten.
 func TestLiveListResumeRevoked(t *testing.T) {
-	n := startNode(t, storetest.DSN(t), "")
-	defer n.app.Close()
-	defer n.kill()
-	liveItems(t, n)
+	n := liveItemsNode(t)
 	n.addUser(t, "x@example.com", doc.SystemUser, "Item Taker")
 	x := dial(t, n.url, n.token(t, "x@example.com"), false)
 	l := watchList(x)

@@ -184,23 +184,24 @@ func (l *liveList) waitEqual(t *testing.T, want func() []map[string]any) []map[s
 	}
 }
 
-func liveItems(t *testing.T, n *node) {
-	t.Helper()
+// liveItemsNode starts a node with Live Item: System Managers see every item, Item Takers their own.
+func liveItemsNode(t *testing.T) *node {
+	n := startNode(t, storetest.DSN(t), "")
+	t.Cleanup(func() { n.app.Close() })
+	t.Cleanup(n.kill)
 	n.define(t, `{"name": "Live Item", "autoname": "field:title", "fields": [
 		{"fieldname": "title", "fieldtype": "Data"}, {"fieldname": "qty", "fieldtype": "Int"},
 		{"fieldname": "status", "fieldtype": "Data"}],
 		"permissions": [{"role": "System Manager", "read": 1, "write": 1, "create": 1, "delete": 1},
 		{"role": "Item Taker", "read": 1, "write": 1, "create": 1, "delete": 1, "if_owner": 1}]}`)
+	return n
 }
 
 // Live lists (issue 15): list_subscribe answers the rows and their offset; list_change then keeps
 // the client's copy equal to the query's answer as rows enter, move within, and leave a filtered,
 // ordered, limited result, and are deleted.
 func TestLiveList(t *testing.T) {
-	n := startNode(t, storetest.DSN(t), "")
-	defer n.app.Close()
-	defer n.kill()
-	liveItems(t, n)
+	n := liveItemsNode(t)
 	for i, qty := range []int{5, 3, 8} {
 		n.insert(t, doc.Doc{"doctype": "Live Item", "title": fmt.Sprintf("i%d", i), "qty": qty, "status": "open"})
 	}
@@ -311,10 +312,7 @@ func maps(m map[string]int) map[string]int {
 // A user whose role reads only their own documents (if_owner) sees only those in a live list, and
 // two users with the same query each get their own rows.
 func TestLiveListIfOwner(t *testing.T) {
-	n := startNode(t, storetest.DSN(t), "")
-	defer n.app.Close()
-	defer n.kill()
-	liveItems(t, n)
+	n := liveItemsNode(t)
 	n.addUser(t, "x@example.com", doc.SystemUser, "Item Taker")
 	query := map[string]any{"doctype": "Live Item", "fields": []string{"title", "owner"}, "order_by": "title asc", "limit": 100}
 	q := doc.Query{Fields: []string{"title", "owner", "name"}, OrderBy: "title asc", Limit: 100}
@@ -351,10 +349,7 @@ func TestLiveListIfOwner(t *testing.T) {
 // the rows as they are then, both follow every change, and the query is forgotten when the last
 // socket leaves (unsubscribed or disconnected).
 func TestLiveListShared(t *testing.T) {
-	n := startNode(t, storetest.DSN(t), "")
-	defer n.app.Close()
-	defer n.kill()
-	liveItems(t, n)
+	n := liveItemsNode(t)
 	tok := n.token(t, doc.Administrator)
 	query := map[string]any{"doctype": "Live Item", "fields": []string{"qty"}, "order_by": "qty desc"}
 	q := doc.Query{Fields: []string{"qty", "name"}, OrderBy: "qty desc", Limit: 20}
@@ -404,10 +399,7 @@ func TestLiveListShared(t *testing.T) {
 // read, once. list_update still reaches doctype: subscribers
 // as Frappe sends it, without the row it carries for live lists.
 func TestLiveListInMemory(t *testing.T) {
-	n := startNode(t, storetest.DSN(t), "")
-	defer n.app.Close()
-	defer n.kill()
-	liveItems(t, n)
+	n := liveItemsNode(t)
 	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "i0", "qty": 5, "status": "open"})
 	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "i1", "qty": 3, "status": "open"})
 	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "c0", "qty": 1, "status": "closed"})
@@ -544,10 +536,7 @@ func TestLiveListInMemory(t *testing.T) {
 // may no longer read leave, with no read right left every row leaves, and a role given back
 // brings them back. (Before, only a change of the list's DocType made it read again.)
 func TestLiveListRightsChange(t *testing.T) {
-	n := startNode(t, storetest.DSN(t), "")
-	defer n.app.Close()
-	defer n.kill()
-	liveItems(t, n)
+	n := liveItemsNode(t)
 	n.addUser(t, "x@example.com", doc.SystemUser, "Item Taker", "System Manager")
 	n.insert(t, doc.Doc{"doctype": "Live Item", "title": "theirs", "qty": 1})
 	n.as(t, "x@example.com", func(c *doc.Context) error {

@@ -643,17 +643,9 @@ func (h *Hub) handleClientEvent(c *conn, event string, args []json.RawMessage) (
 		}
 		return nil, nil
 	}
-	h.mu.Lock()
-	name, cred := c.sess.user.Name, c.sess.cred
-	h.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	valid, err := h.auth.CredValid(ctx, name, cred)
-	cancel()
+	name, err := h.credentialStands(c, event)
 	if err != nil {
-		return nil, fmt.Errorf("%s: your credentials could not be checked right now (%v); try again", event, err)
-	}
-	if !valid {
-		return nil, errors.New("the session has ended: log in again")
+		return nil, err
 	}
 	user, err := h.currentUser(name)
 	if err != nil {
@@ -817,4 +809,22 @@ func newPID() string {
 	b := make([]byte, 12)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails
 	return hex.EncodeToString(b)
+}
+
+// credentialStands checks, before a socket joins anything, that the credential it connected with
+// is still valid (not revoked since), and returns its user's name.
+func (h *Hub) credentialStands(c *conn, event string) (string, error) {
+	h.mu.Lock()
+	name, cred := c.sess.user.Name, c.sess.cred
+	h.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	valid, err := h.auth.CredValid(ctx, name, cred)
+	cancel()
+	if err != nil {
+		return "", fmt.Errorf("%s: your credentials could not be checked right now (%v); try again", event, err)
+	}
+	if !valid {
+		return "", errors.New("the session has ended: log in again")
+	}
+	return name, nil
 }

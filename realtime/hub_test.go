@@ -81,6 +81,18 @@ func (n *node) define(t *testing.T, js string) {
 	}
 }
 
+// update changes a document as the Administrator.
+func (n *node) update(t testing.TB, doctype, name string, values map[string]any) {
+	t.Helper()
+	err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
+		_, err := c.Update(doctype, name, values)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func (n *node) insert(t *testing.T, d doc.Doc) doc.Doc {
 	t.Helper()
 	var out doc.Doc

@@ -59,16 +59,7 @@ func next[T any](t *testing.T, ch <-chan T, what string) T {
 func TestGoClientLiveDocAndList(t *testing.T) {
 	n := levelNoteNode(t)
 	tok := n.token(t, doc.Administrator)
-	update := func(name string, change map[string]any) {
-		t.Helper()
-		err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
-			_, err := c.Update("Level Note", name, change)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	update := func(name string, change map[string]any) { n.update(t, "Level Note", name, change) }
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 

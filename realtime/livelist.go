@@ -292,17 +292,9 @@ func (h *Hub) listSubscribe(c *conn, args []json.RawMessage, ack socketio.Ack) e
 	if err != nil {
 		return err
 	}
-	h.mu.Lock()
-	name, cred := c.sess.user.Name, c.sess.cred
-	h.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	valid, err := h.auth.CredValid(ctx, name, cred)
-	cancel()
+	name, err := h.credentialStands(c, "list_subscribe")
 	if err != nil {
-		return fmt.Errorf("list_subscribe: your credentials could not be checked right now (%v); try again", err)
-	}
-	if !valid {
-		return errors.New("the session has ended: log in again")
+		return err
 	}
 	text, err := json.Marshal(q)
 	if err != nil {

@@ -74,16 +74,7 @@ func TestLiveListResume(t *testing.T) {
 	q := doc.Query{Fields: []string{"title", "qty", "name"}, Filters: []doc.Filter{{Field: "status", Op: "=", Value: "open"}},
 		OrderBy: "qty asc", Limit: 3}
 	fresh := func() []map[string]any { return n.list(t, doc.Administrator, "Live Item", q) }
-	update := func(name string, change map[string]any) {
-		t.Helper()
-		err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
-			_, err := c.Update("Live Item", name, change)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	update := func(name string, change map[string]any) { n.update(t, "Live Item", name, change) }
 
 	g := newGate()
 	c, err := client.New(client.Options{URL: n.url, Namespace: "/livedoc", Reconnect: true, HTTPClient: g.http,

@@ -223,16 +223,7 @@ func TestLiveList(t *testing.T) {
 		t.Fatalf("snapshot %v", got)
 	}
 
-	update := func(name string, change map[string]any) {
-		t.Helper()
-		err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
-			_, err := c.Update("Live Item", name, change)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	update := func(name string, change map[string]any) { n.update(t, "Live Item", name, change) }
 	step := func(what string, fn func()) {
 		t.Helper()
 		t.Log(what)
@@ -422,16 +413,7 @@ func TestLiveListInMemory(t *testing.T) {
 	if read0 != 1 {
 		t.Errorf("%v reads for the snapshot, want 1", read0)
 	}
-	update := func(name string, change map[string]any) {
-		t.Helper()
-		err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
-			_, err := c.Update("Live Item", name, change)
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	update := func(name string, change map[string]any) { n.update(t, "Live Item", name, change) }
 	steps := []struct {
 		what string
 		do   func()
@@ -567,16 +549,16 @@ func TestLiveListRightsChange(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	setUser(t, n, "x@example.com", map[string]any{"roles": []any{map[string]any{"role": "Item Taker"}}})
+	n.update(t, "User", "x@example.com", map[string]any{"roles": []any{map[string]any{"role": "Item Taker"}}})
 	waitNames("System Manager taken away, own documents only", "mine")
-	setUser(t, n, "x@example.com", map[string]any{"roles": []any{}})
+	n.update(t, "User", "x@example.com", map[string]any{"roles": []any{}})
 	waitNames("no role that reads Live Item")
 	// Asking the same query now is refused, as a fresh one would be, not answered from memory.
 	if ack := subscribe(t, c, "list_subscribe", map[string]any{"doctype": "Live Item", "fields": []string{"title"},
 		"order_by": "qty asc"}); ack["error"] == nil {
 		t.Errorf("list_subscribe without a role that reads Live Item: %v", ack)
 	}
-	setUser(t, n, "x@example.com", map[string]any{"roles": []any{map[string]any{"role": "System Manager"}}})
+	n.update(t, "User", "x@example.com", map[string]any{"roles": []any{map[string]any{"role": "System Manager"}}})
 	waitNames("System Manager given back", "theirs", "mine")
 	l.check(t)
 }

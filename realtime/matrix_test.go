@@ -195,7 +195,7 @@ func (m *matrix) setup() {
 	for kind, p := range m.ps {
 		p.kind = kind
 	}
-	setUser(t, a, "off@example.com", map[string]any{"enabled": 0})
+	a.update(t, "User", "off@example.com", map[string]any{"enabled": 0})
 	gone := m.ps["logged-out session"]
 	s := a.login(t, gone.user)
 	gone.sid, gone.csrf = s.sid, s.csrf
@@ -204,22 +204,11 @@ func (m *matrix) setup() {
 	}
 }
 
-func setUser(t testing.TB, n *node, user string, values map[string]any) {
-	t.Helper()
-	err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
-		_, err := c.Update("User", user, values)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
 // restoreDemoted gives the "role removed mid-stream" user its role back before each cell;
 // demote takes it away at the cell's chosen moment (at once for anything but a stream).
 func (m *matrix) restoreDemoted(p *principal) {
 	if p.kind == "role removed mid-stream" {
-		setUser(m.t, m.a, p.user, map[string]any{"roles": []any{map[string]any{"role": "Note Reader"}}})
+		m.a.update(m.t, "User", p.user, map[string]any{"roles": []any{map[string]any{"role": "Note Reader"}}})
 	}
 }
 
@@ -227,7 +216,7 @@ func (m *matrix) demote(p *principal) {
 	if p.kind != "role removed mid-stream" {
 		return
 	}
-	setUser(m.t, m.a, p.user, map[string]any{"roles": []any{}})
+	m.a.update(m.t, "User", p.user, map[string]any{"roles": []any{}})
 	// The change reaches node b through the bus (milliseconds): what the cell does next on b is
 	// decided on it, as a user's next request after a change would be.
 	deadline := time.Now().Add(5 * time.Second)
@@ -257,18 +246,7 @@ func (m *matrix) docs() (a, b string) {
 // saveAll changes both documents, as the Administrator, on node a.
 func (m *matrix) saveAll(names ...string) {
 	for _, n := range names {
-		setDoc(m.t, m.a, n, map[string]any{"title": time.Now().String()})
-	}
-}
-
-func setDoc(t testing.TB, n *node, name string, values map[string]any) {
-	t.Helper()
-	err := n.app.Engine.Run(context.Background(), doc.AdminUser, true, func(c *doc.Context) error {
-		_, err := c.Update(noteDT, name, values)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
+		m.a.update(m.t, noteDT, n, map[string]any{"title": time.Now().String()})
 	}
 }
 
@@ -421,8 +399,8 @@ func (m *matrix) rename(p *principal, name string) bool {
 
 func (m *matrix) cancelWay(p *principal) string {
 	a, b := m.docs()
-	setDoc(m.t, m.a, a, map[string]any{"docstatus": 1})
-	setDoc(m.t, m.a, b, map[string]any{"docstatus": 1})
+	m.a.update(m.t, noteDT, a, map[string]any{"docstatus": 1})
+	m.a.update(m.t, noteDT, b, map[string]any{"docstatus": 1})
 	m.demote(p)
 	cancel := func(name string) bool {
 		return m.ok(p, "POST", "/api/method/frappe.client.cancel", map[string]any{"doctype": noteDT, "name": name})

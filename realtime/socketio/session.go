@@ -32,9 +32,10 @@ type session struct {
 	mu        sync.Mutex
 	transport string
 	closed    bool
-	ws        *wsConn // the WebSocket transport, once there is one
-	probe     *wsConn // a WebSocket being probed for upgrade
-	upgrading bool    // probe answered: polls return at once
+	ws        *wsConn       // the WebSocket transport, once there is one
+	probe     *wsConn       // a WebSocket being probed for upgrade
+	upgrading bool          // probe answered: polls return at once
+	probeDone chan struct{} // closed when the upgrade attempt in probe ends
 
 	queue   [][]byte
 	spare   [][]byte // the writer's last batch, emptied, for reuse as queue

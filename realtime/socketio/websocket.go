@@ -309,7 +309,7 @@ func (s *session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	ok = !s.closed && s.probe == nil
 	if ok {
-		s.probe = c
+		s.probe, s.probeDone = c, make(chan struct{})
 	}
 	s.mu.Unlock()
 	if ok && s.upgrade(c) {
@@ -324,9 +324,14 @@ func (s *session) serveUpgrade(w http.ResponseWriter, r *http.Request) {
 	c.conn.Close()
 }
 
-// endProbeLocked ends an upgrade attempt, successful or not.
+// endProbeLocked ends an upgrade attempt, successful or not, and lets the polls that waited for
+// its outcome go on (servePoll).
 func (s *session) endProbeLocked() {
 	s.probe, s.upgrading = nil, false
+	if s.probeDone != nil {
+		close(s.probeDone)
+		s.probeDone = nil
+	}
 }
 
 // upgrade runs the probe exchange: 2probe / 3probe, the pending poll is
